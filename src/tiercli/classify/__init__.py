@@ -1,0 +1,1 @@
+"""Classifiers: static (task type -> tier), local (no LLM call), llm (shadow router), hybrid."""

@@ -1,0 +1,83 @@
+"""The ledger's tables. One `Call` row per model call, classifier and compaction calls included.
+
+Token buckets never overlap: input_tokens is UNCACHED input only; cache_read_tokens and
+cache_write_tokens are the other two parts of the prompt; output_tokens is the completion.
+cache_write_1h_tokens is the part of cache_write_tokens written with the 1-hour TTL.
+cost_usd is NULL (and unpriced = 1) when the model has no known price: never 0 for unknown.
+Times are Unix epoch seconds (REAL), so windows and per-day grouping are plain SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class Call(SQLModel, table=True):
+    __tablename__ = "calls"
+
+    id: str = Field(primary_key=True, max_length=40)  # made before the API call
+    started_at: float = Field(index=True)
+    ended_at: Optional[float] = None
+    session: Optional[str] = Field(default=None, index=True)
+    kind: str = Field(default="main", index=True)  # main | classifier | compaction | replay | import
+    source: str = "tier"  # tier | claude-code | codex | replay
+    parent_id: Optional[str] = Field(default=None, index=True)  # the call this one served / replays
+
+    task_type: Optional[str] = Field(default=None, index=True)
+    label: Optional[str] = None  # LOW | MEDIUM | HIGH
+    decision_source: Optional[str] = None  # static | override | default | local | llm | hybrid | import
+    classifier: Optional[str] = None
+    confidence: Optional[float] = None
+    decided_tier: Optional[str] = None  # what routing chose before an override
+    tier: Optional[str] = Field(default=None, index=True)  # the tier the call was sent to
+    served_tier: Optional[str] = None  # the group that answered (differs after a fallback)
+    requested_model: Optional[str] = None
+    served_model: Optional[str] = Field(default=None, index=True)
+    deployment_id: Optional[str] = None
+    attempts: int = 1
+    fallback_count: int = 0
+    attempts_json: Optional[str] = None  # [{"group", "model", "error_class", "message"}]
+
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0
+    output_estimated: bool = False  # output tokens counted locally, not reported by the provider
+    cost_usd: Optional[float] = None
+    price_source: Optional[str] = None
+    unpriced: bool = False
+
+    latency_ms: Optional[float] = None
+    status: str = Field(default="pending", index=True)  # pending | ok | error | interrupted
+    error_class: Optional[str] = None
+    error_message: Optional[str] = None
+
+    prompt_hash: Optional[str] = Field(default=None, index=True)
+    prompt_text: Optional[str] = None
+    response_text: Optional[str] = None
+    config_hash: Optional[str] = None
+    external_id: Optional[str] = Field(default=None, index=True, unique=True)  # importers' dedup key
+    meta_json: Optional[str] = None  # source-specific extras (tools used, request text, ...)
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    call_id: str = Field(index=True, foreign_key="calls.id")
+    created_at: float
+    verdict: str  # good | bad
+    note: Optional[str] = None
+
+
+class Migration(SQLModel, table=True):
+    __tablename__ = "schema_migrations"
+
+    version: int = Field(primary_key=True)
+    applied_at: float
+    description: str

@@ -1,0 +1,47 @@
+"""Where tier keeps its files. Resolved lazily, so tests and users can set the variables any time.
+
+TIER_HOME, when set, is the root for everything (config.yaml and ledger.db inside it);
+otherwise the platform's user config and data dirs (platformdirs). TIER_CONFIG and TIER_DB point
+at one file each and win over both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "tier"
+
+
+def home() -> Path | None:
+    value = os.environ.get("TIER_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    root = home()
+    if root is not None:
+        return root
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    root = home()
+    if root is not None:
+        return root
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def user_config_file() -> Path:
+    return config_dir() / "config.yaml"
+
+
+def default_db_path() -> Path:
+    value = os.environ.get("TIER_DB")
+    if value:
+        return Path(value).expanduser()
+    return data_dir() / "ledger.db"
