@@ -39,7 +39,7 @@ ROUTER_SETTINGS_KEYS = frozenset(
     enable_weighted_failover fallback_access_check fallback_budget_check
     fallback_on_unsupported_params fallbacks guardrail_list health_check_ignore_transient_errors
     health_check_staleness_threshold ignore_invalid_deployments max_fallbacks
-    model_group_affinity_config model_group_alias model_group_retry_policy optional_pre_call_checks
+    model_group_affinity_config model_group_alias model_group_retry_policy num_retries optional_pre_call_checks
     plugins polling_interval provider_budget_config redis_db redis_host redis_password redis_port
     redis_url retry_after retry_policy router_general_settings routing_groups routing_strategy
     routing_strategy_args search_tools session_affinity_repin_on_failover set_verbose stream_timeout
@@ -457,13 +457,11 @@ def problems(explicit: str | os.PathLike | None = None) -> tuple[str, list[str],
             errors.append(f"environment variable {var} is not set (needed by {', '.join(users)})")
     prices = pricing.PriceBook(cfg.prices)
     for d in cfg.model_list:
-        if prices.lookup(d.model, d.litellm_params) is None and not d.model.startswith("openrouter/"):
+        if prices.lookup(d.model, d.litellm_params) is None:
             errors.append(
                 f"model {d.model} ({d.model_name}) has no known price: add it under prices: "
-                "{input, output, cache_read, cache_write} per million tokens"
+                "{input, output, cache_read, cache_write} in dollars per million tokens"
             )
-        elif d.model.startswith("openrouter/"):
-            warnings.append(f"model {d.model} is priced from the response's usage.cost (OpenRouter)")
     for task in cfg.routing.task_types:
         if task not in TASK_TYPES:
             warnings.append(f"routing.task_types.{task} is not in the built-in taxonomy (allowed, custom)")

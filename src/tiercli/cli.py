@@ -1,0 +1,325 @@
+"""The `tier` command: parse, call the core, render. No routing logic, no SQL, no litellm here.
+
+Every command runs inside `_errors()`, the one place where a TierError becomes a single stderr
+line and its exit code (see errors.py), so bad input never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from tiercli import __version__
+from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
+
+app = typer.Typer(
+    name="tier",
+    help="Route each coding-agent LLM call to the cheapest model tier that can do it, and keep a ledger of what it cost.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Show and check the configuration.", no_args_is_help=True)
+import_app = typer.Typer(help="Import other tools' session logs into the ledger.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(import_app, name="import")
+
+MAX_STDIN_BYTES = 64 * 1024 * 1024
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
+DbOpt = typer.Option(None, "--db", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
+JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"tier: error: {message}\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except TierError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("tier: interrupted\n")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except BrokenPipeError:
+        # the reader went away (`tier log | head`): not an error worth a message
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
+        except OSError:
+            pass
+        raise typer.Exit(0) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if os.environ.get("TIER_DEBUG"):
+            raise
+        from tiercli.redact import redact
+
+        _fail(f"internal error: {type(exc).__name__}: {redact(str(exc))[:300]} (set TIER_DEBUG=1 for a traceback, and please report it)", 1)
+
+
+def guarded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _errors():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tier {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """tier: cheapest-capable-tier routing for coding-agent LLM calls."""
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _load_config(path: Optional[Path]):
+    from tiercli import config
+
+    return config.load(path)
+
+
+def _open_ledger(db: Optional[Path], create: bool = True):
+    from tiercli import paths
+    from tiercli.ledger import Ledger
+
+    return Ledger(db or paths.default_db_path(), create=create)
+
+
+def _read_stdin() -> str:
+    """stdin as text when something is piped in; '' for a terminal."""
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        return ""
+    buffer = getattr(stream, "buffer", None)
+    raw = buffer.read(MAX_STDIN_BYTES + 1) if buffer is not None else stream.read(MAX_STDIN_BYTES + 1).encode()
+    if len(raw) > MAX_STDIN_BYTES:
+        raise InputError(f"stdin is larger than {MAX_STDIN_BYTES // (1024 * 1024)} MB", "send a smaller excerpt")
+    if b"\x00" in raw:
+        raise InputError("stdin looks binary (it contains NUL bytes)", "pipe text, e.g. a log or a source file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stdin is not UTF-8 text (bad byte at offset {exc.start})", "convert it with iconv, or pipe text") from None
+
+
+def _prompt_from(argument: Optional[str]) -> str:
+    piped = _read_stdin()
+    parts = [p for p in (piped.strip("\n"), argument) if p and p.strip()]
+    prompt = "\n\n".join(parts)
+    if not prompt.strip():
+        raise InputError("the prompt is empty", 'pass it as an argument (tier ask "...") or on stdin')
+    return prompt
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9, 10, 13)}
+_CONTROL[127] = "\\x7f"
+
+
+def _terminal_safe(text: str) -> str:
+    """Show escape sequences and other control characters instead of letting a terminal run them."""
+    return text.translate(_CONTROL)
+
+
+def _money(value: float | None) -> str:
+    if value is None:
+        return "unpriced"
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+
+
+def _decision_line(result) -> str:
+    d = result.decision
+    tier = d.tier if not result.served_tier or result.served_tier == d.tier else f"{d.tier}→{result.served_tier}"
+    model = result.served_model or d.model
+    cost = _money(result.cost_usd)
+    if result.estimated:
+        u = result.usage
+        return f"dry run · {tier} · {model} · {d.describe()} · est. {cost} ({u.prompt_tokens:,} tokens in + ~{u.output_tokens:,} out)"
+    return f"{tier} · {model} · {d.describe()} · {cost}"
+
+
+# -- ask ---------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def ask(
+    prompt: Optional[str] = typer.Argument(None, help="The prompt. Piped stdin comes first, then this.", show_default=False),
+    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", help="Route statically by task type (see `tier config show`)."),
+    tier: Optional[str] = typer.Option(None, "--tier", help="Force a tier (recorded as an override)."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Group calls into a session."),
+    classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local | llm | hybrid (overrides the config)."),
+    system_file: Optional[Path] = typer.Option(None, "--system-file", help="A system prompt file (the static prefix, cached where the provider supports it)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the decision and estimated cost; call nothing, record nothing."),
+    as_json: bool = JsonOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No decision line on stderr."),
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Route a prompt to the cheapest capable tier, stream the answer, record the call."""
+    from tiercli import ask as core
+    from tiercli.router import check_task_type, check_tier, decide
+
+    loaded = _load_config(config)
+    cfg = loaded.config
+    if task_type is not None:
+        check_task_type(cfg, task_type)
+    if tier is not None:
+        check_tier(cfg, tier)
+    if classifier is not None and classifier not in ("static", "local", "llm", "hybrid"):
+        raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
+    system = None
+    if system_file is not None:
+        try:
+            system = system_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read --system-file {system_file}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = _prompt_from(prompt)
+    req = core.AskRequest(prompt=text, task_type=task_type, force_tier=tier, session=session, classifier=classifier,
+                          system=system, stream=not as_json)
+    if dry_run:
+        decision = decide(cfg, task_type=task_type, classification=core.classify_for(loaded, req), force_tier=tier)
+        result = core.estimate(loaded, req, decision, None)
+        if as_json:
+            typer.echo(json.dumps(result.as_json(), indent=2))
+        elif not quiet:
+            sys.stderr.write(_decision_line(result) + "\n")
+            if not quiet:
+                for reason in decision.reasons:
+                    sys.stderr.write(f"  · {reason}\n")
+        return
+    ledger = _open_ledger(db)
+    tty = sys.stdout.isatty()
+    wrote = {"last": "\n"}
+
+    def on_text(piece: str) -> None:
+        sys.stdout.write(_terminal_safe(piece) if tty else piece)
+        sys.stdout.flush()
+        wrote["last"] = piece[-1:] or wrote["last"]
+
+    try:
+        result = core.run(loaded, req, ledger, on_text=None if as_json else on_text)
+    finally:
+        if not as_json and wrote["last"] != "\n":
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        ledger.close()
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    elif not quiet:
+        sys.stderr.write(_decision_line(result) + "\n")
+
+
+# -- log ---------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def log(
+    n: int = typer.Option(20, "-n", "--limit", min=1, max=100_000, help="How many calls."),
+    as_json: bool = JsonOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """The last calls in the ledger, newest first."""
+    from tiercli import paths
+
+    path = db or paths.default_db_path()
+    if not Path(path).exists():
+        if as_json:
+            typer.echo("[]")
+        else:
+            typer.echo("no calls yet (the ledger is empty)")
+        return
+    ledger = _open_ledger(db)
+    try:
+        rows = ledger.recent_calls(n)
+    finally:
+        ledger.close()
+    from tiercli import render_calls as render
+
+    if as_json:
+        typer.echo(json.dumps([render.log_row_json(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("no calls yet (the ledger is empty)")
+        return
+    render.print_log(rows)
+
+
+# -- config ------------------------------------------------------------------------------------------
+@config_app.command("path")
+@guarded
+def config_path(config: Optional[Path] = ConfigOpt) -> None:
+    """Which config file applies, and why."""
+    from tiercli import config as cfgmod
+
+    path, how = cfgmod.locate(config)
+    typer.echo(f"{path if path else 'embedded:offline.yaml'}  ({how})")
+
+
+@config_app.command("show")
+@guarded
+def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """The effective config, defaults filled in (literal API keys hidden)."""
+    import yaml
+
+    loaded = _load_config(config)
+    data = loaded.config.model_dump(mode="json", exclude_none=True)
+    for entry in data.get("model_list", []):
+        params = entry.get("litellm_params", {})
+        for key in ("api_key", "aws_secret_access_key", "aws_access_key_id"):
+            if key in params and not str(params[key]).startswith("os.environ/"):
+                params[key] = "<hidden>"
+    if as_json:
+        typer.echo(json.dumps({"source": loaded.source, "hash": loaded.hash, "config": data}, indent=2))
+        return
+    typer.echo(f"# source: {loaded.source}  (hash {loaded.hash})")
+    typer.echo(yaml.safe_dump(data, sort_keys=False, width=100).rstrip())
+
+
+@config_app.command("check")
+@guarded
+def config_check(config: Optional[Path] = ConfigOpt) -> None:
+    """List every problem in the config; exit 0 only when there is none."""
+    from tiercli import config as cfgmod
+
+    source, errors, warnings = cfgmod.problems(config)
+    for e in errors:
+        typer.echo(f"error: {e}", err=True)
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if errors:
+        typer.echo(f"{source}: {len(errors)} problem(s)", err=True)
+        raise typer.Exit(3)
+    typer.echo(f"{source}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("tier: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""THE only module that imports litellm, and only inside the functions that make a model call.
+
+`complete()` sends messages to a tier through a litellm Router built from the config's model_list
+and router_settings (fallback chains and retries as configured) and returns the text, the usage
+buckets, which group and deployment served, and every failed attempt with its reason.
+
+Deployments whose model starts with `offline/` never reach litellm: they answer with a clearly
+labelled placeholder whose tokens are counted with the stood-in model's tokenizer, so the ledger
+and reports of the embedded offline default are real apart from the answer text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tiercli.config import Config, Deployment, OFFLINE_PREFIX
+from tiercli.errors import ConfigError, ProviderError
+from tiercli import redact
+from tiercli.pricing import Usage
+
+TextSink = Callable[[str], None]
+
+
+@dataclass
+class Attempt:
+    group: str | None
+    model: str | None
+    error_class: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "model": self.model, "error_class": self.error_class, "message": self.message}
+
+
+@dataclass
+class Completion:
+    text: str
+    usage: Usage
+    usage_reported: bool  # False: counted locally because the provider sent none
+    served_group: str
+    served_model: str
+    deployment_id: str | None
+    attempts: list[Attempt] = field(default_factory=list)  # failed attempts before the one that served
+    finish_reason: str | None = None
+
+
+class CallFailed(ProviderError):
+    """Every deployment and fallback failed. Carries what was tried and any partial text."""
+
+    def __init__(self, message: str, hint: str | None, *, error_class: str, attempts: list[Attempt], partial_text: str = ""):
+        super().__init__(message, hint)
+        self.error_class = error_class
+        self.attempts = attempts
+        self.partial_text = partial_text
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a call; carries the text received so far."""
+
+    def __init__(self, partial_text: str, served_group: str | None, served_model: str | None):
+        super().__init__("interrupted")
+        self.partial_text = partial_text
+        self.served_group = served_group
+        self.served_model = served_model
+
+
+def scrub(text: str, cfg: Config | None = None) -> str:
+    """Remove API keys (the configured variables' values and common key shapes) from text."""
+    variables = {v for d in cfg.model_list for v in d.key_variables()} if cfg is not None else set()
+    return redact.scrub(text, variables)
+
+
+# -- key checks ----------------------------------------------------------------------------------
+def missing_key(cfg: Config, groups: list[str]) -> tuple[str, str] | None:
+    """(variable, group) for the first unset key variable among these groups' deployments."""
+    for group in groups:
+        for d in cfg.deployments(group):
+            for var in d.key_variables():
+                if not os.environ.get(var):
+                    return var, group
+    return None
+
+
+# -- offline ---------------------------------------------------------------------------------------
+def _offline_complete(cfg: Config, group: str, d: Deployment, messages: list[dict], on_text: TextSink | None) -> Completion:
+    from tiercli import tokens
+
+    stood_in = d.model[len(OFFLINE_PREFIX):]
+    prompt_chars = sum(len(m["content"]) if isinstance(m.get("content"), str) else 0 for m in messages)
+    text = (
+        f"[offline placeholder: {group} standing in for {stood_in}]\n"
+        "This is not a model answer. tier is running on its embedded offline config (no API key, no\n"
+        f"network). The routing, the token counts ({prompt_chars} prompt characters) and the prices of\n"
+        f"{stood_in} are real and recorded in the ledger. Point TIER_CONFIG at one of the sample_configs/\n"
+        "with your API key set to get real answers.\n"
+    )
+    if on_text:
+        for line in text.splitlines(keepends=True):
+            on_text(line)
+    usage = Usage(input_tokens=tokens.count_messages(messages, stood_in), output_tokens=tokens.count(text, stood_in))
+    return Completion(text, usage, True, group, stood_in, d.model_info.get("id"), [], "stop")
+
+
+# -- litellm ---------------------------------------------------------------------------------------
+def _quiet_litellm():
+    os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from tiercli.pricing import litellm_package_dir
+
+    root = litellm_package_dir()
+    if root is not None:
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(root / "litellm_core_utils" / "tokenizers"))
+    import logging
+
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    return litellm
+
+
+class _AttemptLog:
+    """A litellm CustomLogger that sees every deployment attempt, failures included."""
+
+    def __init__(self, litellm_mod):
+        from litellm.integrations.custom_logger import CustomLogger
+
+        log = self
+
+        class _Logger(CustomLogger):
+            def log_failure_event(self, kwargs, response_obj, start_time, end_time):  # noqa: D401
+                log.record_failure(kwargs)
+
+            async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+                log.record_failure(kwargs)
+
+        self.failures: dict[str, list[Attempt]] = {}
+        self.logger = _Logger()
+
+    def record_failure(self, kwargs: dict) -> None:
+        params = kwargs.get("litellm_params") or {}
+        metadata = params.get("metadata") or {}
+        call_id = metadata.get("tier_call_id")
+        if not call_id:
+            return
+        exc = kwargs.get("exception")
+        group = metadata.get("model_group")
+        model = kwargs.get("model") or params.get("model")
+        attempt = Attempt(group, model, type(exc).__name__ if exc else "Error", _short_error(exc))
+        bucket = self.failures.setdefault(call_id, [])
+        if not any(a.as_dict() == attempt.as_dict() for a in bucket):
+            bucket.append(attempt)
+
+
+_ROUTERS: dict[str, Any] = {}
+_ATTEMPT_LOG: _AttemptLog | None = None
+
+
+def _short_error(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    text = str(getattr(exc, "message", None) or exc)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"^litellm\.\w+: ", "", text)
+    return text[:300]
+
+
+def _router(cfg: Config, cfg_hash: str):
+    global _ATTEMPT_LOG
+    if cfg_hash in _ROUTERS:
+        return _ROUTERS[cfg_hash]
+    litellm = _quiet_litellm()
+    if _ATTEMPT_LOG is None:
+        _ATTEMPT_LOG = _AttemptLog(litellm)
+        litellm.callbacks = [*list(litellm.callbacks or []), _ATTEMPT_LOG.logger]
+    model_list = []
+    for d in cfg.model_list:
+        if d.is_offline:
+            continue
+        entry = d.model_dump(mode="python", exclude_none=True)
+        info = dict(entry.get("model_info") or {})
+        info.setdefault("id", f"{d.model_name}:{d.model}")
+        entry["model_info"] = info
+        model_list.append(entry)
+    online = {d["model_name"] for d in model_list}
+    settings = dict(cfg.router_settings)
+    for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        if settings.get(key):
+            settings[key] = [
+                {src: [g for g in dsts if g in online]} for entry in settings[key] for src, dsts in entry.items() if src in online
+            ]
+    try:
+        router = litellm.Router(model_list=model_list, **settings)
+    except Exception as exc:  # noqa: BLE001 - Router rejects some settings only at build time
+        raise ConfigError(f"litellm could not build a router from this config: {_short_error(exc)}") from None
+    _ROUTERS[cfg_hash] = router
+    return router
+
+
+def _usage_from(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+
+    def get(obj: Any, name: str) -> int:
+        if obj is None:
+            return 0
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        return int(value or 0)
+
+    prompt = get(usage, "prompt_tokens")
+    output = get(usage, "completion_tokens")
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else getattr(usage, "prompt_tokens_details", None)
+    cache_read = get(usage, "cache_read_input_tokens") or get(details, "cached_tokens")
+    cache_write = get(usage, "cache_creation_input_tokens") or get(details, "cache_creation_tokens")
+    if not prompt and not output:
+        return None
+    uncached = max(prompt - cache_read - cache_write, 0)
+    return Usage(input_tokens=uncached, cache_read_tokens=cache_read, cache_write_tokens=cache_write, output_tokens=output)
+
+
+def _served(resp: Any, cfg: Config, fallback_group: str) -> tuple[str, str, str | None]:
+    hidden = getattr(resp, "_hidden_params", None) or {}
+    headers = hidden.get("additional_headers") or {}
+    group = headers.get("x-litellm-model-group") or fallback_group
+    model_id = hidden.get("model_id")
+    model = None
+    if model_id:
+        for d in cfg.model_list:
+            if d.model_info.get("id", f"{d.model_name}:{d.model}") == model_id:
+                group, model = d.model_name, d.model
+                break
+    if model is None:
+        model = getattr(resp, "model", None) or cfg.primary_model(group)
+    return group, model, model_id
+
+
+def _classify_exception(exc: BaseException) -> tuple[str, str]:
+    name = type(exc).__name__
+    hints = {
+        "AuthenticationError": "check the API key variable for this tier",
+        "ContextWindowExceededError": "the prompt is longer than the model's context window: shorten it or use a tier with a larger window",
+        "RateLimitError": "the provider is rate-limiting; retry later or add a fallback tier",
+        "Timeout": "the provider did not answer in time; raise guardrails.timeout_s or retry",
+        "APIConnectionError": "could not reach the provider; check the network or api_base",
+        "NotFoundError": "the provider does not know this model name",
+        "BadRequestError": "the provider rejected the request",
+    }
+    return name, hints.get(name, "see `tier log` for the failed attempts")
+
+
+def complete(
+    cfg: Config,
+    cfg_hash: str,
+    tier: str,
+    messages: list[dict],
+    *,
+    call_id: str,
+    stream: bool = True,
+    on_text: TextSink | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+) -> Completion:
+    """Send `messages` to `tier` (with its fallbacks). Raises CallFailed, Interrupted, ProviderError."""
+    deployments = cfg.deployments(tier)
+    if all(d.is_offline for d in deployments):
+        return _offline_complete(cfg, tier, deployments[0], messages, on_text)
+    chain = [tier, *cfg.fallback_chain(tier)]
+    missing = missing_key(cfg, chain)
+    if missing:
+        var, group = missing
+        raise ProviderError(
+            f"environment variable {var} is not set (needed by {group})",
+            f"export {var}=... or change the config's api_key for {group}",
+        )
+    router = _router(cfg, cfg_hash)
+    assert _ATTEMPT_LOG is not None
+    kwargs: dict[str, Any] = {"metadata": {"tier_call_id": call_id}}
+    if max_tokens:
+        kwargs["max_tokens"] = max_tokens
+    if timeout:
+        kwargs["timeout"] = timeout
+    text_parts: list[str] = []
+    group: str | None = None
+    model: str | None = None
+    try:
+        if not stream:
+            resp = router.completion(model=tier, messages=messages, **kwargs)
+            group, model, model_id = _served(resp, cfg, tier)
+            text = resp.choices[0].message.content or ""
+            if on_text:
+                on_text(text)
+            usage = _usage_from(getattr(resp, "usage", None))
+            finish = resp.choices[0].finish_reason
+        else:
+            resp = router.completion(
+                model=tier, messages=messages, stream=True, stream_options={"include_usage": True}, **kwargs
+            )
+            usage = None
+            finish = None
+            model_id = None
+            for chunk in resp:
+                if group is None:
+                    group, model, model_id = _served(chunk, cfg, tier)
+                if chunk.choices:
+                    delta = chunk.choices[0].delta
+                    piece = getattr(delta, "content", None)
+                    if piece:
+                        text_parts.append(piece)
+                        if on_text:
+                            on_text(piece)
+                    finish = chunk.choices[0].finish_reason or finish
+                chunk_usage = _usage_from(getattr(chunk, "usage", None))
+                if chunk_usage is not None:
+                    usage = chunk_usage
+            if group is None:
+                group, model, model_id = _served(resp, cfg, tier)
+            text = "".join(text_parts)
+    except KeyboardInterrupt:
+        _ATTEMPT_LOG.failures.pop(call_id, None)
+        raise Interrupted("".join(text_parts), group, model) from None
+    except Exception as exc:  # noqa: BLE001 - every provider failure becomes CallFailed
+        attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
+        name, hint = _classify_exception(exc)
+        message = scrub(_short_error(exc), cfg)
+        if not attempts or attempts[-1].message != message:
+            attempts.append(Attempt(group or tier, model, name, message))
+        for a in attempts:
+            a.message = scrub(a.message, cfg)
+        raise CallFailed(f"{tier} call failed: {name}: {message}", hint, error_class=name, attempts=attempts,
+                         partial_text="".join(text_parts)) from None
+    attempts = [a for a in _ATTEMPT_LOG.failures.pop(call_id, [])]
+    for a in attempts:
+        a.message = scrub(a.message, cfg)
+    reported = usage is not None
+    if usage is None:
+        from tiercli import tokens
+
+        usage = Usage(input_tokens=tokens.count_messages(messages, model or tier), output_tokens=tokens.count(text, model or tier))
+    return Completion(text, usage, reported, group or tier, model or cfg.primary_model(tier), model_id, attempts, finish)
+

@@ -1,0 +1,76 @@
+"""Rendering of individual calls (`tier log`) for the terminal and as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+LOG_JSON_KEYS = (
+    "id", "ts", "session", "kind", "source", "task_type", "decision_source", "tier", "served_tier", "model",
+    "status", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "cost_usd",
+    "unpriced", "price_source", "latency_ms", "attempts", "error_class", "parent_id",
+)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_row_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in LOG_JSON_KEYS}
+    out["ts"] = _iso(row.get("started_at"))
+    out["model"] = row.get("served_model") or row.get("requested_model")
+    out["unpriced"] = bool(row.get("unpriced"))
+    return out
+
+
+def _cost(row: dict[str, Any]) -> str:
+    if row.get("cost_usd") is None:
+        return "unpriced" if row.get("unpriced") else "-"
+    return f"${row['cost_usd']:.4f}"
+
+
+def print_log(rows: list[dict[str, Any]], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    wide = console.width >= 120
+    columns = [("id", "left"), ("time (UTC)", "left")]
+    if wide:
+        columns += [("session", "left"), ("kind", "left")]
+    columns += [("task", "left"), ("tier", "left"), ("model", "left"), ("status", "left"), ("in", "right")]
+    if wide:
+        columns += [("cache r/w", "right")]
+    columns += [("out", "right"), ("cost", "right")]
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    for name, justify in columns:
+        # in a narrow terminal only task and model give way; the figures keep their width
+        cap = None if wide else {"task": 11, "model": 15}.get(name)
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=cap)
+    styles = {"ok": "green", "error": "red", "interrupted": "yellow", "pending": "yellow"}
+    for r in rows:
+        when = dt.datetime.fromtimestamp(r["started_at"], dt.timezone.utc).strftime("%m-%d %H:%M:%S" if wide else "%m-%d %H:%M")
+        tier = r.get("tier") or "-"
+        if r.get("served_tier") and r.get("served_tier") != r.get("tier"):
+            tier = f"{tier}→{r['served_tier']}"
+        model = (r.get("served_model") or r.get("requested_model") or "").removeprefix("anthropic/").removeprefix("openai/")
+        cells = {
+            "id": r["id"][:8], "time (UTC)": when, "session": r.get("session") or "", "kind": r.get("kind") or "",
+            "task": r.get("task_type") or "", "tier": tier, "model": model, "status": r.get("status") or "",
+            "in": f"{(r.get('input_tokens') or 0) + (r.get('cache_read_tokens') or 0) + (r.get('cache_write_tokens') or 0):,}",
+            "cache r/w": f"{r.get('cache_read_tokens') or 0:,}/{r.get('cache_write_tokens') or 0:,}",
+            "out": f"{r.get('output_tokens') or 0:,}", "cost": _cost(r),
+        }
+        # Text objects: data is never parsed as Rich markup
+        texts = []
+        for name, _ in columns:
+            t = Text(str(cells[name]))
+            if name == "status":
+                t.stylize(styles.get(r.get("status"), ""))
+            texts.append(t)
+        table.add_row(*texts)
+    console.print(table)

@@ -1,0 +1,1 @@
+def build_report(*a, **k): return {"totals": {"calls": 0}}
