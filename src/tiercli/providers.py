@@ -273,7 +273,7 @@ def complete(
     missing = missing_key(cfg, chain)
     if missing:
         var, group = missing
-        raise ProviderError(
+        raise ConfigError(
             f"environment variable {var} is not set (needed by {group})",
             f"export {var}=... or change the config's api_key for {group}",
         )

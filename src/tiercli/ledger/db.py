@@ -48,7 +48,7 @@ def _check_file(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
             header = fh.read(16)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except IsADirectoryError:
         raise LedgerError(f"ledger path {path} is a directory", "set TIER_DB or --db to a file path") from None

@@ -1,0 +1,23 @@
+"""Importers: read other coding agents' session logs into the ledger (`tier import ...`).
+
+Each importer has a pure parser (files -> ledger rows + stats, no database) that replay can use on
+its own, and an import function that writes the rows in one transaction, idempotently.
+"""
+
+from __future__ import annotations
+
+from tiercli.importers.claude_code import (
+    ImportResult,
+    ParseStats,
+    default_claude_code_dirs,
+    import_claude_code,
+    parse_claude_code,
+)
+
+__all__ = [
+    "ImportResult",
+    "ParseStats",
+    "default_claude_code_dirs",
+    "import_claude_code",
+    "parse_claude_code",
+]

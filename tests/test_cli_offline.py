@@ -1,0 +1,224 @@
+"""`tier` end to end on the embedded offline default, through Typer's CliRunner and a real ledger file."""
+
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from tiercli.cli import app
+
+runner = CliRunner()
+
+
+def tier(*args, input=None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def rows(home):
+    db = home / "ledger.db"
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at")]
+
+
+def test_version_and_help():
+    assert tier("--version").stdout.strip() == "tier 0.1.0"
+    result = tier("--help")
+    assert result.exit_code == 0
+    for command in ("ask", "log", "config"):
+        assert command in result.stdout
+
+
+def test_ask_static_routes_and_records(tier_home):
+    result = tier("ask", "--task-type", "architecture", "design the plugin system")
+    assert result.exit_code == 0, result.output
+    assert "[offline placeholder: tier3 standing in for claude-opus-4-5]" in result.stdout
+    assert result.stderr.startswith("tier3 · claude-opus-4-5 · architecture (static) · $")
+    [row] = rows(tier_home)
+    assert row["status"] == "ok" and row["tier"] == "tier3" and row["served_model"] == "claude-opus-4-5"
+    assert row["decision_source"] == "static" and row["task_type"] == "architecture" and row["label"] == "HIGH"
+    assert row["input_tokens"] > 0 and row["output_tokens"] > 0 and row["cost_usd"] > 0
+    # price of what the offline tier stands in for: opus-4-5 $5 in / $25 out per Mtok
+    assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 5 + row["output_tokens"] * 25) / 1e6)
+    assert row["prompt_text"] == "design the plugin system"
+    assert row["config_hash"] and row["prompt_hash"]
+
+
+@pytest.mark.parametrize("task_type, tier_name", [("search", "tier1"), ("bug_fix", "tier2"), ("algorithm", "tier3"), ("test_gen", "tier1")])
+def test_default_taxonomy_map(tier_home, task_type, tier_name):
+    result = tier("ask", "-t", task_type, "do it", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["decision"]["tier"] == tier_name
+
+
+def test_stdin_first_then_argument(tier_home):
+    result = tier("ask", "-t", "bug_fix", "fix this", input="Traceback (most recent call last):\nValueError: x\n")
+    assert result.exit_code == 0
+    assert rows(tier_home)[0]["prompt_text"] == "Traceback (most recent call last):\nValueError: x\n\nfix this"
+
+
+def test_stdin_alone(tier_home):
+    assert tier("ask", "-t", "search", input="where is main defined?").exit_code == 0
+    assert rows(tier_home)[0]["prompt_text"] == "where is main defined?"
+
+
+def test_json_output(tier_home):
+    result = tier("ask", "-t", "docstring", "write a docstring", "--session", "s1", "--json")
+    data = json.loads(result.stdout)
+    assert set(data) >= {"answer", "decision", "usage", "cost_usd", "call_id"}
+    assert data["decision"]["tier"] == "tier1" and data["decision"]["source"] == "static"
+    [row] = rows(tier_home)
+    assert data["call_id"] == row["id"] and row["session"] == "s1"
+    assert data["usage"]["output_tokens"] == row["output_tokens"]
+    assert data["cost_usd"] == pytest.approx(row["cost_usd"])
+    assert result.stderr == ""
+
+
+def test_override_is_recorded(tier_home):
+    result = tier("ask", "-t", "search", "--tier", "tier3", "find the config loader", "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    [row] = rows(tier_home)
+    assert row["decision_source"] == "override" and row["tier"] == "tier3" and row["decided_tier"] == "tier1"
+
+
+def test_dry_run_records_nothing(tier_home):
+    result = tier("ask", "-t", "bug_fix", "--dry-run", "fix the parser")
+    assert result.exit_code == 0
+    assert result.stderr.startswith("dry run · tier2 · claude-sonnet-4-5 · bug_fix (static) · est. $")
+    assert rows(tier_home) == []
+    data = json.loads(tier("ask", "-t", "bug_fix", "--dry-run", "--json", "fix the parser").stdout)
+    assert data["estimated"] is True and data["call_id"] is None and data["usage"]["input_tokens"] > 0
+    # estimated cost = counted input + the default 500 output tokens at sonnet-4-5 prices
+    assert data["cost_usd"] == pytest.approx((data["usage"]["input_tokens"] * 3 + 500 * 15) / 1e6)
+
+
+def test_log_table_and_json(tier_home):
+    assert "no calls yet" in tier("log").stdout
+    assert json.loads(tier("log", "--json").stdout) == []
+    tier("ask", "-t", "search", "one")
+    tier("ask", "-t", "feature", "two", "--session", "s2")
+    table = tier("log").stdout
+    assert "tier1" in table and "tier2" in table and "claude-sonnet" in table  # 80 columns: model names may be cut
+    data = json.loads(tier("log", "--json", "-n", "1").stdout)
+    assert len(data) == 1
+    required = {"id", "ts", "session", "kind", "task_type", "tier", "model", "status", "input_tokens",
+                "cache_read_tokens", "cache_write_tokens", "output_tokens", "cost_usd"}
+    assert required <= set(data[0])
+    assert data[0]["session"] == "s2" and data[0]["task_type"] == "feature"
+
+
+# -- bad input: one line on stderr, a documented exit code, no traceback, an untouched ledger ----------
+def assert_clean_failure(result, code, *fragments):
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tier: error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_task_type_lists_valid_ones(tier_home):
+    result = tier("ask", "-t", "poetry", "write a poem")
+    assert_clean_failure(result, 2, "unknown --task-type 'poetry'", "file_lookup", "algorithm")
+    assert rows(tier_home) == []
+
+
+def test_unknown_tier(tier_home):
+    assert_clean_failure(tier("ask", "--tier", "tier9", "x"), 2, "tier9", "tier1, tier2, tier3")
+
+
+@pytest.mark.parametrize("args, stdin", [((), ""), (("   ",), ""), ((), "\n\n"), (("",), None)])
+def test_empty_prompt(tier_home, args, stdin):
+    assert_clean_failure(tier("ask", "-t", "search", *args, input=stdin), 4, "prompt is empty")
+    assert rows(tier_home) == []
+
+
+def test_binary_stdin(tier_home):
+    assert_clean_failure(tier("ask", "-t", "search", "what is this", input=b"\x89PNG\r\n\x1a\n\x00\x00"), 4, "binary")
+
+
+def test_invalid_utf8_stdin(tier_home):
+    assert_clean_failure(tier("ask", "-t", "search", input=b"caf\xe9 au lait"), 4, "not UTF-8")
+
+
+def test_missing_config(tier_home, tmp_path):
+    assert_clean_failure(tier("ask", "--config", str(tmp_path / "none.yaml"), "x"), 3, "config file not found")
+    assert not (tier_home / "ledger.db").exists()
+
+
+def test_missing_config_from_env(tier_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIER_CONFIG", str(tmp_path / "gone.yaml"))
+    assert_clean_failure(tier("ask", "x"), 3, "TIER_CONFIG")
+
+
+def test_yaml_error_names_line(tier_home, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_list:\n  - model_name: tier1\n   litellm_params: {model: x}\n")
+    assert_clean_failure(tier("ask", "-c", str(bad), "x"), 3, "line 3", "YAML error")
+
+
+def test_unknown_router_setting(tier_home, tmp_path):
+    from tiercli.config import embedded_default_text
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(embedded_default_text().replace("num_retries: 0", "num_retries: 0\n  retries_please: 3"))
+    assert_clean_failure(tier("ask", "-c", str(bad), "x"), 3, "retries_please")
+
+
+def test_fallback_to_unknown_group(tier_home, tmp_path):
+    from tiercli.config import embedded_default_text
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(embedded_default_text().replace("{tier2: [tier3]}", "{tier2: [tier4]}"))
+    assert_clean_failure(tier("ask", "-c", str(bad), "x"), 3, "unknown group 'tier4'")
+    check = tier("config", "check", "-c", str(bad))
+    assert check.exit_code == 3 and "tier4" in check.stderr
+
+
+def test_foreign_ledger_is_refused_untouched(tier_home, tmp_path):
+    foreign = tmp_path / "photos.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE albums (name TEXT)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    assert_clean_failure(tier("ask", "-t", "search", "x", "--db", str(foreign)), 5, "another program")
+    assert foreign.read_bytes() == before
+    assert_clean_failure(tier("log", "--db", str(foreign)), 5)
+
+
+def test_config_commands(tier_home):
+    assert "embedded:offline.yaml" in tier("config", "path").stdout
+    show = tier("config", "show")
+    assert show.exit_code == 0 and "offline/claude-haiku-4-5" in show.stdout
+    check = tier("config", "check")
+    assert check.exit_code == 0 and check.stdout.strip() == "embedded:offline.yaml: ok"
+
+
+def test_config_check_reports_unset_key(tier_home, tmp_path):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "sample_configs" / "anthropic.yaml"
+    result = tier("config", "check", "-c", str(sample))
+    assert result.exit_code == 3
+    assert "ANTHROPIC_API_KEY is not set" in result.stderr
+
+
+def test_config_show_hides_literal_keys(tier_home, tmp_path):
+    from tiercli.config import embedded_default_text
+
+    path = tmp_path / "c.yaml"
+    path.write_text(embedded_default_text().replace("{model: offline/claude-haiku-4-5}", "{model: offline/claude-haiku-4-5, api_key: sk-literal-secret-123456}"))
+    out = tier("config", "show", "-c", str(path)).stdout
+    assert "sk-literal-secret" not in out and "<hidden>" in out
+
+
+def test_escape_sequences_in_prompt_are_stored_verbatim(tier_home):
+    prompt = "explain \x1b[31mred\x1b[0m and [bold]markup[/bold]"
+    result = tier("ask", "-t", "search", prompt)
+    assert result.exit_code == 0
+    assert rows(tier_home)[0]["prompt_text"] == prompt

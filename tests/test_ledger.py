@@ -1,0 +1,111 @@
+"""The ledger: a real SQLite file, WAL, migrations recorded, foreign and newer files refused untouched."""
+
+import sqlite3
+import time
+
+import pytest
+
+from tiercli.errors import LedgerError
+from tiercli.ledger import Ledger, SCHEMA_VERSION
+from tiercli.ledger.db import APPLICATION_ID
+
+
+def test_new_ledger_is_wal_versioned_and_marked(tmp_path):
+    path = tmp_path / "sub" / "dir" / "ledger.db"
+    with Ledger(path) as ledger:
+        assert ledger.wal
+        assert ledger.schema_version() == SCHEMA_VERSION == 1
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert raw.execute("SELECT version, description FROM schema_migrations").fetchall() == [(1, "calls, feedback and schema_migrations tables")]
+
+
+def test_upsert_by_id_never_duplicates(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        row = {"id": "abc", "started_at": time.time(), "status": "pending", "tier": "tier1"}
+        ledger.upsert_call(row)
+        ledger.upsert_call({**row, "status": "ok", "output_tokens": 7})
+        ledger.upsert_call({**row, "status": "ok", "output_tokens": 7})
+        calls = ledger.recent_calls(10)
+    assert len(calls) == 1
+    assert calls[0]["status"] == "ok" and calls[0]["output_tokens"] == 7
+
+
+def test_unknown_column_is_a_bug_not_a_silent_drop(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger, pytest.raises(ValueError):
+        ledger.upsert_call({"id": "x", "started_at": 1.0, "no_such_column": 1})
+
+
+def test_reopening_does_not_migrate_twice(tmp_path):
+    path = tmp_path / "l.db"
+    Ledger(path).close()
+    Ledger(path).close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 1
+
+
+def test_foreign_file_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"my shopping list\n" * 10)
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match="not a SQLite database"):
+        Ledger(path)
+    assert path.read_bytes() == before
+
+
+def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE photos (id INTEGER)")
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match="another program"):
+        Ledger(path)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "other.db-wal").exists()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "l.db"
+    Ledger(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO schema_migrations VALUES (99, 0, 'from the future')")
+    raw.commit()
+    raw.close()
+    with pytest.raises(LedgerError, match="schema version 99, newer"):
+        Ledger(path)
+
+
+def test_corrupt_ledger_is_refused(tmp_path):
+    path = tmp_path / "l.db"
+    with Ledger(path) as ledger:
+        ledger.upsert_call({"id": "a", "started_at": 1.0})
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)
+    path.write_bytes(bytes(data))
+    with pytest.raises(LedgerError):
+        Ledger(path)
+
+
+def test_uncreatable_directory(tmp_path):
+    # (as root every directory is writable, so make the parent a regular file instead)
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="cannot create the ledger directory"):
+        Ledger(blocker / "sub" / "l.db")
+
+
+def test_directory_as_ledger_path(tmp_path):
+    with pytest.raises(LedgerError, match="is a directory"):
+        Ledger(tmp_path)
+
+
+def test_find_call_by_prefix(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.upsert_call({"id": "abcdef01", "started_at": 1.0})
+        ledger.upsert_call({"id": "abcdef02", "started_at": 2.0})
+        assert ledger.find_call("abcdef01")["id"] == "abcdef01"
+        assert ledger.find_call("abcdef") is None  # ambiguous
+        assert ledger.find_call("zzz") is None
