@@ -12,19 +12,24 @@ Quick use (the ``fake_provider`` fixture gives a started, reset server)::
                            api_key="sk-fake", messages=[...], num_retries=0, max_retries=0)
         assert fake_provider.requests_for("m-cheap")[0].body["messages"] == [...]
 
-Load the fixture with ``pytest_plugins = ["fakeprovider"]`` in the top-level ``tests/conftest.py``
-(``tests/`` has no ``__init__.py``, so pytest puts it on ``sys.path``).
+Fixtures: ``fake_provider`` (function scope: the one session-wide server, ``reset()`` before and
+after the test) and ``fake_provider_server`` (session scope, started once, never reset by itself).
+Load them with ``pytest_plugins = ["fakeprovider"]`` in the top-level ``tests/conftest.py``
+(``tests/`` has no ``__init__.py``, so pytest puts it on ``sys.path``). A test that needs its own
+server (e.g. ``sse_transport="close"``) uses ``with FakeProvider(...) as fake:``.
 
 api_base forms (checked with litellm 1.110.2)
 ---------------------------------------------
 - OpenAI: ``model="openai/<name>"``, ``api_base=fake.openai_base`` (``http://127.0.0.1:PORT/v1``).
-  The openai SDK appends ``/chat/completions``; giving ``base_url`` without ``/v1`` would hit
-  ``/chat/completions`` (this server answers that path too, as an alias, but don't rely on it).
+  The openai SDK appends ``/chat/completions``. (``api_base=fake.base_url`` would POST to
+  ``/chat/completions``; this server answers that alias too, but use ``openai_base``.)
 - Anthropic: ``model="anthropic/<name>"``, ``api_base=fake.anthropic_base`` (``http://127.0.0.1:PORT``,
-  no ``/v1``). litellm appends ``/v1/messages``. It also accepts an api_base that already ends in
-  ``/v1/messages`` (it strips and re-adds the suffix), see test_anthropic_api_base_forms.
-- The ``model`` field the server sees is ``<name>`` with the ``openai/`` / ``anthropic/`` prefix
-  removed. Scripts are keyed on that name.
+  NO ``/v1``): litellm appends ``/v1/messages``. A base ending in ``/v1/messages`` also works (litellm
+  strips and re-adds it), but ``.../v1`` does NOT: it POSTs to ``/v1/v1/messages`` (404 ->
+  ``litellm.NotFoundError``).
+- The ``model`` field the server sees is ``<name>`` without the ``openai/`` / ``anthropic/`` prefix;
+  scripts are keyed on it. Anthropic calls carry ``x-api-key`` and ``anthropic-version``; OpenAI calls
+  ``authorization: Bearer <key>`` (see ``RecordedRequest.headers``, keys lower-cased).
 
 Behaviour, per model name
 -------------------------
@@ -32,71 +37,99 @@ Behaviour, per model name
 ``fake.set_default(model, reply)`` applies, then ``fake.set_default("*", reply)``, then ``Reply()``
 (a success answering "fake answer"). A reply may also be a callable ``(RecordedRequest) -> Reply``.
 Whether the answer is SSE or JSON follows the request's ``"stream"`` flag. Streamed text is split
-into one chunk per word (whitespace kept), so partial output is observable.
+into one chunk per word (whitespace kept, so the chunks join back to ``text`` exactly). Errors
+(status >= 400) are always a JSON body, stream or not, as the real providers do.
+``fake.requests`` / ``fake.requests_for(model)`` list every POST (``RecordedRequest(path, model,
+body, headers, ts)``); ``GET /health`` is not recorded. ``fake.reset()`` forgets scripts, defaults
+and records.
 
 Usage semantics (the same as the real providers)
 ------------------------------------------------
-One ``Reply`` describes the *input* as three disjoint parts: fresh (uncached) tokens,
-``cache_read_tokens`` and ``cache_write_tokens``. Fresh tokens default to
-``len(all message + system text) // 4 + 1``; ``output_tokens`` defaults to the number of words of
+One ``Reply`` describes the *input* as three disjoint parts: fresh (uncached) tokens F,
+``cache_read_tokens`` R and ``cache_write_tokens`` W. F defaults to
+``len(all message + system text) // 4 + 1``; ``output_tokens`` O defaults to the number of words of
 ``text``. On the wire:
 
-- OpenAI: ``usage.prompt_tokens`` INCLUDES cached tokens:
-  ``prompt_tokens = fresh + cache_read + cache_write`` (OpenAI has no cache-write concept, written
-  tokens are ordinary input), ``usage.prompt_tokens_details.cached_tokens = cache_read``,
-  ``completion_tokens = output``, ``total_tokens = prompt + completion``.
-- Anthropic: ``usage.input_tokens`` EXCLUDES cache tokens: ``input_tokens = fresh``,
-  ``cache_read_input_tokens = cache_read``, ``cache_creation_input_tokens = cache_write``,
-  ``output_tokens = output``.
+- OpenAI: ``usage.prompt_tokens`` INCLUDES cached tokens: ``prompt_tokens = F + R + W`` (OpenAI has no
+  cache-write notion: written tokens are ordinary input), ``prompt_tokens_details.cached_tokens = R``
+  (a subset of prompt_tokens), ``completion_tokens = O``, ``total_tokens = prompt + O``.
+- Anthropic: ``usage.input_tokens`` EXCLUDES cache tokens: ``input_tokens = F``,
+  ``cache_read_input_tokens = R``, ``cache_creation_input_tokens = W``, ``output_tokens = O``.
 
-``Reply.prompt_tokens`` overrides the OpenAI wire ``prompt_tokens`` (total incl. cache);
-``Reply.input_tokens`` overrides the Anthropic wire ``input_tokens`` (fresh only). Giving one derives
-the other (fresh = prompt_tokens - cache_read - cache_write, floored at 0).
+``Reply.prompt_tokens`` sets the OpenAI wire ``prompt_tokens`` (total incl. cache);
+``Reply.input_tokens`` sets the Anthropic wire ``input_tokens`` (fresh only). Giving one derives the
+other (F = prompt_tokens - R - W, floored at 0).
 
-What litellm 1.110.2 reports (observed, see tests/test_fakeprovider.py)
------------------------------------------------------------------------
-With ``Reply(text="...", input_tokens=F, output_tokens=O, cache_read_tokens=R, cache_write_tokens=W)``:
+What litellm 1.110.2 reports (observed; asserted in tests/test_fakeprovider.py)
+-------------------------------------------------------------------------------
+For ``Reply(input_tokens=F, output_tokens=O, cache_read_tokens=R, cache_write_tokens=W)``:
 
-- OpenAI JSON and OpenAI streaming (stream_options={"include_usage": True}; without it a stream
-  has NO usage chunk and litellm's ``stream_chunk_builder`` falls back to its own token count):
-  ``usage.prompt_tokens = F + R + W`` (the wire value), ``usage.completion_tokens = O``,
-  ``usage.total_tokens = F + R + W + O``, ``usage.prompt_tokens_details.cached_tokens = R``.
-  OpenAI never reports writes: ``usage.cache_creation_input_tokens`` is absent/0.
-- Anthropic JSON and Anthropic streaming (usage comes from message_start + message_delta; no
-  stream_options needed): ``usage.prompt_tokens = F + R + W`` (litellm ADDS the cache tokens to
-  the wire input_tokens), ``usage.completion_tokens = O``, ``usage.total_tokens = F + R + W + O``,
+- OpenAI, JSON: ``usage.prompt_tokens = F+R+W`` (wire value as is), ``usage.completion_tokens = O``,
+  ``usage.total_tokens = F+R+W+O``, ``usage.prompt_tokens_details.cached_tokens = R``; no
+  ``cache_read_input_tokens`` / ``cache_creation_input_tokens`` attributes at all.
+- OpenAI, streaming: only with ``stream_options={"include_usage": True}`` (litellm does NOT add it):
+  the last chunk has ``choices == []`` and ``chunk.usage`` equal to the JSON case;
+  ``litellm.stream_chunk_builder(chunks).usage`` likewise. Without it no chunk carries usage and
+  ``stream_chunk_builder`` silently ESTIMATES tokens locally (cache tokens lost).
+- Anthropic, JSON: litellm ADDS the cache tokens to the wire input_tokens:
+  ``usage.prompt_tokens = F+R+W``, ``usage.completion_tokens = O``, ``usage.total_tokens = F+R+W+O``,
   ``usage.cache_read_input_tokens = R``, ``usage.cache_creation_input_tokens = W``,
-  ``usage.prompt_tokens_details.cached_tokens = R``,
-  ``usage.prompt_tokens_details.cache_creation_tokens = W``.
-  So for both protocols: fresh input = prompt_tokens - cached_tokens - cache_creation.
+  ``usage.prompt_tokens_details.cached_tokens = R``, ``.cache_creation_tokens = W``
+  (also ``.cache_write_tokens = W``), ``.text_tokens = F``.
+- Anthropic, streaming: the same numbers (from message_start + message_delta). Without
+  stream_options no chunk has a ``usage`` attribute, but the last chunk's
+  ``_hidden_params["usage"]`` holds it and ``stream_chunk_builder(chunks).usage`` is exact. With
+  ``stream_options={"include_usage": True}`` an extra final chunk (``choices == []``) carries it.
+- So for both protocols: fresh = prompt_tokens - cached_tokens - cache_creation (the OpenAI
+  cache_creation being 0), and prompt_tokens is never "fresh only" in litellm's Usage.
 
-Faults (``Reply`` fields) and the litellm exception each gives (num_retries=0, max_retries=0)
--------------------------------------------------------------------------------------------
-- ``Reply.error(429)``                    -> ``litellm.RateLimitError``
-- ``Reply.error(401)``                    -> ``litellm.AuthenticationError``
-- ``Reply.context_window_exceeded()``     -> ``litellm.ContextWindowExceededError`` (a BadRequestError)
-- ``Reply.error(400, "...")``             -> ``litellm.BadRequestError``
-- ``Reply.error(500)``                    -> ``litellm.InternalServerError`` (an APIError subclass)
-- ``Reply(malformed=True)``  (JSON)       -> see EXCEPTIONS_OBSERVED below
-- ``Reply(cut_stream_after=N)`` (SSE)     -> see EXCEPTIONS_OBSERVED below
-- ``Reply(reset=True)``                   -> ``litellm.APIConnectionError``
-- ``Reply(delay_s=D)`` with ``timeout<D`` -> ``litellm.Timeout``
-The exact observations are recorded in ``EXCEPTIONS_OBSERVED`` at the bottom of this module.
+Faults and the exception litellm raises (num_retries=0, max_retries=0; both protocols unless noted)
+----------------------------------------------------------------------------------------------------
+- ``Reply.error(429)``  -> ``litellm.RateLimitError`` (JSON and stream). Headers of the error
+  response: ``exc.litellm_response_headers`` (``exc.response.headers`` is empty for Anthropic).
+- ``Reply.error(401)``  -> ``litellm.AuthenticationError``
+- ``Reply.context_window_exceeded()`` -> ``litellm.ContextWindowExceededError`` (subclass of
+  ``litellm.BadRequestError``), JSON and stream.
+- ``Reply.error(400, "...")`` -> ``litellm.BadRequestError``
+- ``Reply.error(500)`` -> ``litellm.InternalServerError``; 503 -> ``litellm.ServiceUnavailableError``;
+  529 -> Anthropic ``InternalServerError``, OpenAI ``litellm.APIError``.
+- ``Reply(malformed=True)``, JSON: OpenAI -> ``litellm.InternalServerError`` ("Unterminated
+  string..."), Anthropic -> ``litellm.APIConnectionError`` ("Unable to get json response").
+  Streamed: ``litellm.exceptions.MidStreamFallbackError`` while iterating.
+- ``Reply(cut_stream_after=N)``: the stream does NOT end quietly: the N chunks are yielded, then
+  iterating raises ``litellm.exceptions.MidStreamFallbackError`` (a ``ServiceUnavailableError``,
+  status_code 500; ``.generated_content`` = text so far, ``.original_exception`` an
+  APIConnectionError, ``.is_pre_first_chunk`` False). Same with ``sse_transport="close"``
+  ("Stream ended before a finish_reason was received"). Through a Router with fallbacks the cut is
+  NOT retried on the fallback group: it surfaces as ``litellm.APIConnectionError`` after the
+  partial chunks.
+- ``Reply(reset=True)`` (TCP RST, no response) -> ``litellm.InternalServerError`` ("Connection
+  error." / "Connection reset by peer"), NOT APIConnectionError.
+- ``Reply(delay_s=D)`` with ``timeout=T < D`` -> ``litellm.Timeout`` after ~T s (JSON and stream).
+  A trickling stream (``chunk_delay_s > timeout``): OpenAI -> ``litellm.Timeout``, Anthropic ->
+  ``MidStreamFallbackError`` wrapping a Timeout (status_code 408).
+- NOTE: ``litellm.APIError`` is NOT a common base class. Every litellm exception above derives
+  from ``openai.APIError`` (``openai.OpenAIError``); catch that for "any provider failure".
+  ``MidStreamFallbackError`` is only importable from ``litellm.exceptions``.
 
 Router: which deployment served
 -------------------------------
-``resp._hidden_params["model_id"]`` (the deployment's ``model_info.id``; set it, or it is a hash),
-``resp._hidden_params["additional_headers"]["x-litellm-model-group"]`` (the group that answered),
-``resp._hidden_params["additional_headers"]["x-litellm-attempted-fallbacks"]`` (int, 1 after one
-fallback), ``resp._hidden_params["api_base"]``, and ``resp.model`` (the provider's model name, as
-echoed by this server). See test_router_fallback_tier1_429_goes_to_tier2.
+Non-streaming: ``resp._hidden_params["model_id"]`` (the deployment's ``model_info.id``; set it, or
+it is a hash), ``resp._hidden_params["additional_headers"]["x-litellm-model-group"]`` (the group that
+answered, e.g. "tier2"), ``...["x-litellm-attempted-fallbacks"]`` (int; 1 after one fallback, 0
+without), ``...["x-litellm-attempted-retries"]``, ``resp._hidden_params["api_base"]``,
+``resp._hidden_params["litellm_model_name"]`` ("anthropic/m-tier2"), and ``resp.model`` (the model
+name the provider echoed, e.g. "m-tier2"). Streaming: the same keys on the stream wrapper's
+``_hidden_params`` (the chunks' ``_hidden_params["additional_headers"]`` lack the x-litellm-* keys).
+Provider response headers show up as ``additional_headers["llm_provider-<name>"]`` (so
+``Reply(headers={"x-foo": "1"})`` -> ``"llm_provider-x-foo"``).
 
 SSE transport
 -------------
 Streams are sent with ``Transfer-Encoding: chunked`` on a keep-alive HTTP/1.1 connection (as the
 real providers do); ``FakeProvider(sse_transport="close")`` sends ``Connection: close`` and no length
-instead. JSON answers carry a correct Content-Length. ``disable_nagle_algorithm`` is on: without it
-every call costs ~45 ms instead of a few ms.
+instead. httpx/litellm accept both. JSON answers carry a correct Content-Length.
+``disable_nagle_algorithm`` is on: without it every call costs ~45 ms instead of ~4 ms.
 """
 
 from __future__ import annotations
@@ -552,6 +585,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 256  # the default listen backlog of 5 resets bursts of concurrent connects
     provider: "FakeProvider"
     stop_event: threading.Event
 
@@ -691,6 +725,3 @@ def fake_provider(fake_provider_server: FakeProvider) -> Iterator[FakeProvider]:
     yield fake_provider_server
     fake_provider_server.reset()
 
-
-# Filled in from the runs of tests/test_fakeprovider.py against litellm 1.110.2.
-EXCEPTIONS_OBSERVED: dict[str, str] = {}

@@ -34,6 +34,8 @@ class AskRequest:
     classifier: str | None = None  # overrides routing.classifier
     system: str | None = None
     stream: bool = True
+    max_tokens: int | None = None  # default: guardrails.max_output_tokens
+    temperature: float | None = None
 
 
 @dataclass
@@ -100,14 +102,20 @@ def build_messages(prompt: str, system: str | None) -> list[dict]:
     return messages
 
 
-def classify_for(loaded: LoadedConfig, req: AskRequest) -> Classification | None:
-    """Run the configured classifier unless the caller named the task type."""
+def classify_for(loaded: LoadedConfig, req: AskRequest, ledger=None, call_id: str | None = None) -> Classification | None:
+    """Run the configured classifier unless the caller named the task type (no ledger: a dry run)."""
     if req.task_type is not None:
         return None
     which = req.classifier or loaded.config.routing.classifier
-    if which == "static":
-        return None
-    return classify_pkg.run(which, req.prompt, loaded)
+    return classify_pkg.run(which, req.prompt, loaded, ledger=ledger, parent_id=call_id, session=req.session)
+
+
+def classify_only(loaded: LoadedConfig, text: str, classifier: str | None, ledger=None) -> Decision:
+    """`tier classify`: the decision alone. Only an llm/hybrid classifier with a ledger calls a model."""
+    if not text.strip():
+        raise InputError("the task is empty", "pass it as an argument or on stdin")
+    req = AskRequest(prompt=text, classifier=classifier)
+    return decide(loaded.config, classification=classify_for(loaded, req, ledger))
 
 
 def estimate(loaded: LoadedConfig, req: AskRequest, decision: Decision, history_output: int | None) -> AskResult:
@@ -140,10 +148,11 @@ def run(
     cfg = loaded.config
     if not req.prompt.strip():
         raise InputError("the prompt is empty", "pass it as an argument or on stdin")
-    if decision is None:
-        decision = decide(cfg, task_type=req.task_type, classification=classify_for(loaded, req), force_tier=req.force_tier)
-    policy = cfg.ledger.store_prompts
     call_id = uuid.uuid4().hex
+    if decision is None:
+        classification = classify_for(loaded, req, ledger, call_id)
+        decision = decide(cfg, task_type=req.task_type, classification=classification, force_tier=req.force_tier)
+    policy = cfg.ledger.store_prompts
     started = time.time()
     row: dict[str, Any] = {
         "id": call_id,
@@ -164,6 +173,7 @@ def run(
         "prompt_hash": prompt_hash(req.prompt),
         "prompt_text": stored_text(req.prompt, policy),
         "config_hash": loaded.hash,
+        "meta_json": json.dumps({"reasons": list(decision.reasons)}, ensure_ascii=False),
     }
     ledger.upsert_call(row)
     messages = build_messages(req.prompt, req.system)
@@ -171,7 +181,8 @@ def run(
     try:
         result = providers.complete(
             cfg, loaded.hash, decision.tier, messages, call_id=call_id, stream=req.stream, on_text=on_text,
-            max_tokens=cfg.guardrails.max_output_tokens, timeout=cfg.guardrails.timeout_s,
+            max_tokens=req.max_tokens or cfg.guardrails.max_output_tokens, timeout=cfg.guardrails.timeout_s,
+            temperature=req.temperature,
         )
     except providers.Interrupted as exc:
         from tiercli import tokens

@@ -231,6 +231,150 @@ def ask(
         sys.stderr.write(_decision_line(result) + "\n")
 
 
+# -- classify ----------------------------------------------------------------------------------------
+def _decision_json(decision, item_id=None) -> dict:
+    out = {} if item_id is None else {"id": item_id}
+    out.update({
+        "task_type": decision.task_type, "label": decision.label, "tier": decision.tier, "model": decision.model,
+        "confidence": None if decision.confidence is None else round(decision.confidence, 4),
+        "classifier": decision.classifier, "source": decision.source, "reasons": list(decision.reasons),
+    })
+    return out
+
+
+@app.command()
+@guarded
+def classify(
+    task: Optional[str] = typer.Argument(None, help="The task text (or stdin).", show_default=False),
+    classifier: Optional[str] = typer.Option(None, "--classifier", help="local | llm | hybrid (overrides the config)."),
+    batch: Optional[Path] = typer.Option(None, "--batch", help='JSONL file of {"id": ..., "task": ...}; one JSON result per line on stdout.'),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """The routing decision alone: task type, label, tier, model, confidence, reasons."""
+    from tiercli import ask as core
+
+    loaded = _load_config(config)
+    which = classifier or loaded.config.routing.classifier
+    if which not in ("local", "llm", "hybrid", "static"):
+        raise InputError(f"unknown --classifier {which!r}", "use local, llm or hybrid")
+    if which == "static":
+        which = "local"  # static routing needs a task type; classifying a text is the local classifier's job
+    ledger = _open_ledger(db) if which in ("llm", "hybrid") else None
+    try:
+        if batch is not None:
+            _classify_batch(loaded, batch, which, ledger)
+            return
+        decision = core.classify_only(loaded, _prompt_from(task), which, ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if as_json:
+        typer.echo(json.dumps(_decision_json(decision), indent=2, ensure_ascii=False))
+        return
+    from tiercli import render_calls
+
+    render_calls.print_decision(decision)
+
+
+def _classify_batch(loaded, batch: Path, which: str, ledger) -> None:
+    """One JSON object per input line; a line that cannot be read gets an error object, not an abort."""
+    from tiercli import ask as core
+
+    try:
+        handle = batch.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read --batch {batch}: {exc.strerror}") from None
+    done = failed = asked = 0
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            item_id = None
+            try:
+                item = json.loads(raw.decode("utf-8"))
+                if not isinstance(item, dict) or not isinstance(item.get("task"), str):
+                    raise ValueError('expected an object {"id": ..., "task": "..."}')
+                item_id = item.get("id")
+                decision = core.classify_only(loaded, item["task"], which, ledger)
+            except (ValueError, UnicodeDecodeError, InputError) as exc:
+                failed += 1
+                typer.echo(json.dumps({"id": item_id, "line": number, "error": str(exc)[:200]}))
+                continue
+            done += 1
+            asked += decision.asked_llm
+            typer.echo(json.dumps(_decision_json(decision, item_id), ensure_ascii=False))
+    summary = f"classified {done} task(s) with {which}"
+    if failed:
+        summary += f", {failed} line(s) not understood"
+    if which == "hybrid":
+        summary += f", asked the llm classifier {asked} time(s)"
+    sys.stderr.write(summary + "\n")
+
+
+# -- import ------------------------------------------------------------------------------------------
+@import_app.command("claude-code")
+@guarded
+def import_claude_code(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Session files or folders (default: ~/.claude/projects, ~/.config/claude/projects, $CLAUDE_CONFIG_DIR/projects).", show_default=False),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Import Claude Code session logs as calls (source claude-code). Importing twice adds nothing."""
+    from tiercli.importers import import_claude_code as run_import
+    from tiercli.pricing import PriceBook
+
+    loaded = _load_config(config)
+    ledger = _open_ledger(db)
+    try:
+        result = run_import(paths or None, ledger, PriceBook(loaded.config.prices))
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    typer.echo(
+        f"{result.files} file(s), {result.lines:,} lines: {result.calls_added:,} call(s) added, "
+        f"{result.duplicates_skipped:,} duplicate(s) skipped, {result.malformed:,} malformed line(s)"
+    )
+    if result.calls_added:
+        t = result.tokens
+        typer.echo(
+            f"tokens: {t['input']:,} input, {t['cache_read']:,} cache read, {t['cache_write']:,} cache write, "
+            f"{t['output']:,} output; cost {_money(result.cost_usd)}"
+        )
+    if result.unpriced_calls:
+        typer.echo(f"unpriced: {result.unpriced_calls} call(s) of {', '.join(result.unpriced_models)} "
+                   "(add them under prices: in the config)", err=True)
+
+
+# -- feedback ----------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def feedback(
+    call_id: str = typer.Argument(..., help="The call's id (or a unique prefix, as `tier log` shows it)."),
+    verdict: str = typer.Argument(..., help="good or bad."),
+    note: Optional[str] = typer.Option(None, "--note", help="Why."),
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Say whether a call's answer was good or bad (feeds the report's quality section)."""
+    from tiercli.errors import UsageError
+
+    if verdict not in ("good", "bad"):
+        raise UsageError(f"verdict must be good or bad, not {verdict!r}")
+    ledger = _open_ledger(db, create=False)
+    try:
+        call = ledger.find_call(call_id)
+        if call is None:
+            raise InputError(f"no call with id {call_id!r} (or the prefix is ambiguous)", "see `tier log`")
+        ledger.add_feedback(call["id"], verdict, note)
+    finally:
+        ledger.close()
+    typer.echo(f"recorded: {call['id'][:8]} {verdict}")
+
+
 # -- log ---------------------------------------------------------------------------------------------
 @app.command()
 @guarded

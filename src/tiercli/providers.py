@@ -264,6 +264,7 @@ def complete(
     on_text: TextSink | None = None,
     max_tokens: int | None = None,
     timeout: float | None = None,
+    temperature: float | None = None,
 ) -> Completion:
     """Send `messages` to `tier` (with its fallbacks). Raises CallFailed, Interrupted, ProviderError."""
     deployments = cfg.deployments(tier)
@@ -284,6 +285,8 @@ def complete(
         kwargs["max_tokens"] = max_tokens
     if timeout:
         kwargs["timeout"] = timeout
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     text_parts: list[str] = []
     group: str | None = None
     model: str | None = None
@@ -302,10 +305,9 @@ def complete(
             )
             usage = None
             finish = None
-            model_id = None
+            # for streams the served group and deployment are on the wrapper, not on the chunks
+            group, model, model_id = _served(resp, cfg, tier)
             for chunk in resp:
-                if group is None:
-                    group, model, model_id = _served(chunk, cfg, tier)
                 if chunk.choices:
                     delta = chunk.choices[0].delta
                     piece = getattr(delta, "content", None)
@@ -317,8 +319,6 @@ def complete(
                 chunk_usage = _usage_from(getattr(chunk, "usage", None))
                 if chunk_usage is not None:
                     usage = chunk_usage
-            if group is None:
-                group, model, model_id = _served(resp, cfg, tier)
             text = "".join(text_parts)
     except KeyboardInterrupt:
         _ATTEMPT_LOG.failures.pop(call_id, None)

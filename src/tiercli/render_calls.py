@@ -74,3 +74,20 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
             texts.append(t)
         table.add_row(*texts)
     console.print(table)
+
+
+def print_decision(decision, console=None) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console()
+    conf = "-" if decision.confidence is None else f"{decision.confidence:.2f}"
+    fields = [("task type", decision.task_type or "-"), ("label", decision.label or "-"),
+              ("tier", decision.tier), ("model", decision.model), ("confidence", conf),
+              ("classifier", decision.classifier or decision.source)]
+    for name, value in fields:
+        console.print(Text.assemble((f"{name:>11}  ", "bold"), str(value)))
+    if decision.reasons:
+        console.print(Text("    reasons", style="bold"))
+        for reason in decision.reasons:
+            console.print(Text(f"      · {reason}"))

@@ -42,6 +42,7 @@ class Decision:
     classifier: str | None = None
     decided_tier: str | None = None  # before an override
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    asked_llm: bool = False  # hybrid consulted the llm classifier
 
     def describe(self) -> str:
         what = self.task_type or (self.label.lower() if self.label else "untyped")
@@ -111,4 +112,5 @@ def decide(
         classifier=classifier,
         decided_tier=decided,
         reasons=tuple(reasons),
+        asked_llm=bool(classification and classification.asked_llm),
     )

@@ -1,0 +1,91 @@
+"""Benchmark `tier import claude-code`: ~50 MB of Claude Code JSONL into a fresh ledger.
+
+The logs are the real sample sessions (shared/data/claude-code) replicated with fresh message,
+request and session ids, ten sessions per project directory, in a temp dir. Prints figures only.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/import_claude_code.py [--mb 50] [--samples DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tiercli.importers.claude_code import import_claude_code, parse_claude_code
+from tiercli.ledger import Ledger
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SAMPLES = [REPO.parent / "shared" / "data" / "claude-code", Path("/work/shared/data/claude-code")]
+_IDS = re.compile(r"\b(msg|req)_([0-9A-Za-z]+)")
+
+
+def generate(samples: Path, dst: Path, target_bytes: int) -> tuple[int, int]:
+    """Write copies of the sample sessions under dst until target_bytes; (files, bytes)."""
+    originals = [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(samples.glob("*.jsonl"))]
+    if not originals:
+        raise SystemExit(f"no sample sessions in {samples}")
+    files = written = 0
+    copy = 0
+    while written < target_bytes:
+        for session, text in originals:
+            if written >= target_bytes:
+                break
+            tag = f"b{copy:05d}"
+            new_session = str(uuid.uuid4())
+            body = _IDS.sub(lambda m: f"{m.group(1)}_{m.group(2)}{tag}", text).replace(session, new_session)
+            project = dst / f"-home-bench-project{files // 10:03d}"
+            project.mkdir(parents=True, exist_ok=True)
+            data = body.encode("utf-8")
+            (project / f"{new_session}.jsonl").write_bytes(data)
+            files += 1
+            written += len(data)
+        copy += 1
+    return files, written
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=50.0, help="how much JSONL to generate (MB)")
+    ap.add_argument("--samples", type=Path, default=None, help="directory of sample .jsonl sessions")
+    args = ap.parse_args()
+    samples = args.samples or next((p for p in DEFAULT_SAMPLES if p.is_dir()), None)
+    if samples is None:
+        print("no sample sessions found; pass --samples DIR", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="tier-bench-cc-") as tmp:
+        logs = Path(tmp) / "projects"
+        n_files, n_bytes = generate(samples, logs, int(args.mb * 1_000_000))
+        mb = n_bytes / 1_000_000
+
+        t0 = time.perf_counter()
+        rows, stats = parse_claude_code([logs])
+        parse_s = time.perf_counter() - t0
+        del rows
+
+        with Ledger(Path(tmp) / "ledger.db") as ledger:
+            t0 = time.perf_counter()
+            first = import_claude_code([logs], ledger)
+            first_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            second = import_claude_code([logs], ledger)
+            second_s = time.perf_counter() - t0
+        db_mb = (Path(tmp) / "ledger.db").stat().st_size / 1_000_000
+
+    print(f"input            {mb:.1f} MB, {n_files} files, {stats.lines} lines")
+    print(f"calls            {first.calls_added} added, {first.duplicates_skipped} duplicate lines skipped")
+    print(f"parse only       {parse_s:.2f} s  {mb / parse_s:.1f} MB/s  {stats.calls / parse_s:,.0f} calls/s")
+    print(f"first import     {first_s:.2f} s  {mb / first_s:.1f} MB/s  {first.calls_added / first_s:,.0f} calls/s"
+          f"  (write ~{max(first_s - parse_s, 0):.2f} s)")
+    print(f"second import    {second_s:.2f} s  {second.calls_added} added, {second.duplicates_skipped} skipped")
+    print(f"ledger file      {db_mb:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
