@@ -152,6 +152,7 @@ def run(
     if decision is None:
         classification = classify_for(loaded, req, ledger, call_id)
         decision = decide(cfg, task_type=req.task_type, classification=classification, force_tier=req.force_tier)
+    providers.check_keys(cfg, decision.tier)  # before anything is recorded or sent
     policy = cfg.ledger.store_prompts
     started = time.time()
     row: dict[str, Any] = {

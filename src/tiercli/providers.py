@@ -74,14 +74,19 @@ def scrub(text: str, cfg: Config | None = None) -> str:
 
 
 # -- key checks ----------------------------------------------------------------------------------
-def missing_key(cfg: Config, groups: list[str]) -> tuple[str, str] | None:
-    """(variable, group) for the first unset key variable among these groups' deployments."""
-    for group in groups:
+def check_keys(cfg: Config, tier: str) -> None:
+    """Raise ConfigError naming the first unset key variable of `tier` or its fallback chain.
+
+    litellm would not fail at build time: the call would fail with "Missing credentials" and
+    silently fall back to the next tier, hiding the real problem."""
+    for group in [tier, *cfg.fallback_chain(tier)]:
         for d in cfg.deployments(group):
             for var in d.key_variables():
                 if not os.environ.get(var):
-                    return var, group
-    return None
+                    raise ConfigError(
+                        f"environment variable {var} is not set (needed by {group})",
+                        f"export {var}=... or change the config's api_key for {group}",
+                    )
 
 
 # -- offline ---------------------------------------------------------------------------------------
@@ -161,13 +166,22 @@ _ROUTERS: dict[str, Any] = {}
 _ATTEMPT_LOG: _AttemptLog | None = None
 
 
+_PROVIDER_MESSAGE = re.compile(r"""["']message["']\s*:\s*["']((?:[^"'\\]|\\.){1,300})["']""")
+
+
 def _short_error(exc: BaseException | None) -> str:
+    """The provider's own message where one can be found, without litellm's boilerplate."""
     if exc is None:
         return ""
     text = str(getattr(exc, "message", None) or exc)
     text = re.sub(r"\s+", " ", text).strip()
+    found = _PROVIDER_MESSAGE.search(text)
+    if found:
+        return found.group(1)[:300]
     text = re.sub(r"^litellm\.\w+: ", "", text)
-    return text[:300]
+    for marker in (" Handle with `litellm", " LiteLLM: model group", " Received Model Group", "LiteLLM Retried"):
+        text = text.split(marker, 1)[0]
+    return text.strip()[:300]
 
 
 def _router(cfg: Config, cfg_hash: str):
@@ -189,6 +203,9 @@ def _router(cfg: Config, cfg_hash: str):
         model_list.append(entry)
     online = {d["model_name"] for d in model_list}
     settings = dict(cfg.router_settings)
+    # Cooldowns make litellm refuse a deployment for a while after failures: useless for a one-call
+    # CLI process and harmful in a long-lived one (a fallback target would be skipped). Opt-in only.
+    settings.setdefault("disable_cooldowns", True)
     for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
         if settings.get(key):
             settings[key] = [
@@ -270,14 +287,7 @@ def complete(
     deployments = cfg.deployments(tier)
     if all(d.is_offline for d in deployments):
         return _offline_complete(cfg, tier, deployments[0], messages, on_text)
-    chain = [tier, *cfg.fallback_chain(tier)]
-    missing = missing_key(cfg, chain)
-    if missing:
-        var, group = missing
-        raise ConfigError(
-            f"environment variable {var} is not set (needed by {group})",
-            f"export {var}=... or change the config's api_key for {group}",
-        )
+    check_keys(cfg, tier)
     router = _router(cfg, cfg_hash)
     assert _ATTEMPT_LOG is not None
     kwargs: dict[str, Any] = {"metadata": {"tier_call_id": call_id}}
@@ -327,11 +337,17 @@ def complete(
         attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
         name, hint = _classify_exception(exc)
         message = scrub(_short_error(exc), cfg)
-        if not attempts or attempts[-1].message != message:
+        if not attempts:  # litellm's logger saw nothing (the failure came before any deployment)
             attempts.append(Attempt(group or tier, model, name, message))
         for a in attempts:
             a.message = scrub(a.message, cfg)
-        raise CallFailed(f"{tier} call failed: {name}: {message}", hint, error_class=name, attempts=attempts,
+        if len(attempts) > 1:
+            tried = ", ".join(f"{a.group} {a.error_class}" for a in attempts)
+            summary = f"{tier} call failed on every tier tried ({tried}): {attempts[0].message}"
+            name = attempts[-1].error_class if name.startswith("Router") else name
+        else:
+            summary = f"{tier} call failed: {name}: {message}"
+        raise CallFailed(summary, hint, error_class=name, attempts=attempts,
                          partial_text="".join(text_parts)) from None
     attempts = [a for a in _ATTEMPT_LOG.failures.pop(call_id, [])]
     for a in attempts:

@@ -1,0 +1,564 @@
+"""Local task classifier: no LLM call, standard library only, deterministic and explainable.
+
+PLACEHOLDER DOCSTRING (rewritten with measured numbers at the end).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
+
+__all__ = ["LocalClassification", "classify"]
+
+
+@dataclass(frozen=True)
+class LocalClassification:
+    task_type: str  # one of taxonomy.TASK_TYPES
+    label: str  # "LOW" | "MEDIUM" | "HIGH"
+    confidence: float  # 0..1; low when the evidence is weak or conflicting
+    reasons: tuple[str, ...]  # short human-readable reasons
+
+
+# ------------------------------------------------------------------------------------------------
+# Bounds (keep long prompts fast: only a head and a tail of the text are looked at)
+# ------------------------------------------------------------------------------------------------
+_HEAD_CHARS = 6000
+_TAIL_CHARS = 6000
+_MAX_LINE = 400  # a longer single line is pasted data (minified JSON, one-line traces)
+
+# ------------------------------------------------------------------------------------------------
+# Part 1: separating the instruction from pasted material
+# ------------------------------------------------------------------------------------------------
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_PASTE_START = re.compile(
+    r"""^(?:
+        diff\ --git|index\ [0-9a-f]{6}|---\ |\+\+\+\ |@@\ |new\ file\ mode|Traceback\ \(|File\ "|\$\ |>>>\ |\#\d|\#!|
+        npm\ (?:ERR|WARN)|-->|\d+\s*\||[{}\[\]<|>]|"[^"]*"\s*:|E\s{2,}|\.\.\.$|
+        \d{4}-\d\d-\d\d|\[?\d\d:\d\d|\d{1,3}(?:\.\d{1,3}){3}\b|
+        (?:error|warning|panic|fatal|note|help|caused\ by)(?:\[\w+\])?:|goroutine\ \d|created\ by\ |exit\ status\ \d|
+        (?:FAILED|PASSED|ERROR|WARN|WARNING|INFO|DEBUG|FATAL|CRITICAL|DETAIL|HINT|SQL)\b[\s:\[]|
+        (?:def|class|async\ def|func|fn|pub|impl|package|import|from\ [\w.]+\ import|return|const|let|var|export|function|
+           public|private|protected|static|struct|type|module|require|elif|else|try|except|finally|raise|assert|with|
+           while|for|if|switch|case|yield|await|lambda|print|console\.log|echo|cd|sudo|pip|npm|git|kubectl|docker)\b
+           (?=.*[(){}\[\]=:;<>"'`$]|\s*$)|
+        (?:SELECT|INSERT|UPDATE|DELETE|WITH|FROM|WHERE|JOIN|ORDER\ BY|GROUP\ BY|BEGIN|COMMIT|ALTER|CREATE|DROP|
+           RUN|COPY|CMD|ENV|WORKDIR|EXPOSE|ENTRYPOINT)\b|
+        (?:apiVersion|kind|metadata|spec|resource|variable|output|provider)\b\s*[:"{=]|
+        [\w.-]+\.(?:py|js|jsx|ts|tsx|go|rs|java|kt|rb|php|c|cc|cpp|h|cs|scala|sql|ya?ml|json|toml|ini|cfg|sh)\b[:\s(]|
+        [\w./\\-]+:\d+|[A-Za-z_][\w.]*(?:Error|Exception|Warning|Exit|Interrupt)\b:?|
+        [-=_*~#+]{3,}|.*\.{4,}|-\s+[\w.-]+(?:\s[\w.-]+)?:\s*\S*$
+    )""",
+    re.X,
+)
+_DIFF_LINE = re.compile(r"^(?:[ +\-@\\]|diff |index |new file|deleted file|similarity|rename (?:from|to))")
+_DIFF_HEADER = re.compile(r"^(?:diff --git|--- a/|\+\+\+ b/|@@ -\d)")
+_TRACEBACK = re.compile(
+    r"Traceback \(most recent call last\)|^\s*File \"[^\"]+\", line \d+|^[\w.]*(?:Error|Exception)\b: |^panic: |"
+    r"^\s+at [\w$.<>]+\(|^error\[E\d+\]|^npm ERR!|^goroutine \d+ \[|Segmentation fault|CrashLoopBackOff|"
+    r"^\s*(?:Caused by|Exception in thread)",
+    re.M,
+)
+_TEST_FAIL = re.compile(r"^FAILED |^E\s{2,}assert|=+ \d+ failed|AssertionError|^--- FAIL:", re.M)
+_LINT = re.compile(r"\b[EFWC]\d{3,4}\b|\b(?:no-unused-vars|quotes|semi|indent)\s*$|\(invalid-name\)|\bI001\b|"
+                   r"Imports are incorrectly sorted|\(indentation\)|hook id: ", re.M)
+_DOCLINT = re.compile(r"\bD1\d\d:? Missing docstring", re.M)
+_COVERAGE = re.compile(r"Stmts\s+Miss\s+Cover", re.M)
+_LOGLINE = re.compile(r"^(?:\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\d{1,3}(?:\.\d{1,3}){3} - |\{\"ts\")", re.M)
+_PLAIN_TOKEN = re.compile(r"^[(\"']?(?:[A-Za-z][a-z'’]*|[A-Z]{2,5}s?|\d+%?)[.,:;!?)\"']*$")
+_NUM_TOKEN = re.compile(r"^\d+[.,:;!?]*$")
+_KEY_ONLY = re.compile(r"^[\w.-]+:$")
+
+
+def _plain_fraction(s: str) -> tuple[float, int]:
+    toks = s.split()
+    words = [t for t in toks if not _NUM_TOKEN.match(t)]
+    if not words:
+        return (1.0 if toks else 0.0), len(toks)
+    plain = sum(1 for t in words if _PLAIN_TOKEN.match(t))
+    return plain / len(words), len(words)
+
+
+def _is_pasted(line: str, nxt: str) -> bool:
+    """Does this (non-blank) line look like code, log, diff, traceback or tool output?"""
+    if len(line) > _MAX_LINE:
+        return True
+    stripped = line.strip()
+    indent = len(line) - len(line.lstrip())
+    if indent >= 2 or line.startswith("\t"):
+        return True
+    if _PASTE_START.match(stripped):
+        return True
+    if _KEY_ONLY.match(stripped) and nxt[:1] in (" ", "\t", "-"):
+        return True
+    frac, n = _plain_fraction(stripped)
+    if n >= 3:
+        if frac < 0.5:
+            return True
+        if stripped[-1] in "{;,(=" and frac < 0.8:
+            return True
+        return False
+    return frac < 0.6
+
+
+@dataclass
+class _Split:
+    segments: list[tuple[str, float]]  # (instruction text, weight)
+    paste_lines: int
+    paste_sample: str  # bounded sample of the pasted material, for weak hints
+    truncated: bool
+
+
+def _bounded(text: str) -> tuple[str, bool]:
+    if len(text) <= _HEAD_CHARS + _TAIL_CHARS + 2000:
+        return text, False
+    head = text[:_HEAD_CHARS]
+    tail = text[-_TAIL_CHARS:]
+    head = head[: head.rfind("\n") + 1] if "\n" in head else head
+    tail = tail[tail.find("\n") + 1:] if "\n" in tail else tail
+    return head + "\n\x00\n" + tail, True
+
+
+def _split(text: str) -> _Split:
+    body, truncated = _bounded(text)
+    lines = body.split("\n")
+    kinds: list[str] = []  # "p" prose, "c" pasted, "b" blank, "x" skipped middle
+    in_fence = False
+    in_diff = False
+    n = len(lines)
+    for i, line in enumerate(lines):
+        if line == "\x00":
+            kinds.append("x")
+            continue
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            kinds.append("c")
+            continue
+        if in_fence:
+            kinds.append("c")
+            continue
+        if not line.strip():
+            kinds.append("b")
+            continue
+        if _DIFF_HEADER.match(line):
+            in_diff = True
+        elif in_diff and not _DIFF_LINE.match(line):
+            in_diff = False
+        if in_diff:
+            kinds.append("c")
+            continue
+        nxt = lines[i + 1] if i + 1 < n else ""
+        kinds.append("c" if _is_pasted(line, nxt) else "p")
+
+    # group prose lines into segments; a segment is a run of prose lines (blank lines allowed)
+    runs: list[tuple[int, int]] = []
+    start = None
+    last_prose = None
+    for i, k in enumerate(kinds):
+        if k == "p":
+            if start is None:
+                start = i
+            last_prose = i
+        elif k in ("c", "x"):
+            if start is not None:
+                runs.append((start, last_prose))
+                start = None
+    if start is not None:
+        runs.append((start, last_prose))
+
+    segments: list[tuple[str, float]] = []
+    for idx, (a, b) in enumerate(runs):
+        seg = " \n".join(lines[j] for j in range(a, b + 1) if kinds[j] == "p")
+        before = any(k in ("c", "x") for k in kinds[:a])
+        after = any(k in ("c", "x") for k in kinds[b + 1:])
+        first_or_last = idx == 0 or idx == len(runs) - 1
+        if before and after and not first_or_last:
+            w = 0.3  # prose sandwiched in pasted material: probably part of it (log text, tool output)
+        elif before and after:
+            w = 0.8 if (b - a) < 3 else 0.6
+        else:
+            w = 1.0
+        segments.append((seg, w))
+    paste_idx = [i for i, k in enumerate(kinds) if k == "c"]
+    paste_lines = len(paste_idx)
+    if truncated:
+        paste_lines += text.count("\n", _HEAD_CHARS, len(text) - _TAIL_CHARS)
+    sample = "\n".join(lines[i] for i in paste_idx[:150]) + "\n" + "\n".join(lines[i] for i in paste_idx[-150:]) \
+        if paste_idx else ""
+    return _Split(segments, paste_lines, sample, truncated)
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 2: normalising the instruction (identifiers are not instruction words)
+# ------------------------------------------------------------------------------------------------
+_KEEP = {
+    "javascript", "typescript", "graphql", "postgresql", "rabbitmq", "camelcase", "pascalcase", "snake_case",
+    "snakecase", "kebab-case", "github", "gitlab", "mysql", "mongodb", "nodejs", "pep8", "flake8", "s3", "p99",
+    "p50", "k8s", "e2e", "utf8", "utf-8", "python2", "python3", "py3", "es6", "oauth2", "base64", "sha256",
+    "o(1)", "o(n)", "o(n^2)", "o(n^3)", "o(n2)", "o(log n)", "o(n log n)", "b+", "a*", "i18n", "x86_64",
+    "dockerfile", "makefile", "readme", "jsdoc", "tsdoc", "godoc", "rustdoc", "javadoc", "pytest", "eslint",
+}
+_BIGO = re.compile(r"\bO\((?:1|n|log n|n log n|n\^?2|n\^?3|n\*n|2\^n|k|m\s*\*\s*n|n\s*\*\s*m)\)", re.I)
+_BACKTICK = re.compile(r"`[^`\n]{1,200}`")
+_URL = re.compile(r"\bhttps?://\S+")
+_DQUOTE = re.compile(r"\"[^\"\n]{1,80}\"|“[^”\n]{1,80}”")
+_SQUOTE = re.compile(r"(?<![\w])'[^'\n]{1,60}'(?![\w])")
+_FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+_PATHLIKE = re.compile(r"(?:[~.]?/)?[\w.@-]+(?:/[\w.@*-]+)+/?|[\w-]+\.(?:py|js|jsx|ts|tsx|go|rs|java|kt|rb|php|c|h|cpp|cs|"
+                       r"ya?ml|json|toml|md|txt|sql|sh|cfg|ini|env|example|html|css|scss|lock|xml|tf|proto|csv|"
+                       r"ipynb|log|conf|properties|gradle|jsonl)\b")
+_WORDISH = re.compile(r"[A-Za-z0-9_+*^()'’.-]+")
+_SLASH_PAIR = re.compile(r"\b([A-Za-z]+)/([A-Za-z]+)\b")
+
+
+def _identifierish(tok: str) -> bool:
+    low = tok.lower()
+    if low in _KEEP:
+        return False
+    core = tok.strip(".,:;!?()'’")
+    if not core:
+        return False
+    if "_" in core or "(" in tok or ")" in tok or "=" in tok:
+        return True
+    if "." in core and not core.endswith("."):
+        return True
+    if any(c.isdigit() for c in core) and not core.isdigit():
+        return True
+    if re.match(r"^[a-z]+[A-Z]", core) or re.match(r"^[A-Z][a-z0-9]+[A-Z]", core):
+        return True
+    return False
+
+
+def _strip_identifiers(s: str) -> str:
+    s = _BIGO.sub(" bigo ", s)
+    s = _BACKTICK.sub(" xid ", s)
+    s = _URL.sub(" xid ", s)
+    s = _DQUOTE.sub(" xid ", s)
+    s = _SQUOTE.sub(" xid ", s)
+    s = _FLAG.sub(" xflag ", s)
+    s = _SLASH_PAIR.sub(lambda m: m.group(0) if m.group(0).lower() in _KEEP else f"{m.group(1)} / {m.group(2)}", s)
+    s = _PATHLIKE.sub(lambda m: m.group(0) if m.group(0).lower() in _KEEP else " xid ", s)
+    out = []
+    for tok in s.split():
+        if _identifierish(tok):
+            trail = tok[-1] if tok[-1] in ".,:;!?" else ""
+            out.append("xid" + trail)
+        else:
+            out.append(tok)
+    return " ".join(out)
+
+
+_SENT_SPLIT = re.compile(r"(?:[.!?;]+(?=\s|$)|:\s|\n|\s[-–—]{1,2}\s|\(\s*\d+\s*\)|^\s*\d+[.)]\s)")
+_POLITE = re.compile(
+    r"^(?:(?:please|pls|plz|kindly|hey|hi|hello|ok|okay|so|now|also|and|then|quick(?:ly)?|just|first|finally|"
+    r"can you|could you|would you|will you|can u|could u|pls can you|i need you to|i want you to|i'd like you to|"
+    r"i would like you to|i'd like to|go ahead and|let's|lets|help me|we need to|i need to|need to|you should|"
+    r"try to|could someone|can someone|can somebody|someone|folks|team|guys|ok so|alright|right|"
+    r"i'd like|i want to|we want to)[\s,!]*)+"
+)
+_NEGATED = re.compile(
+    r"\b(?:don'?t|do not|dont|never mind|please don'?t)\s+(?:fix|change|touch|modify|refactor|edit|implement|rewrite|"
+    r"worry about|add|update)\b[^.;!?\n]*|\bno (?:other |logic |code )?changes?\b[^.;!?\n]*|\bnothing else\b|"
+    r"\bwithout (?:changing|touching|modifying)\b[^.;!?\n]*|\bleave the rest\b"
+)
+
+
+_NAMED_THING = re.compile(
+    r"\b(the|this|our|my) (\w+) (command|script|endpoint|tool|generator|job|page|function|helper|worker|decorator|"
+    r"parser|subcommand|cli|button|view|handler|route|service|module|class|method)\b"
+)
+
+
+def _normalise(segment: str) -> str:
+    """Lower-cased instruction with identifiers replaced by 'xid' and '§' marking each sentence head."""
+    s = segment.replace("’", "'").replace("‘", "'")
+    s = _strip_identifiers(s)
+    s = s.lower()
+    s = _NEGATED.sub(" ", s)
+    s = _NAMED_THING.sub(r"\1 xid \3", s)
+    parts = _SENT_SPLIT.split(s)
+    heads = []
+    for p in parts:
+        p = p.strip(" ,*#>-\t")
+        if not p:
+            continue
+        p = _POLITE.sub("", p)
+        heads.append("§ " + p)
+    return " ".join(heads)
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 3: weighted evidence
+# ------------------------------------------------------------------------------------------------
+# Each rule: (task_type, weight, regex). A rule fires at most once per instruction segment. "§ " marks
+# the head of a sentence (after politeness), so "§ fix" is an imperative "fix".
+_S = r"[^§]"  # within one sentence
+_FIX_OBJECT_WORDS = (r"format|lint|indent|flake8|eslint|ruff|pylint|isort|typos?\b|docstring|comment|whitespace|"
+                     r"import order|quotes|semi|naming|style|doctest|pre-commit|black\b|prettier|pep ?8")
+_NOT_FIX_SENTENCE = rf"(?!{_S}*\b(?:{_FIX_OBJECT_WORDS}))"
+_ALGO_NOUNS = (
+    r"algorithms?|algorithmic|bigo|complexity|quadratic|cubic|lock-free|wait-free|ring buffer|interval tree|"
+    r"b\+ ?trees?|red-black|segment tree|fenwick|tries?|trie-based|suffix (?:tree|array)|crdts?|bloom filter|"
+    r"consistent hashing|virtual nodes|t-digest|hyperloglog|count-min|raft|paxos|leader election|log replication|"
+    r"myers|diff algorithm|dijkstra|a\*|shortest paths?|shortest cycle|nearest neighbou?rs?|knn|lsh|"
+    r"locality[- ]sensitive|edit distance|levenshtein|fuzzy matching|topological|cycles? in|detect cycles|"
+    r"dependency resolver|sat solver|makespan|bin packing|knapsack|scheduling algorithm|external (?:merge )?sort|"
+    r"merge sort|dynamic programming|np-hard|tidy tree|streaming algorithm|bounded memory|sliding window|"
+    r"amortized|occupancy|maximi[sz]ed?|minimi[sz]ing|minimal set|data structure|heuristic"
+)
+_SCOPE = (
+    r"everywhere|across (?:the |all |our |every |both )?(?:whole |entire )?(?:[\w']+ ){0,2}(?:codebase|code base|"
+    r"repo|repos|repositories|services|modules|packages|app|monorepo|project|frontend|backend|teams)|"
+    r"(?:the )?whole (?:codebase|code base|app|frontend|backend|repo|project|monorepo)|"
+    r"entire (?:codebase|code base|app|repo|project|frontend|backend)|"
+    r"(?:all|every) (?:the |our |of the )?(?:services?|modules?|repos?|repositories|packages?|callers?|call sites|"
+    r"imports?|node services|components|test classes|our repos)|in all (?:\w+ )?(?:services|modules|repos)|"
+    r"\d+ (?:modules|files|call sites|services|repos|repositories|packages|components)|all (?:our|the) repos|"
+    r"all over the codebase|monorepo|every caller"
+)
+_CHANGE_VERBS = (
+    r"migrat\w*|renam\w*|replac\w*|mov(?:e|ing)|convert\w*|refactor\w*|restructur\w*|unify|extract\w*|split\w*|"
+    r"upgrad\w*|switch\w*|port|update every|change (?:the |all )|move from|finish the"
+)
+
+_RULES_SRC: list[tuple[str, float, str]] = [
+    # ---- file_lookup
+    ("file_lookup", 3.0, r"§ where(?:'s|s| is| are| do| does| did| can| exactly)\b(?! else)"),
+    ("file_lookup", 1.5, r"\bwhere(?:'s| is| are| do we| does| did)\b(?! else)"),
+    ("file_lookup", 3.0, r"\bwhich (?:file|module|directory|folder|dir|package|class|env file|test file|"
+                         r"service's env file)\b"),
+    ("file_lookup", 2.5, r"§ (?:show|print|cat|open|read|display|view|ls|list)\b(?! (?:me )?(?:all|every|each|any|the "
+                         r"(?:places|callers|usages|occurrences|call sites|references)))"),
+    ("file_lookup", 2.5, r"\b(?:locate|point me (?:to|at))\b"),
+    ("file_lookup", 2.0, r"\bwhat(?:'s|s| is) in\b|\bwhat (?:port|version|value)\b|\bdefault value\b|"
+                         r"\bdefaults? to\b|\bset to\b|\bpinned\b"),
+    ("file_lookup", 2.5, r"§ find (?:me )?(?:the\b[^§]{0,30}\b(?:file|module|definition|config|directory)|where\b(?! else))"),
+    ("file_lookup", 1.0, r"\b(?:defined|declared|implemented|configured|registered|instantiated|created|loaded|"
+                         r"stored|lives?|located|defines|declares|registers)\b"),
+    ("file_lookup", 1.0, r"\b(?:file|config|configuration|directory|folder|path|contents|entry point|makefile|"
+                         r"dockerfile|readme|template)\b"),
+    ("file_lookup", 1.5, r"\bis there an? \w+\b"),
+    # ---- search
+    ("search", 3.0, r"\b(?:find|list|show(?: me)?|search(?: for)?|look for|grep(?: for)?|count|check)\b (?:all|every|"
+                    r"any|each)\b"),
+    ("search", 3.0, r"\bgrep\b"),
+    ("search", 2.5, r"§ (?:search|look for|scan)\b"),
+    ("search", 2.0, r"\bsearch (?:for|the|across|through)\b"),
+    ("search", 2.5, r"\b(?:usages?|occurrences?|call sites?|callers|references|instances)\b"),
+    ("search", 2.5, r"\b(?:used|referenced|imported|called|mentioned|imports?) (?:anywhere|elsewhere|outside)\b"),
+    ("search", 2.0, r"\b(?:anywhere|elsewhere|where else|where all|all the places|every place|any places?|"
+                    r"other places|the full list)\b"),
+    ("search", 2.5, r"\bwhat calls\b"),
+    ("search", 2.5, r"§ list (?:the |all )?(?:places|callers|usages|occurrences|call sites|references)\b"),
+    ("search", 3.0, r"\bwhich (?:files|modules|tests|endpoints|components|classes|services|functions|places|"
+                    r"\w+ files)\b"),
+    ("search", 2.0, r"\b(?:do we still use|still (?:use|uses|imports?|references?))\b"),
+    ("search", 1.5, r"\b(?:dead code|never referenced|hardcoded)\b"),
+    # ---- docstring
+    ("docstring", 3.5, r"\b(?:docstrings?|doc ?comments?|doc-comments?|jsdoc|tsdoc|javadoc|godoc|rustdoc|"
+                       r"doctest example|sphinx-style|numpy style|google-style)\b"),
+    ("docstring", 3.0, r"\bcomments?\b"),
+    ("docstring", 2.0, r"§ (?:add|write|update|fix|generate|create|correct|improve)\b (?:a |an |the |some |short |brief |"
+                       r"missing |proper |inline |header |doc )*(?:docstrings?|doc ?comments?|comments?|jsdoc|tsdoc|"
+                       r"javadoc|godoc|rustdoc|documentation)\b"),
+    ("docstring", 2.5, r"§ document\b|\bdocument (?:the|this|what|how|each|all|its|every)\b"),
+    ("docstring", 2.0, r"\b(?:readme|documentation|docs section|header comment|:param:?|@param|@returns)\b"),
+    ("docstring", 1.5, r"\bexplain(?:s|ing)?\b"),
+    ("docstring", 1.5, r"\btypos?\b"),
+    # ---- reformat
+    ("reformat", 3.5, r"\b(?:re-?format\w*|format(?:ting|ing|ted)?|pretty[- ]?print\w*|prettify|indent\w*|dedent\w*|"
+                      r"whitespace|line endings?|tabs to spaces|minify|lint(?:er|ing)?|flake8|pylint|eslint|ruff|"
+                      r"isort|black|prettier|gofmt|rustfmt|pep ?8|style guide|pre-commit)\b"),
+    ("reformat", 2.5, r"\bsort(?:ed)? (?:the |this )?(?:imports|keys|list|properties|methods|requirements|"
+                      r"dependencies|file)\b|\balphabetical\w*\b|\breorder\b"),
+    ("reformat", 2.5, r"\b(?:rename|renaming)\b"),
+    ("reformat", 3.0, r"\bconvert\w* (?:this |the |these )?(?:json|yaml|xml|csv|toml|shell output|output|"
+                      r"% formatting|double quotes|quotes|tabs|sql keywords|camelcase|keys|xid keys)\b"),
+    ("reformat", 2.5, r"\b(?:into|to) (?:json|yaml|a markdown table|markdown|a table|f-?strings|snake_?case|"
+                      r"camel ?case|single quotes|double quotes|uppercase|lowercase|let / const|a json array|lf)\b"),
+    ("reformat", 2.5, r"\b(?:quotes|semicolons?|trailing commas?|unused imports|import order|naming consistent|"
+                      r"readable|one line|mangled|line up|wrap(?: the)? lines|long line|reflow|ansi|"
+                      r"keywords to uppercase)\b"),
+    ("reformat", 3.0, r"\bcommented[- ]out\b"),
+    ("reformat", 2.0, r"\bmake this json valid\b|\bvalid json\b|\bas a table\b"),
+    ("reformat", 2.0, r"§ (?:indent|sort|reformat|format|prettify|minify|dedent|align|wrap|rename|reorder|tidy|reflow|"
+                      r"normali[sz]e|strip|remove the (?:unused|trailing|commented))\b"),
+    # ---- test_gen
+    ("test_gen", 2.5, r"\b(?:unit tests?|tests?|test cases?|specs?|test suite|doctests?|fixtures?|"
+                      r"regression tests?|coverage)\b"),
+    ("test_gen", 3.0, rf"§ (?:write|add|generate|create|get|need)\b(?:(?!doc|comment){_S}){{0,50}}\b(?:tests?|specs?|"
+                      rf"cases|coverage|fixtures?|doctests)\b"),
+    ("test_gen", 2.5, r"\b(?:pytest|jest|junit|rspec|playwright|cypress|hypothesis|vitest|mocha|httptest|"
+                      r"clirunner|property-based|snapshot tests?|integration tests?|e2e|end-to-end|contract tests?|"
+                      r"mock(?:s|ing)?|parametri[sz]ed)\b"),
+    ("test_gen", 3.0, r"\b(?:write|add|create) (?:a |an )?failing test\b|\bfailing test first\b"),
+    ("test_gen", 1.5, r"\breproduces?\b"),
+    # ---- bug_fix
+    ("bug_fix", 3.0, rf"§ {_NOT_FIX_SENTENCE}(?:fix|debug|resolve|troubleshoot|repair|patch|solve)\b"),
+    ("bug_fix", 1.5, rf"§ {_NOT_FIX_SENTENCE}{_S}*?\bfix(?:es|ed|ing)?\b"),
+    ("bug_fix", 3.0, r"\bhow (?:do|can|should|would|to) (?:i |we )?(?:fix|get rid of|solve|stop|resolve)\b"),
+    ("bug_fix", 2.5, r"\bwhy (?:does|is|do|are|did|would|isn't|doesn't|won't|can't|am|the|it|this|my)\b"),
+    ("bug_fix", 2.5, r"\bwhat'?s (?:wrong|causing|going on|happening|broken)\b|\bfigure out why\b|\blook into\b|"
+                     r"\bfind (?:the|a) (?:bug|leak|issue|problem|cause)\b|\bhelp[,!.]"),
+    ("bug_fix", 3.5, r"\btests? (?:are |is )?(?:fail\w*|broken|red|flaky)\b|\b(?:failing|broken|flaky|red) tests?\b"),
+    ("bug_fix", 2.0, r"\b(?:bugs?|regression|crash\w*|segfault|panics?|exception|traceback|stack ?trace|broken|"
+                     r"fails?|failing|failed|failure|wrong|incorrect|garbled|infinite loop|leak\w*|race condition|"
+                     r"deadlock|hangs?|oom\w*|duplicate rows|throws?|cors errors?|permission denied|exits? with|"
+                     r"prod is down|dies|npe|breaks|breaking|500|502|403|404|off-by-one|off by one|not working|doesn't work)\b"),
+    ("bug_fix", 1.0, r"\b(?:errors?|ignores?|ignored|never|doesn'?t|isn'?t|won'?t|can'?t|shifted|twice|"
+                     r"returns? none|always returns|stuck|missing|lost|deletes|killed|invalid|unexpected|"
+                     r"instead of a|lets [\w ]+ through|since the|after the|since yesterday)\b"),
+    # ---- feature
+    ("feature", 2.0, r"§ (?:add|implement|support|create|build|make|let|allow|enable|introduce|expose|integrate|"
+                     r"set up|setup|extend|convert)\b"),
+    ("feature", 0.75, r"\b(?:endpoint|flag|option|button|toggle|checkbox|page|column|subcommand|command|field|hook|"
+                     r"counter|metrics?|notification|export|importer|pagination|paginated|cache|caching|"
+                     r"rate limit\w*|translations?|i18n|webhooks?|validation|compression|uploads?|dark mode|undo|"
+                     r"soft delete|password reset|feature|support for|ability to|form|dialog|components?|"
+                     r"state management|retry|backoff|xlsx|localstorage|remember me|slack)\b"),
+    ("feature", 3.0, rf"\b(?:refactor (?:this|the|that)|extract\w* (?:the |this |a )?{_S}{{0,40}}\b(?:into|to) "
+                     rf"(?:its own|a|an) (?:helper|function|method|class|module)|early returns?|"
+                     rf"class component to a function component)\b"),
+    ("feature", 2.0, r"\bimplement (?:the |a |an )?(?:todo|option|flag|endpoint|command|subcommand|feature)\b"),
+    ("feature", 2.0, r"\bwrite a (?:small )?(?:function|script|helper|cli|command)\b|\bbuild a (?:small )?script\b"),
+    ("feature", 3.0, r"\b(?:check|step|job|stage) (?:to|in) (?:our |the )?(?:ci|pipeline|ci pipeline)\b"),
+    # ---- code_review
+    ("code_review", 4.0, r"\b(?:review\w*|lgtm|sanity[- ]check|second (?:pair of )?eyes|critique|audit|feedback|"
+                         r"approve)\b"),
+    ("code_review", 2.5, r"\b(?:what do you think|what would you change|anything(?:'s)? (?:off|wrong|missing)|"
+                         r"any (?:problems|issues|red flags|concerns|mistakes)|red flags|"
+                         r"is (?:this|it|my)(?: \w+){0,3} (?:ok|okay|correct|safe|thread[- ]safe|idiomatic|sound|fine|"
+                         r"right|the right way|the idiomatic way)|"
+                         r"is there (?:an? )?(?:\w+ )?(?:risk|issue|vulnerabilit\w*|injection)|"
+                         r"does this (?:handle|break|look|cover)|best practices?|edge cases|"
+                         r"security (?:issues|holes|problems)|injection|compare these|which one you'd merge)\b"),
+    ("code_review", 2.5, rf"\bcheck (?:this|my|the)\b{_S}{{0,40}}\b(?:for|against)\b"),
+    ("code_review", 1.0, r"\b(?:thread[- ]safe|backwards? compatib\w*|performance problems|mistakes|idiomatic)\b"),
+    # ---- architecture
+    ("architecture", 3.5, r"\b(?:architect\w*|system design|target design|adrs?|tradeoffs?|trade-offs?|"
+                          r"plugin system|event[- ]driven|multi[- ]region|multi[- ]tenant\w*|active[- ]active|"
+                          r"disaster recovery|service boundaries|micro-?frontends?|module layout|layering|allowed to import)\b"),
+    ("architecture", 3.0, r"§ (?:design|plan|propose|architect)\b(?!" + _S + r"*\b(?:tests?|algorithm))"),
+    ("architecture", 3.0, r"\b(?:should we|how should (?:we|i)(?! fix)|what'?s the right way to|"
+                          r"what is the right way to|choose between|pick between|decide between|help us choose|"
+                          r"lay out|recommend an? (?:approach|design|architecture))\b"),
+    ("architecture", 1.5, r"\bwhere should\b"),
+    ("architecture", 1.5, r"\b(?:microservices?|monolith|services|kafka|rabbitmq|sharding|shard|federation|"
+                          r"serverless|kubernetes|sandbox\w*|pipeline|data model|strategy|scal(?:e|able|ability)|"
+                          r"rpo|rto|sso|regions|platform|the system|whole site|synchronously|reliably|"
+                          r"isolation|retained|tamper-evident)\b"),
+    # ---- cross_refactor
+    ("cross_refactor", 2.0, r"\b(?:migrat\w*|restructur\w*|unify)\b"),
+    ("cross_refactor", 1.5, rf"\b(?:{_SCOPE})\b"),
+    # ---- algorithm
+    ("algorithm", 3.0, rf"\b(?:{_ALGO_NOUNS})\b"),
+    ("algorithm", 2.0, r"\b(?:faster|speed (?:it )?up|too slow|times? out|takes \d+ minutes|better algorithm|"
+                       r"more efficient|efficient|under \d+ ?ms|in o\b)\b"),
+]
+
+_RULES = [(t, w, re.compile(p)) for t, w, p in _RULES_SRC]
+_ALGO_RE = re.compile(rf"\b(?:{_ALGO_NOUNS})\b")
+_ALGO_VERB_RE = re.compile(r"§ (?:implement|design|devise|come up with|work out|derive|write|find|make)\b")
+_SCOPE_RE = re.compile(rf"\b(?:{_SCOPE})\b")
+_CHANGE_RE = re.compile(rf"\b(?:{_CHANGE_VERBS})\b")
+_FEATURE_VERB_RE = re.compile(_RULES_SRC[[i for i, r in enumerate(_RULES_SRC) if r[0] == "feature"][0]][2])
+_FEATURE_NOUN_RE = re.compile(_RULES_SRC[[i for i, r in enumerate(_RULES_SRC) if r[0] == "feature"][1]][2])
+_YESNO_RE = re.compile(r"§ (?:is|are|does|do|can|could|would|will|should|any|anything|am i|did i)\b")
+_PRIOR = {"feature": 0.2, "bug_fix": 0.1}
+
+# weak hints from pasted material: (type, weight, reason)
+_PASTE_HINTS = (
+    (_TRACEBACK, "bug_fix", 1.5, "traceback/error pasted"),
+    (_TEST_FAIL, "bug_fix", 1.0, "failing test output pasted"),
+    (_LINT, "reformat", 1.5, "linter output pasted"),
+    (_DOCLINT, "docstring", 2.0, "missing-docstring lint pasted"),
+    (_COVERAGE, "test_gen", 1.5, "coverage report pasted"),
+)
+_DIFF_ANY = re.compile(r"^(?:diff --git|@@ -\d|--- a/)", re.M)
+
+
+def _short(m: re.Match) -> str:
+    s = m.group(0).replace("§", "").strip()
+    return s if len(s) <= 28 else s[:25] + "..."
+
+
+def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]]]:
+    scores = {t: _PRIOR.get(t, 0.0) for t in TASK_TYPES}
+    evidence: list[tuple[float, str, str]] = []  # (weight, type, reason)
+    for seg, sw in split.segments:
+        norm = _normalise(seg)
+        if not norm:
+            continue
+        for t, w, rx in _RULES:
+            m = rx.search(norm)
+            if m:
+                scores[t] += w * sw
+                evidence.append((w * sw, t, f'"{_short(m)}" -> {t}'))
+        # conjunctions
+        if _SCOPE_RE.search(norm) and _CHANGE_RE.search(norm):
+            m = _CHANGE_RE.search(norm)
+            scores["cross_refactor"] += 4.0 * sw
+            evidence.append((4.0 * sw, "cross_refactor", f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
+        if _FEATURE_VERB_RE.search(norm) and _FEATURE_NOUN_RE.search(norm):
+            scores["feature"] += 1.5 * sw
+            evidence.append((1.5 * sw, "feature", "request verb + product noun -> feature"))
+        if split.paste_lines and _YESNO_RE.search(norm):
+            scores["code_review"] += 1.5 * sw
+            evidence.append((1.5 * sw, "code_review", "yes/no question about pasted code -> code_review"))
+        if _ALGO_RE.search(norm) and _ALGO_VERB_RE.search(norm):
+            scores["algorithm"] += 2.0 * sw
+            evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
+    if split.paste_lines:
+        sample = split.paste_sample
+        for rx, t, w, why in _PASTE_HINTS:
+            if rx.search(sample):
+                scores[t] += w
+                evidence.append((w, t, f"{why} ({split.paste_lines} lines) -> weak {t}"))
+        if _DIFF_ANY.search(sample):
+            scores["code_review"] += 1.0
+            evidence.append((1.0, "code_review", f"diff pasted ({split.paste_lines} lines) -> weak code_review"))
+    return scores, evidence
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 4: decision, confidence, safety hedge
+# ------------------------------------------------------------------------------------------------
+_FALLBACK = "feature"  # no evidence: MEDIUM (tier2 is the configured default tier)
+_HEDGE_RATIO = 0.75
+
+
+def classify(text: str) -> LocalClassification:
+    if not isinstance(text, str):
+        text = str(text)
+    split = _split(text)
+    scores, evidence = _score(split)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], TASK_TYPES.index(kv[0])))
+    (top, s1), (second, s2) = ranked[0], ranked[1]
+    reasons: list[str] = []
+    prior = _PRIOR.get(top, 0.0)
+    if s1 - prior <= 0.0:
+        top = _FALLBACK
+        reasons.append("no recognisable instruction -> default (MEDIUM)")
+        conf = 0.1
+        label = LABEL_OF_TASK_TYPE[top]
+    else:
+        label = LABEL_OF_TASK_TYPE[top]
+        strength = 1.0 - math.exp(-s1 / 4.0)
+        margin = (s1 - s2) / s1
+        conf = 0.1 + 0.85 * strength * (0.3 + 0.7 * margin)
+        best_high = max((v for t, v in scores.items() if LABEL_OF_TASK_TYPE[t] == "HIGH"), default=0.0)
+        if label == "LOW" and best_high >= _HEDGE_RATIO * s1 and best_high >= 2.0:
+            label = "MEDIUM"
+            conf = min(conf, 0.35)
+            reasons.append("HIGH-type evidence close to the LOW winner -> hedged to MEDIUM")
+    mine = sorted((e for e in evidence if e[1] == top), key=lambda e: -e[0])[:4]
+    reasons = [r for _, _, r in mine] + reasons
+    other = [e for e in evidence if e[1] != top and "pasted" in e[2]][:1]
+    reasons += [r for _, _, r in other]
+    if split.paste_lines and not any("pasted" in r for r in reasons):
+        reasons.append(f"pasted material ({split.paste_lines} lines) -> context, not task")
+    if second and s2 > 0 and top != second and s2 >= 0.6 * s1:
+        reasons.append(f"runner-up: {second} ({s2:.1f} vs {s1:.1f})")
+    return LocalClassification(top, label, round(max(0.0, min(1.0, conf)), 3), tuple(reasons))
