@@ -109,3 +109,33 @@ def test_find_call_by_prefix(tmp_path):
         assert ledger.find_call("abcdef01")["id"] == "abcdef01"
         assert ledger.find_call("abcdef") is None  # ambiguous
         assert ledger.find_call("zzz") is None
+
+
+def test_schema_versions_agree():
+    from tiercli.ledger import db, models
+
+    assert db.SCHEMA_VERSION == models.SCHEMA_VERSION == max(v for v, _ in db.MIGRATIONS)
+
+
+def test_raw_and_sqlalchemy_paths_write_the_same_defaults(tmp_path):
+    from sqlalchemy import text
+
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.upsert_call({"id": "raw", "started_at": 1.0})
+        with ledger.write() as conn:
+            conn.execute(text("INSERT INTO calls (id, started_at) VALUES ('sa', 2.0)"))
+        raw, sa = sorted(ledger.recent_calls(2), key=lambda r: r["id"])
+    for key in ("kind", "source", "status", "attempts", "input_tokens", "unpriced", "output_estimated"):
+        assert raw[key] == sa[key]
+    assert (raw["kind"], raw["status"], raw["attempts"], raw["unpriced"]) == ("main", "pending", 1, 0)
+
+
+def test_hot_path_does_not_load_sqlalchemy(tmp_path):
+    import subprocess
+    import sys
+
+    Ledger(tmp_path / "l.db").close()  # created (and migrated) here
+    code = ("import sys; from tiercli.ledger import Ledger; l = Ledger(sys.argv[1]); "
+            "l.upsert_call({'id': 'x', 'started_at': 1.0}); l.recent_calls(5); l.close(); "
+            "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy loaded'")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.db")], check=True)

@@ -1,6 +1,9 @@
-"""The ledger: SQLModel tables, engine set-up, migrations, writes and queries (the only DB owner)."""
+"""The ledger: SQLite file, migrations, writes and queries (the only owner of the database).
 
-from tiercli.ledger.db import Ledger
-from tiercli.ledger.models import Call, SCHEMA_VERSION
+Importing this package is cheap: SQLModel and SQLAlchemy load only when a report, an import or a
+migration needs them (see db.py).
+"""
 
-__all__ = ["Ledger", "Call", "SCHEMA_VERSION"]
+from tiercli.ledger.db import SCHEMA_VERSION, Ledger
+
+__all__ = ["Ledger", "SCHEMA_VERSION"]

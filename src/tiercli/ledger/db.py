@@ -4,9 +4,17 @@ SQLite in WAL mode; every write transaction starts with BEGIN IMMEDIATE (a defer
 that reads then writes gets SQLITE_BUSY at once under WAL, whatever the timeout), busy_timeout 30 s,
 synchronous=FULL (a money ledger keeps its last commits on power loss). Reads use plain BEGIN.
 
+Two access paths, one file:
+- the hot path (`upsert_call`, `recent_calls`, `find_call`, ...) speaks sqlite3 directly, so
+  `tier ask` and `tier log` do not pay SQLAlchemy's and SQLModel's import (~0.3 s);
+- `read()` / `write()` hand out SQLAlchemy connections (reports, imports), and migrations build
+  the schema from the SQLModel tables in models.py; both are loaded only when used.
+Column defaults live in the schema (server defaults), so both paths insert the same rows.
+
 A file that is not ours is the user's data: we refuse it with a clear message and never delete,
 recreate or migrate it. Ours is marked by PRAGMA application_id; its schema version is in
-`schema_migrations` (and user_version), and a newer version than this code knows is refused too.
+`schema_migrations` (mirrored in user_version), and a newer version than this code knows is
+refused too.
 """
 
 from __future__ import annotations
@@ -17,18 +25,15 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
-
-from sqlalchemy import event, func, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, DatabaseError
-from sqlmodel import SQLModel, create_engine
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
-from tiercli.ledger.models import SCHEMA_VERSION, Call, Feedback, Migration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 APPLICATION_ID = 0x54494552  # "TIER"
+SCHEMA_VERSION = 1
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -39,8 +44,6 @@ _EXTRA_INDEXES_V1 = [
 ]
 
 MIGRATIONS: list[tuple[int, str]] = [(1, "calls, feedback and schema_migrations tables")]
-
-CALL_COLUMNS = [c.name for c in Call.__table__.columns]
 
 
 def _check_file(path: Path) -> bool:
@@ -64,6 +67,13 @@ def _check_file(path: Path) -> bool:
     return True
 
 
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+
+
 class Ledger:
     """Open (and create or migrate) a ledger. Use as a context manager or call close()."""
 
@@ -72,7 +82,9 @@ class Ledger:
         existed = _check_file(self.path)
         if not existed and not create:
             raise LedgerError(f"no ledger at {self.path}", "run `tier ask` first, or set TIER_DB")
-        if not existed:
+        if existed:
+            self._refuse_foreign()
+        else:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -85,48 +97,27 @@ class Ledger:
                     f"the ledger directory {self.path.parent} is not writable",
                     "set TIER_HOME or TIER_DB to a writable place",
                 )
-        if existed:
-            self._refuse_foreign()
-        self.engine = self._make_engine()
+        self._engine: Engine | None = None
+        self._columns: tuple[str, ...] | None = None
         try:
-            self._prepare()
-        except (OperationalError, DatabaseError) as exc:
-            self.engine.dispose()
-            raise LedgerError(f"cannot open the ledger {self.path}: {_short(exc)}") from None
-
-    # -- engine --------------------------------------------------------------------------------
-    def _make_engine(self) -> Engine:
-        engine = create_engine(
-            f"sqlite:///{self.path}",
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
-        )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            if conn.get_execution_options().get("tier_readonly"):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-
-    def _prepare(self) -> None:
-        with self.engine.connect() as conn:
-            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-            conn.rollback()
-        # network filesystems and some mounts cannot do WAL; we then work with a rollback journal
-        self.wal = str(mode).lower() == "wal"
-        self._migrate()
+            self._raw = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._raw.row_factory = sqlite3.Row
+            _configure(self._raw)
+            self.wal = str(self._raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+            version = self._raw.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the ledger {self.path} has schema version {version}, newer than this tier knows ({SCHEMA_VERSION})",
+                    "upgrade tiercli; the file was left untouched",
+                )
+            if version < SCHEMA_VERSION:
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from None
+        except LedgerError:
+            self.close()
+            raise
 
     def _refuse_foreign(self) -> None:
         """Look at an existing file read-only, before anything (even WAL mode) is written to it."""
@@ -135,6 +126,8 @@ class Ledger:
             try:
                 app_id = raw.execute("PRAGMA application_id").fetchone()[0]
                 tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                version = max([0, *[r[0] for r in raw.execute("SELECT version FROM schema_migrations")]]) \
+                    if "schema_migrations" in tables else 0
             finally:
                 raw.close()
         except sqlite3.DatabaseError as exc:
@@ -145,8 +138,41 @@ class Ledger:
                 f"{self.path} is a SQLite database of another program, not a tier ledger; it was left untouched",
                 "point TIER_DB or --db at another file",
             )
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {self.path} has schema version {version}, newer than this tier knows ({SCHEMA_VERSION})",
+                "upgrade tiercli; the file was left untouched",
+            )
+
+    # -- SQLAlchemy side (lazy) ----------------------------------------------------------------
+    @property
+    def engine(self) -> "Engine":
+        if self._engine is None:
+            from sqlalchemy import event
+            from sqlmodel import create_engine
+
+            engine = create_engine(
+                f"sqlite:///{self.path}",
+                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+            )
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+                _configure(dbapi_conn)
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: "Connection") -> None:
+                conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("tier_readonly") else "BEGIN IMMEDIATE")
+
+            self._engine = engine
+        return self._engine
 
     def _migrate(self) -> None:
+        from sqlmodel import SQLModel
+
+        from tiercli.ledger.models import Call, Feedback, Migration
+
         with self.engine.begin() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here
             tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
             current = 0
@@ -168,10 +194,16 @@ class Ledger:
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
                 )
-                conn.exec_driver_sql(f"PRAGMA user_version={version}")
+            conn.exec_driver_sql(f"PRAGMA user_version={max(current, SCHEMA_VERSION)}")
 
     def close(self) -> None:
-        self.engine.dispose()
+        raw = getattr(self, "_raw", None)
+        if raw is not None:
+            raw.close()
+            self._raw = None
+        if getattr(self, "_engine", None) is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def __enter__(self) -> "Ledger":
         return self
@@ -179,9 +211,10 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- transactions --------------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> Iterator["Connection"]:
+        from sqlalchemy.exc import OperationalError
+
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -189,7 +222,9 @@ class Ledger:
             raise LedgerError(f"ledger write failed: {_short(exc)}", f"ledger at {self.path}") from None
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self) -> Iterator["Connection"]:
+        from sqlalchemy.exc import OperationalError
+
         try:
             with self.engine.connect().execution_options(tier_readonly=True) as conn:
                 with conn.begin():
@@ -197,78 +232,92 @@ class Ledger:
         except OperationalError as exc:
             raise LedgerError(f"ledger read failed: {_short(exc)}", f"ledger at {self.path}") from None
 
-    # -- calls ---------------------------------------------------------------------------------
-    def upsert_call(self, values: dict[str, Any], conn: Connection | None = None) -> None:
-        """Insert or update a call by id, so retrying a write can never count a call twice."""
-        unknown = set(values) - set(CALL_COLUMNS)
+    # -- sqlite3 side (hot path) ---------------------------------------------------------------
+    @contextmanager
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        conn = self._raw
+        try:
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"ledger {'write' if immediate else 'read'} failed: {exc}", f"ledger at {self.path}") from None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if self._columns is None:
+            self._columns = tuple(r["name"] for r in self._raw.execute("PRAGMA table_info(calls)"))
+        return self._columns
+
+    def _check_columns(self, values: dict[str, Any]) -> list[str]:
+        keys = list(values)
+        unknown = set(keys) - set(self.columns)
         if unknown:
             raise ValueError(f"unknown call columns: {sorted(unknown)}")
-        stmt = sqlite_insert(Call.__table__).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"], set_={k: stmt.excluded[k] for k in values if k != "id"}
-        )
-        if conn is not None:
-            conn.execute(stmt)
-            return
-        with self.write() as c:
-            c.execute(stmt)
+        return keys
+
+    def upsert_call(self, values: dict[str, Any]) -> None:
+        """Insert or update a call by id, so retrying a write can never count a call twice."""
+        keys = self._check_columns(values)
+        updates = ", ".join(f"{k}=excluded.{k}" for k in keys if k != "id")
+        sql = (f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) "
+               f"ON CONFLICT(id) DO UPDATE SET {updates}")
+        with self._tx() as conn:
+            conn.execute(sql, [values[k] for k in keys])
 
     def insert_new_calls(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
-        """Insert rows whose id and external_id are new; (added, skipped). One transaction.
-
-        Rows are grouped by their key set and sent as executemany batches (10x faster than one
-        statement per row for a 50 MB import)."""
+        """Insert rows whose id and external_id are new; (added, skipped). One transaction,
+        rows grouped by their key set and sent as executemany batches."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         total = 0
         for values in rows:
-            groups.setdefault(tuple(sorted(values)), []).append(values)
+            groups.setdefault(tuple(values), []).append(values)
             total += 1
         added = 0
-        with self.write() as conn:
-            for batch in groups.values():
-                result = conn.execute(sqlite_insert(Call.__table__).on_conflict_do_nothing(), batch)
-                added += max(result.rowcount, 0)
+        with self._tx() as conn:
+            for keys, batch in groups.items():
+                self._check_columns(dict.fromkeys(keys))
+                sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) ON CONFLICT DO NOTHING"
+                before = conn.total_changes
+                conn.executemany(sql, ([row[k] for k in keys] for row in batch))
+                added += conn.total_changes - before
         return added, total - added
 
+    def _select(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        with self._tx(immediate=False) as conn:
+            return [dict(r) for r in conn.execute(sql, list(params))]
+
     def get_call(self, call_id: str) -> dict[str, Any] | None:
-        with self.read() as conn:
-            row = conn.execute(Call.__table__.select().where(Call.__table__.c.id == call_id)).mappings().first()
-            return dict(row) if row else None
+        rows = self._select("SELECT * FROM calls WHERE id = ?", [call_id])
+        return rows[0] if rows else None
 
     def find_call(self, prefix: str) -> dict[str, Any] | None:
         """A call by full id or a unique id prefix (as `tier log` shows them)."""
-        with self.read() as conn:
-            rows = conn.execute(
-                text("SELECT * FROM calls WHERE id = :p OR id LIKE :like LIMIT 2"),
-                {"p": prefix, "like": prefix.replace("%", "").replace("_", "\\_") + "%"},
-            ).mappings().all()
-        exact = [r for r in rows if r["id"] == prefix]
+        exact = self.get_call(prefix)
         if exact:
-            return dict(exact[0])
-        return dict(rows[0]) if len(rows) == 1 else None
+            return exact
+        rows = self._select("SELECT * FROM calls WHERE substr(id, 1, ?) = ? LIMIT 2", [len(prefix), prefix])
+        return rows[0] if len(rows) == 1 else None
 
     def recent_calls(self, limit: int) -> list[dict[str, Any]]:
-        with self.read() as conn:
-            rows = conn.execute(
-                Call.__table__.select().order_by(Call.__table__.c.started_at.desc(), Call.__table__.c.id).limit(limit)
-            ).mappings().all()
-        return [dict(r) for r in rows]
+        return self._select("SELECT * FROM calls ORDER BY started_at DESC, id LIMIT ?", [limit])
 
     def session_calls(self, session: str, kinds: tuple[str, ...] = ("main",)) -> int:
-        calls = Call.__table__.c
-        stmt = select(func.count()).where(calls.session == session, calls.kind.in_(kinds))
-        with self.read() as conn:
-            return conn.execute(stmt).scalar_one()
+        marks = ", ".join("?" * len(kinds))
+        rows = self._select(f"SELECT COUNT(*) AS n FROM calls WHERE session = ? AND kind IN ({marks})", [session, *kinds])
+        return rows[0]["n"]
 
     def add_feedback(self, call_id: str, verdict: str, note: str | None) -> None:
-        with self.write() as conn:
-            conn.execute(
-                Feedback.__table__.insert().values(call_id=call_id, created_at=time.time(), verdict=verdict, note=note)
-            )
+        with self._tx() as conn:
+            conn.execute("INSERT INTO feedback (call_id, created_at, verdict, note) VALUES (?, ?, ?, ?)",
+                         [call_id, time.time(), verdict, note])
 
     def schema_version(self) -> int:
-        with self.read() as conn:
-            return conn.exec_driver_sql("SELECT MAX(version) FROM schema_migrations").scalar() or 0
+        return self._select("SELECT MAX(version) AS v FROM schema_migrations")[0]["v"] or 0
 
 
 def _short(exc: Exception) -> str:

@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):
@@ -23,8 +23,8 @@ class Call(SQLModel, table=True):
     started_at: float = Field(index=True)
     ended_at: Optional[float] = None
     session: Optional[str] = Field(default=None, index=True)
-    kind: str = Field(default="main", index=True)  # main | classifier | compaction | replay | import
-    source: str = "tier"  # tier | claude-code | codex | replay
+    kind: str = Field(default="main", index=True, sa_column_kwargs={"server_default": "main"})  # main | classifier | compaction | replay | import
+    source: str = Field(default="tier", sa_column_kwargs={"server_default": "tier"})  # tier | claude-code | codex | replay
     parent_id: Optional[str] = Field(default=None, index=True)  # the call this one served / replays
 
     task_type: Optional[str] = Field(default=None, index=True)
@@ -38,22 +38,22 @@ class Call(SQLModel, table=True):
     requested_model: Optional[str] = None
     served_model: Optional[str] = Field(default=None, index=True)
     deployment_id: Optional[str] = None
-    attempts: int = 1
-    fallback_count: int = 0
+    attempts: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    fallback_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     attempts_json: Optional[str] = None  # [{"group", "model", "error_class", "message"}]
 
-    input_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    output_tokens: int = 0
-    output_estimated: bool = False  # output tokens counted locally, not reported by the provider
+    input_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cache_read_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cache_write_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cache_write_1h_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    output_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    output_estimated: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})  # output tokens counted locally, not reported by the provider
     cost_usd: Optional[float] = None
     price_source: Optional[str] = None
-    unpriced: bool = False
+    unpriced: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
     latency_ms: Optional[float] = None
-    status: str = Field(default="pending", index=True)  # pending | ok | error | interrupted
+    status: str = Field(default="pending", index=True, sa_column_kwargs={"server_default": "pending"})  # pending | ok | error | interrupted
     error_class: Optional[str] = None
     error_message: Optional[str] = None
 

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine (see README):
+#   make demo   install tier from the hash-locked requirements and run it offline on the embedded default
+#   make test   install the test requirements too and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip --disable-pip-version-check -q
+
+.PHONY: demo test install install-test lock bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements/runtime.txt pyproject.toml | $(BIN)/python
+	$(PIP) install --require-hashes -r requirements/runtime.txt
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+$(VENV)/.test: requirements/test.txt $(VENV)/.runtime
+	$(PIP) install --require-hashes -r requirements/runtime.txt -r requirements/test.txt
+	@touch $@
+
+install: $(VENV)/.runtime
+install-test: $(VENV)/.test
+
+demo: install
+	@bash scripts/demo.sh
+
+test: install-test
+	$(BIN)/python scripts/check_supply_chain.py
+	$(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/ask_overhead.py
+	$(BIN)/python benchmarks/classify.py
+	$(BIN)/python benchmarks/report.py --sizes 10000,100000
+	$(BIN)/python benchmarks/import_claude_code.py
+
+# Re-resolve the locks after editing requirements/*.in (needs uv: pip install uv).
+lock:
+	uv pip compile --python-version 3.11 --generate-hashes --no-header requirements/runtime.in -o requirements/runtime.txt
+	uv pip compile --python-version 3.11 --generate-hashes --no-header requirements/test.in -o requirements/test.txt
+
+clean:
+	rm -rf $(VENV) .tier-demo .pytest_cache
