@@ -57,7 +57,7 @@ class CallFailed(ProviderError):
         self.partial_text = partial_text
 
 
-class Interrupted(Exception):
+class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a call; carries the text received so far."""
 
     def __init__(self, partial_text: str, served_group: str | None, served_model: str | None):
