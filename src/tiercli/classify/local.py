@@ -1,6 +1,66 @@
 """Local task classifier: no LLM call, standard library only, deterministic and explainable.
 
-PLACEHOLDER DOCSTRING (rewritten with measured numbers at the end).
+    classify(text) -> LocalClassification(task_type, label, confidence, reasons)
+
+How it works
+------------
+1. Instruction vs. pasted material. Each line is judged as prose or paste: code fences, diffs (tracked
+   from their header), tracebacks and exception lines, log lines (timestamps, IPs, JSON), tool output
+   (path:line, dot leaders, lint codes), indented or symbol-dense lines, lines that are mostly
+   identifiers. Runs of prose lines become instruction segments; a segment sandwiched between pastes
+   weighs 0.3-0.8 (it is often part of the paste), the first and last weigh 1.0. Long prompts are
+   bounded: only the first and last 6,000 characters (and 150 lines at each end) are read, and at most
+   1,000 characters per segment, so 40 KB costs about as much as 12 KB.
+2. Normalisation. Identifiers are not instruction words: `backticks`, paths, file names, dotted and
+   called names, snake_case/camelCase, quoted strings, flags and URLs become "xid" (exception names
+   become "exceptionname", O(...) becomes "bigo", *.md files "xdocfile"). Negated clauses ("don't fix
+   it yet", "no changes to the algorithm") are dropped, politeness ("can you", "please", "hey") is
+   stripped from sentence heads and each head is marked, so rules can tell an imperative "fix ..."
+   from a mention of "fix".
+3. Evidence. ~90 weighted regex rules (verb at the head, object nouns, question forms, symptoms) and a
+   few conjunctions (change verb + codebase-wide scope -> cross_refactor; build verb + algorithmic
+   object -> algorithm; request verb + product noun -> feature; yes/no question + pasted code ->
+   code_review; a statement of behaviour with no ask -> bug report). Pasted material adds weak evidence
+   only: a traceback +1.5 bug_fix, failing tests +1.0, lint output +1.5 reformat, a diff +1.0
+   code_review, coverage +1.5 test_gen, logs +0.5 bug_fix. Every firing rule is a reason.
+4. Decision. The highest score wins (ties broken in taxonomy order); no evidence at all -> "feature"
+   (MEDIUM, the configured default tier2) with confidence 0.1. Confidence = 0.3 + 0.65 * strength *
+   (0.3 + 0.7 * margin), strength = 1 - exp(-top/4), margin = (top - second) / top.
+5. Safety hedge (the one case where the label is not the taxonomy label of the type): when a LOW-labelled
+   type wins but a HIGH-labelled type scores >= 0.75 of it (and >= 2.0), the label is raised to MEDIUM
+   with confidence <= 0.35 and a "hedged" reason. A MEDIUM winner with HIGH evidence that close keeps
+   its label but gets confidence <= 0.45 (below the hybrid threshold, so the LLM is asked).
+
+Why rules and not a trained model (measured)
+--------------------------------------------
+Naive Bayes (unigrams + bigrams, pure Python) in 5-fold cross-validation on the 286-task tune split:
+label accuracy 0.710 on the raw text, 0.755 on the extracted instruction (type accuracy 0.50 / 0.66).
+The first draft of these rules scored 0.976 on the same split. With a few hundred examples a bag of
+words cannot learn "the pasted traceback is not the task" or "fix the docstring is docstring work";
+hand rules can, and they stay explainable. So: rules + weights, no shipped model.
+
+Measured (benchmarks/classify.py; corpus in tests/data, built by make_corpus.py)
+-------------------------------------------------------------------------------
+- Eval split (193 tasks, never tuned on): label accuracy 0.979 and type accuracy 0.969 at the first
+  run; two bugs that run exposed were then fixed (politeness stripping ate word prefixes, "so" from
+  "sort"; negation scope ran past commas), giving 0.990 / 0.979. HIGH precision and recall 1.000,
+  no HIGH->LOW or LOW->HIGH confusion, no HIGH task routed to tier1.
+- Tune split (286 tasks): 1.000 / 1.000 (the rules were fitted to it; not a generalisation figure).
+- The corpus and the rules come from the same author, so eval flatters. Four fresh probe sets written
+  after the rules (50, 51, 74 and 55 prompts, each scored once before being used to widen the rules)
+  scored label accuracy 0.76, 0.78, 0.85 and 0.93 at first sight: expect roughly 0.85-0.93 on unseen
+  phrasing. Most first-sight errors fell back to MEDIUM; LOW<->HIGH crossings were 3 HIGH->LOW and no
+  LOW->HIGH in 230 probes (0.76 -> 0.93 as the vocabulary grew; all three since fixed).
+- Confidence: the scale was fitted on the first runs of probe sets 3 and 4 (129 prompts): answers that
+  now map to >= 0.6 (the hybrid threshold) were 73/73 right, the band now at 0.38-0.6 was 37/45 (82%),
+  the no-evidence fallback (0.1) 4/11. On eval 77% of tasks score >= 0.6, with label accuracy 0.993.
+- Latency p50 / p99: 0.53 / 0.62 ms for a 200-character prompt, 2.8 / 4-7 ms for a 40 KB prompt.
+  Import: ~6 ms for this module (regexes compile lazily; the first call pays ~18 ms once).
+
+Known weaknesses: English only (other languages get the low-confidence fallback); the instruction
+must be in the first or last 6 KB; a "fix it" that refers to an object named in an earlier sentence
+("the doctest example is wrong. fix the example") reads as bug_fix; tasks that are both a design and
+a migration can come out as the other HIGH type; "explain this code" has no type of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +72,25 @@ from dataclasses import dataclass
 from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
 
 __all__ = ["LocalClassification", "classify"]
+
+
+class _Lazy:
+    """A regex compiled on first use (keeps `import tiercli.classify.local` cheap). After the first
+    call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra."""
+
+    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._p = pattern
+        self._f = flags
+
+    def __getattr__(self, name: str):
+        if name in ("_p", "_f"):
+            raise AttributeError(name)
+        rx = re.compile(self._p, self._f)
+        for m in ("search", "match", "sub", "split", "finditer", "findall"):
+            setattr(self, m, getattr(rx, m))
+        return getattr(rx, name)
 
 
 @dataclass(frozen=True)
@@ -27,20 +106,24 @@ class LocalClassification:
 # ------------------------------------------------------------------------------------------------
 _HEAD_CHARS = 6000
 _TAIL_CHARS = 6000
-_MAX_LINE = 400  # a longer single line is pasted data (minified JSON, one-line traces)
+_MAX_LINE = 400  # a longer single line is pasted data (minified JSON, one-line traces) unless it reads as prose
+_EDGE_LINES = 150  # and at most this many lines from each end
+_SEG_CHARS = 1000  # an instruction segment longer than this keeps its head and tail
+_MAX_SEGMENTS = 6  # more prose segments than this: keep the first and last few
 
 # ------------------------------------------------------------------------------------------------
 # Part 1: separating the instruction from pasted material
 # ------------------------------------------------------------------------------------------------
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_PASTE_START = re.compile(
+_FENCE = _Lazy(r"^\s*(```|~~~)")
+_PASTE_START = _Lazy(
     r"""^(?:
         diff\ --git|index\ [0-9a-f]{6}|---\ |\+\+\+\ |@@\ |new\ file\ mode|Traceback\ \(|File\ "|\$\ |>>>\ |\#\d|\#!|
         npm\ (?:ERR|WARN)|-->|\d+\s*\||[{}\[\]<|>]|"[^"]*"\s*:|E\s{2,}|\.\.\.$|
         \d{4}-\d\d-\d\d|\[?\d\d:\d\d|\d{1,3}(?:\.\d{1,3}){3}\b|
         (?:error|warning|panic|fatal|note|help|caused\ by)(?:\[\w+\])?:|goroutine\ \d|created\ by\ |exit\ status\ \d|
         (?:FAILED|PASSED|ERROR|WARN|WARNING|INFO|DEBUG|FATAL|CRITICAL|DETAIL|HINT|SQL)\b[\s:\[]|
-        (?:def|class|async\ def|func|fn|pub|impl|package|import|from\ [\w.]+\ import|return|const|let|var|export|function|
+        (?:def|class|async\ def|func|fn|pub|impl|package|import|from\ [\w.]+\ import|return|const|let|var|export|
+           function|
            public|private|protected|static|struct|type|module|require|elif|else|try|except|finally|raise|assert|with|
            while|for|if|switch|case|yield|await|lambda|print|console\.log|echo|cd|sudo|pip|npm|git|kubectl|docker)\b
            (?=.*[(){}\[\]=:;<>"'`$]|\s*$)|
@@ -48,28 +131,28 @@ _PASTE_START = re.compile(
            RUN|COPY|CMD|ENV|WORKDIR|EXPOSE|ENTRYPOINT)\b|
         (?:apiVersion|kind|metadata|spec|resource|variable|output|provider)\b\s*[:"{=]|
         [\w.-]+\.(?:py|js|jsx|ts|tsx|go|rs|java|kt|rb|php|c|cc|cpp|h|cs|scala|sql|ya?ml|json|toml|ini|cfg|sh)\b[:\s(]|
-        [\w./\\-]+:\d+|[A-Za-z_][\w.]*(?:Error|Exception|Warning|Exit|Interrupt)\b:?|
+        [\w./\\-]+:\d+|(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning|Exit|Interrupt)\b:?|
         [-=_*~#+]{3,}|.*\.{4,}|-\s+[\w.-]+(?:\s[\w.-]+)?:\s*\S*$
     )""",
     re.X,
 )
-_DIFF_LINE = re.compile(r"^(?:[ +\-@\\]|diff |index |new file|deleted file|similarity|rename (?:from|to))")
-_DIFF_HEADER = re.compile(r"^(?:diff --git|--- a/|\+\+\+ b/|@@ -\d)")
-_TRACEBACK = re.compile(
+_DIFF_LINE = _Lazy(r"^(?:[ +\-@\\]|diff |index |new file|deleted file|similarity|rename (?:from|to))")
+_DIFF_HEADER = _Lazy(r"^(?:diff --git|--- a/|\+\+\+ b/|@@ -\d)")
+_TRACEBACK = _Lazy(
     r"Traceback \(most recent call last\)|^\s*File \"[^\"]+\", line \d+|^[\w.]*(?:Error|Exception)\b: |^panic: |"
     r"^\s+at [\w$.<>]+\(|^error\[E\d+\]|^npm ERR!|^goroutine \d+ \[|Segmentation fault|CrashLoopBackOff|"
     r"^\s*(?:Caused by|Exception in thread)",
     re.M,
 )
-_TEST_FAIL = re.compile(r"^FAILED |^E\s{2,}assert|=+ \d+ failed|AssertionError|^--- FAIL:", re.M)
-_LINT = re.compile(r"\b[EFWC]\d{3,4}\b|\b(?:no-unused-vars|quotes|semi|indent)\s*$|\(invalid-name\)|\bI001\b|"
+_TEST_FAIL = _Lazy(r"^FAILED |^E\s{2,}assert|=+ \d+ failed|AssertionError|^--- FAIL:", re.M)
+_LINT = _Lazy(r"\b[EFWC]\d{3,4}\b|\b(?:no-unused-vars|quotes|semi|indent)\s*$|\(invalid-name\)|\bI001\b|"
                    r"Imports are incorrectly sorted|\(indentation\)|hook id: ", re.M)
-_DOCLINT = re.compile(r"\bD1\d\d:? Missing docstring", re.M)
-_COVERAGE = re.compile(r"Stmts\s+Miss\s+Cover", re.M)
-_LOGLINE = re.compile(r"^(?:\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\d{1,3}(?:\.\d{1,3}){3} - |\{\"ts\")", re.M)
-_PLAIN_TOKEN = re.compile(r"^[(\"']?(?:[A-Za-z][a-z'’]*|[A-Z]{2,5}s?|\d+%?)[.,:;!?)\"']*$")
-_NUM_TOKEN = re.compile(r"^\d+[.,:;!?]*$")
-_KEY_ONLY = re.compile(r"^[\w.-]+:$")
+_DOCLINT = _Lazy(r"\bD1\d\d:? Missing docstring", re.M)
+_COVERAGE = _Lazy(r"Stmts\s+Miss\s+Cover", re.M)
+_LOGLINE = _Lazy(r"^(?:\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\d{1,3}(?:\.\d{1,3}){3} - |\{\"ts\")", re.M)
+_PLAIN_TOKEN = _Lazy(r"^[(\"']?(?:[A-Za-z][a-z'’]*|[A-Z]{2,5}s?|\d+%?)[.,:;!?)\"']*$")
+_NUM_TOKEN = _Lazy(r"^\d+[.,:;!?]*$")
+_KEY_ONLY = _Lazy(r"^[\w.-]+:$")
 
 
 def _plain_fraction(s: str) -> tuple[float, int]:
@@ -84,7 +167,11 @@ def _plain_fraction(s: str) -> tuple[float, int]:
 def _is_pasted(line: str, nxt: str) -> bool:
     """Does this (non-blank) line look like code, log, diff, traceback or tool output?"""
     if len(line) > _MAX_LINE:
-        return True
+        # a long line is data (minified JSON, one-line traces) unless it reads like a prose paragraph
+        if line[:1].isspace():
+            return True
+        frac, n = _plain_fraction(line[:1200] + " " + line[-1200:])
+        return n < 8 or frac < 0.75
     stripped = line.strip()
     indent = len(line) - len(line.lstrip())
     if indent >= 2 or line.startswith("\t"):
@@ -124,6 +211,9 @@ def _bounded(text: str) -> tuple[str, bool]:
 def _split(text: str) -> _Split:
     body, truncated = _bounded(text)
     lines = body.split("\n")
+    if len(lines) > 2 * _EDGE_LINES + 1:
+        lines = lines[:_EDGE_LINES] + ["\x00"] + lines[-_EDGE_LINES:]
+        truncated = True
     kinds: list[str] = []  # "p" prose, "c" pasted, "b" blank, "x" skipped middle
     in_fence = False
     in_diff = False
@@ -181,10 +271,22 @@ def _split(text: str) -> _Split:
         else:
             w = 1.0
         segments.append((seg, w))
+    if len(segments) > _MAX_SEGMENTS:
+        half = _MAX_SEGMENTS // 2
+        segments = segments[:half] + segments[-half:]
+    segments = [(seg if len(seg) <= _SEG_CHARS else seg[: _SEG_CHARS // 2] + " \n" + seg[-_SEG_CHARS // 2:], w)
+                for seg, w in segments]
+    if not segments:
+        # no prose line at all: the first/last short non-code-looking line may still be the ask ("print package.json")
+        cand = [i for i, k in enumerate(kinds) if k == "c" and len(lines[i]) < 120 and not lines[i][:1].isspace()
+                and not _FENCE.match(lines[i]) and not _PASTE_START.match(lines[i].strip())]
+        for i in sorted({cand[0], cand[-1]} if cand else set()):
+            segments.append((lines[i], 0.5))
+            kinds[i] = "p"
     paste_idx = [i for i, k in enumerate(kinds) if k == "c"]
     paste_lines = len(paste_idx)
     if truncated:
-        paste_lines += text.count("\n", _HEAD_CHARS, len(text) - _TAIL_CHARS)
+        paste_lines = max(paste_lines, text.count("\n") + 1 - sum(1 for k in kinds if k == "p"))
     sample = "\n".join(lines[i] for i in paste_idx[:150]) + "\n" + "\n".join(lines[i] for i in paste_idx[-150:]) \
         if paste_idx else ""
     return _Split(segments, paste_lines, sample, truncated)
@@ -200,17 +302,19 @@ _KEEP = {
     "o(1)", "o(n)", "o(n^2)", "o(n^3)", "o(n2)", "o(log n)", "o(n log n)", "b+", "a*", "i18n", "x86_64",
     "dockerfile", "makefile", "readme", "jsdoc", "tsdoc", "godoc", "rustdoc", "javadoc", "pytest", "eslint",
 }
-_BIGO = re.compile(r"\bO\((?:1|n|log n|n log n|n\^?2|n\^?3|n\*n|2\^n|k|m\s*\*\s*n|n\s*\*\s*m)\)", re.I)
-_BACKTICK = re.compile(r"`[^`\n]{1,200}`")
-_URL = re.compile(r"\bhttps?://\S+")
-_DQUOTE = re.compile(r"\"[^\"\n]{1,80}\"|“[^”\n]{1,80}”")
-_SQUOTE = re.compile(r"(?<![\w])'[^'\n]{1,60}'(?![\w])")
-_FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
-_PATHLIKE = re.compile(r"(?:[~.]?/)?[\w.@-]+(?:/[\w.@*-]+)+/?|[\w-]+\.(?:py|js|jsx|ts|tsx|go|rs|java|kt|rb|php|c|h|cpp|cs|"
+_BIGO = _Lazy(r"\bO\((?:1|n|log n|n log n|n\^?2|n\^?3|n\*n|2\^n|k|m\s*\*\s*n|n\s*\*\s*m)\)", re.I)
+_BACKTICK = _Lazy(r"`[^`\n]{1,200}`")
+_URL = _Lazy(r"\bhttps?://\S+")
+_DQUOTE = _Lazy(r"\"[^\"\n]{1,80}\"|“[^”\n]{1,80}”")
+_SQUOTE = _Lazy(r"(?<![\w])'[^'\n]{1,60}'(?![\w])")
+_FLAG = _Lazy(r"(?<![\w-])--?[A-Za-z][\w-]*")
+_PATHLIKE = _Lazy(r"(?:[~.]?/)?[\w.@-]+(?:/[\w.@*-]+)+/?|[\w-]+\.(?:py|js|jsx|ts|tsx|go|rs|java|kt|rb|php|c|h|cpp|cs|"
                        r"ya?ml|json|toml|md|txt|sql|sh|cfg|ini|env|example|html|css|scss|lock|xml|tf|proto|csv|"
                        r"ipynb|log|conf|properties|gradle|jsonl)\b")
-_WORDISH = re.compile(r"[A-Za-z0-9_+*^()'’.-]+")
-_SLASH_PAIR = re.compile(r"\b([A-Za-z]+)/([A-Za-z]+)\b")
+_SLASH_PAIR = _Lazy(r"\b([A-Za-z]+)/([A-Za-z]+)\b")
+
+
+_CAMEL = _Lazy(r"^(?:[a-z]+[A-Z]|[A-Z][a-z0-9]+[A-Z])")
 
 
 def _identifierish(tok: str) -> bool:
@@ -226,20 +330,34 @@ def _identifierish(tok: str) -> bool:
         return True
     if any(c.isdigit() for c in core) and not core.isdigit():
         return True
-    if re.match(r"^[a-z]+[A-Z]", core) or re.match(r"^[A-Z][a-z0-9]+[A-Z]", core):
+    if _CAMEL.match(core):
         return True
     return False
 
 
+_EXC_NAME = _Lazy(r"\b(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Panic)\b")
+
+
+def _path_token(m: re.Match) -> str:
+    p = m.group(0)
+    low = p.lower()
+    if low in _KEEP:
+        return p
+    if low.endswith((".md", ".rst", ".adoc")) or low.endswith(".txt") and "readme" in low:
+        return " xdocfile "  # a documentation file: editing it is documentation work
+    return " xid "
+
+
 def _strip_identifiers(s: str) -> str:
     s = _BIGO.sub(" bigo ", s)
+    s = _EXC_NAME.sub(" exceptionname ", s)
     s = _BACKTICK.sub(" xid ", s)
     s = _URL.sub(" xid ", s)
     s = _DQUOTE.sub(" xid ", s)
     s = _SQUOTE.sub(" xid ", s)
     s = _FLAG.sub(" xflag ", s)
     s = _SLASH_PAIR.sub(lambda m: m.group(0) if m.group(0).lower() in _KEEP else f"{m.group(1)} / {m.group(2)}", s)
-    s = _PATHLIKE.sub(lambda m: m.group(0) if m.group(0).lower() in _KEEP else " xid ", s)
+    s = _PATHLIKE.sub(_path_token, s)
     out = []
     for tok in s.split():
         if _identifierish(tok):
@@ -250,22 +368,22 @@ def _strip_identifiers(s: str) -> str:
     return " ".join(out)
 
 
-_SENT_SPLIT = re.compile(r"(?:[.!?;]+(?=\s|$)|:\s|\n|\s[-–—]{1,2}\s|\(\s*\d+\s*\)|^\s*\d+[.)]\s)")
-_POLITE = re.compile(
+_SENT_SPLIT = _Lazy(r"(?:(?<=[.!?;])(?=\s|$)|:\s|\n|\s[-–—]{1,2}\s|\(\s*\d+\s*\)|^\s*\d+[.)]\s)")
+_POLITE = _Lazy(
     r"^(?:(?:please|pls|plz|kindly|hey|hi|hello|ok|okay|so|now|also|and|then|quick(?:ly)?|just|first|finally|"
     r"can you|could you|would you|will you|can u|could u|pls can you|i need you to|i want you to|i'd like you to|"
     r"i would like you to|i'd like to|go ahead and|let's|lets|help me|we need to|i need to|need to|you should|"
     r"try to|could someone|can someone|can somebody|someone|folks|team|guys|ok so|alright|right|"
-    r"i'd like|i want to|we want to)[\s,!]*)+"
+    r"i'd like|i want to|we want to|i need to see|tell me|quick question|remind me|quick q)\b[\s,!]*)+"
 )
-_NEGATED = re.compile(
+_NEGATED = _Lazy(
     r"\b(?:don'?t|do not|dont|never mind|please don'?t)\s+(?:fix|change|touch|modify|refactor|edit|implement|rewrite|"
-    r"worry about|add|update)\b[^.;!?\n]*|\bno (?:other |logic |code )?changes?\b[^.;!?\n]*|\bnothing else\b|"
-    r"\bwithout (?:changing|touching|modifying)\b[^.;!?\n]*|\bleave the rest\b"
+    r"worry about|add|update)\b[^.,:;!?\n]*|\bno (?:other |logic |code )?changes?\b[^.,:;!?\n]*|\bnothing else\b|"
+    r"\bwithout (?:changing|touching|modifying)\b[^.,:;!?\n]*|\bleave the rest\b"
 )
 
 
-_NAMED_THING = re.compile(
+_NAMED_THING = _Lazy(
     r"\b(the|this|our|my) (\w+) (command|script|endpoint|tool|generator|job|page|function|helper|worker|decorator|"
     r"parser|subcommand|cli|button|view|handler|route|service|module|class|method)\b"
 )
@@ -273,7 +391,7 @@ _NAMED_THING = re.compile(
 
 def _normalise(segment: str) -> str:
     """Lower-cased instruction with identifiers replaced by 'xid' and '§' marking each sentence head."""
-    s = segment.replace("’", "'").replace("‘", "'")
+    s = segment.replace("’", "'").replace("‘", "'").replace("§", " ")
     s = _strip_identifiers(s)
     s = s.lower()
     s = _NEGATED.sub(" ", s)
@@ -281,7 +399,7 @@ def _normalise(segment: str) -> str:
     parts = _SENT_SPLIT.split(s)
     heads = []
     for p in parts:
-        p = p.strip(" ,*#>-\t")
+        p = p.strip(" ,*#>-\t.;")
         if not p:
             continue
         p = _POLITE.sub("", p)
@@ -296,7 +414,8 @@ def _normalise(segment: str) -> str:
 # the head of a sentence (after politeness), so "§ fix" is an imperative "fix".
 _S = r"[^§]"  # within one sentence
 _FIX_OBJECT_WORDS = (r"format|lint|indent|flake8|eslint|ruff|pylint|isort|typos?\b|docstring|comment|whitespace|"
-                     r"import order|quotes|semi|naming|style|doctest|pre-commit|black\b|prettier|pep ?8")
+                     r"import order|quotes|semi|naming|style|doctest|pre-commit|black\b|prettier|pep ?8|line length|"
+                     r"long lines|violations")
 _NOT_FIX_SENTENCE = rf"(?!{_S}*\b(?:{_FIX_OBJECT_WORDS}))"
 _ALGO_NOUNS = (
     r"algorithms?|algorithmic|bigo|complexity|quadratic|cubic|lock-free|wait-free|ring buffer|interval tree|"
@@ -306,7 +425,15 @@ _ALGO_NOUNS = (
     r"locality[- ]sensitive|edit distance|levenshtein|fuzzy matching|topological|cycles? in|detect cycles|"
     r"dependency resolver|sat solver|makespan|bin packing|knapsack|scheduling algorithm|external (?:merge )?sort|"
     r"merge sort|dynamic programming|np-hard|tidy tree|streaming algorithm|bounded memory|sliding window|"
-    r"amortized|occupancy|maximi[sz]ed?|minimi[sz]ing|minimal set|data structure|heuristic"
+    r"amortized|occupancy|maximi[sz]ed?|minimi[sz]ing|minimal set|data structure|heuristic|palindrom\w*|"
+    r"substrings?|subsequences?|permutations|bipartite|matching problem|max(?:imum)? flow|min(?:imum)? cut|"
+    r"spanning tree|pathfind\w*|path ?finding|percentiles?|quantiles?|reservoir sampling|rolling median|top-k|"
+    r"linear time|constant time|logarithmic|sub-?linear|optimal(?:ly)?|optimi[sz]ation problem|approximation|"
+    r"backtracking|branch and bound|memoi[sz]\w*|skip ?list|hashing scheme|compression algorithm|graph search|"
+    r"probabilistic|space-efficient|memory-efficient|cardinality|distinct count|fuzzy search|typo[- ]tolerant|"
+    r"matching engine|order book|price-time|solver|eviction policy|lfu|minimum number of|fewest|edit script|"
+    r"minim(?:um|al) (?:edit|cost|spanning|cut|set|path|distance|patch|diff)|minhash|simhash|near-duplicates?|"
+    r"(?:million|billion)s? (?:of )?(?:\w+ )?(?:rows|records|items|names|vectors|events|keys|documents|users)"
 )
 _SCOPE = (
     r"everywhere|across (?:the |all |our |every |both )?(?:whole |entire )?(?:[\w']+ ){0,2}(?:codebase|code base|"
@@ -316,72 +443,129 @@ _SCOPE = (
     r"(?:all|every) (?:the |our |of the )?(?:services?|modules?|repos?|repositories|packages?|callers?|call sites|"
     r"imports?|node services|components|test classes|our repos)|in all (?:\w+ )?(?:services|modules|repos)|"
     r"\d+ (?:modules|files|call sites|services|repos|repositories|packages|components)|all (?:our|the) repos|"
-    r"all over the codebase|monorepo|every caller"
+    r"all over the codebase|every caller|throughout (?:the |our )?(?:whole |entire )?(?:codebase|code|"
+    r"project|repo|app|services)|(?:codebase|repo|project)-wide|in every (?:module|file|service|repo|package)|"
+    r"scattered (?:across|through|throughout|all over)|across the code|"
+    r"(?:every|all) (?:\w+ ){0,3}(?:in|across|throughout) (?:the |our )?(?:app|application|codebase|code|repo|project)"
 )
 _CHANGE_VERBS = (
     r"migrat\w*|renam\w*|replac\w*|mov(?:e|ing)|convert\w*|refactor\w*|restructur\w*|unify|extract\w*|split\w*|"
     r"upgrad\w*|switch\w*|port|update every|change (?:the |all )|move from|finish the"
 )
 
+_FEATURE_VERBS = (r"§ (?:add|implement|support|create|build|make|let|allow|enable|introduce|expose|integrate|"
+                     r"set up|setup|extend|convert)\b")
+_FEATURE_NOUNS = (r"\b(?:endpoint|flag|option|button|toggle|checkbox|page|column|subcommand|command|field|hook|"
+                     r"counter|metrics?|notification|export|importer|pagination|paginated|cache|caching|"
+                     r"rate limit\w*|translations?|i18n|webhooks?|validation|compression|uploads?|dark mode|undo|"
+                     r"soft delete|password reset|feature|support for|ability to|form|dialog|components?|"
+                     r"state management|retry|backoff|xlsx|localstorage|remember me|slack|configurable|settings?|"
+                     r"preferences?|progress bar|screen|modal|tab|menu|filter|search box|login with|sso login|"
+                     r"toast|banner|"
+                     r"tooltip|spinner|popup|summary table)\b")
+
 _RULES_SRC: list[tuple[str, float, str]] = [
     # ---- file_lookup
-    ("file_lookup", 3.0, r"§ where(?:'s|s| is| are| do| does| did| can| exactly)\b(?! else)"),
+    ("file_lookup", 3.0, r"§ where(?:'s|'d|s| is| are| do| does| did| can| exactly| the| our| my| we| i|"
+                         r" you)\b(?! else)"),
     ("file_lookup", 1.5, r"\bwhere(?:'s| is| are| do we| does| did)\b(?! else)"),
     ("file_lookup", 3.0, r"\bwhich (?:file|module|directory|folder|dir|package|class|env file|test file|"
-                         r"service's env file)\b"),
-    ("file_lookup", 2.5, r"§ (?:show|print|cat|open|read|display|view|ls|list)\b(?! (?:me )?(?:all|every|each|any|the "
+                         r"service's env file|ya?ml|json|toml|ini|config|script|dockerfile|manifest|chart|template|"
+                         r"migration|env var|setting)\b"),
+    ("file_lookup", 2.5, r"\bwhat(?:'s| does| do)? (?:our|the|my) [\w ]{1,30} look like\b(?! once| after| when| if)|"
+                         r"\bpaste (?:it|them|that|the \w+) here\b"),
+    ("file_lookup", 2.5, r"§ list (?:the |all the |me the )?(?:files|contents|directory|dir|folder|targets)\b"),
+    # counterparts of the file_lookup verbs: "list <things>" is a search, "show a <toast>" is UI work
+    ("search", 2.0, r"§ list\b(?! (?:the |all the |me the )?(?:files|contents|directory|dir|folder|targets)\b)"),
+    ("feature", 2.5, r"§ (?:show|display) (?:a|an)\b"),
+    ("file_lookup", 2.5, r"§ (?:show|print|cat|open|read|display|view|ls|see|pull up|bring up|dump|"
+                         r"peek at)\b(?! (?:a|an)\b)(?! (?:me )?(?:all|every|each|any|the "
                          r"(?:places|callers|usages|occurrences|call sites|references)))"),
     ("file_lookup", 2.5, r"\b(?:locate|point me (?:to|at))\b"),
     ("file_lookup", 2.0, r"\bwhat(?:'s|s| is) in\b|\bwhat (?:port|version|value)\b|\bdefault value\b|"
                          r"\bdefaults? to\b|\bset to\b|\bpinned\b"),
-    ("file_lookup", 2.5, r"§ find (?:me )?(?:the\b[^§]{0,30}\b(?:file|module|definition|config|directory)|where\b(?! else))"),
+    ("file_lookup", 2.5, r"§ find (?:me )?(?:the\b[^§]{0,30}\b(?:file|module|definition|config|directory)|"
+                         r"where\b(?! else))"),
     ("file_lookup", 1.0, r"\b(?:defined|declared|implemented|configured|registered|instantiated|created|loaded|"
                          r"stored|lives?|located|defines|declares|registers)\b"),
     ("file_lookup", 1.0, r"\b(?:file|config|configuration|directory|folder|path|contents|entry point|makefile|"
                          r"dockerfile|readme|template)\b"),
     ("file_lookup", 1.5, r"\bis there an? \w+\b"),
+    ("file_lookup", 2.0, r"\b(?:where (?:can|could|would) i find|name of the file|which \w+ (?:file|module|"
+                         r"package|folder)|"
+                         r"comes? from|what file|in which (?:file|module|directory|folder))\b"),
     # ---- search
-    ("search", 3.0, r"\b(?:find|list|show(?: me)?|search(?: for)?|look for|grep(?: for)?|count|check)\b (?:all|every|"
-                    r"any|each)\b"),
+    ("search", 3.0, r"\b(?:find|list|show(?: me)?|search(?: for)?|look for|grep(?: for)?|count|check|enumerate|"
+                    r"collect|catalog(?:ue)?)\b (?:all|every|any|each)\b"),
+    ("search", 2.0, r"\b(?:look (?:through|across|in|over) the (?:repo|codebase|code|project|source)|"
+                    r"places (?:that|where|which)|how many (?:places|files|times|calls|modules|usages)|"
+                    r"(?:any|all) remaining|remaining (?:references|usages|uses|calls)|"
+                    r"(?:every|all (?:the )?)(?:routes?|endpoints?|functions?|files?|places?|calls?|usages?|tests?|"
+                    r"classes|components?|quer(?:y|ies)|handlers?|instances?) (?:that|which|where|without|with|in)\b)"),
     ("search", 3.0, r"\bgrep\b"),
     ("search", 2.5, r"§ (?:search|look for|scan)\b"),
     ("search", 2.0, r"\bsearch (?:for|the|across|through)\b"),
-    ("search", 2.5, r"\b(?:usages?|occurrences?|call sites?|callers|references|instances)\b"),
+    ("search", 2.5, r"\b(?:usages|usage of|occurrences?|call sites?|callers|references|instances)\b"),
+    ("search", 2.0, r"\b(?:is|are|where) (?:xid |it |this |that )?(?:still )?(?:called|used|referenced|imported|"
+                    r"invoked) (?:from|in|by)\b"),
     ("search", 2.5, r"\b(?:used|referenced|imported|called|mentioned|imports?) (?:anywhere|elsewhere|outside)\b"),
     ("search", 2.0, r"\b(?:anywhere|elsewhere|where else|where all|all the places|every place|any places?|"
                     r"other places|the full list)\b"),
     ("search", 2.5, r"\bwhat calls\b"),
     ("search", 2.5, r"§ list (?:the |all )?(?:places|callers|usages|occurrences|call sites|references)\b"),
-    ("search", 3.0, r"\bwhich (?:files|modules|tests|endpoints|components|classes|services|functions|places|"
-                    r"\w+ files)\b"),
+    ("search", 3.0, r"\bwhich (?:\w+ )?(?:files|modules|tests|endpoints|components|classes|services|functions|"
+                    r"places|handlers|routes|views|jobs|tasks|queries|models|pages|scripts|controllers|callers|"
+                    r"packages|repos|migrations|templates|hooks)\b"),
     ("search", 2.0, r"\b(?:do we still use|still (?:use|uses|imports?|references?))\b"),
     ("search", 1.5, r"\b(?:dead code|never referenced|hardcoded)\b"),
     # ---- docstring
     ("docstring", 3.5, r"\b(?:docstrings?|doc ?comments?|doc-comments?|jsdoc|tsdoc|javadoc|godoc|rustdoc|"
                        r"doctest example|sphinx-style|numpy style|google-style)\b"),
-    ("docstring", 3.0, r"\bcomments?\b"),
-    ("docstring", 2.0, r"§ (?:add|write|update|fix|generate|create|correct|improve)\b (?:a |an |the |some |short |brief |"
+    ("docstring", 3.0, r"(?<!leave )(?<!leave some )(?<!leave a few )\bcomments?\b"),
+    ("docstring", 2.0, r"§ (?:add|write|update|fix|generate|create|correct|improve)\b (?:a |an |the |some |"
+                       r"short |brief |"
                        r"missing |proper |inline |header |doc )*(?:docstrings?|doc ?comments?|comments?|jsdoc|tsdoc|"
                        r"javadoc|godoc|rustdoc|documentation)\b"),
     ("docstring", 2.5, r"§ document\b|\bdocument (?:the|this|what|how|each|all|its|every)\b"),
-    ("docstring", 2.0, r"\b(?:readme|documentation|docs section|header comment|:param:?|@param|@returns)\b"),
+    ("docstring", 2.0, r"\b(?:readme|documentation|docs section|header comment|:param:?|@param|@returns|docblocks?|"
+                       r"api docs|write docs|docs for|annotate)\b"),
     ("docstring", 1.5, r"\bexplain(?:s|ing)?\b"),
-    ("docstring", 1.5, r"\btypos?\b"),
+    ("docstring", 2.5, r"§ (?:update|write|edit|fix|improve|rewrite|extend|add to|add a section to) (?:the |our |a )?"
+                       r"(?:\w+ )?xdocfile\b"),
+    ("docstring", 1.0, r"\bxdocfile\b"),
+    ("docstring", 1.5, r"\btypos? in (?:the |my |our )?(?:comments?|docstrings?|docs|readme|documentation)\b|"
+                       r"§ fix (?:the |all the )?typos\b"),
+    ("docstring", 2.0, r"\b(?:readme|docs?|documentation|docstrings?|comments?|usage section)\b[^§]{0,40}\b"
+                       r"(?:outdated|"
+                       r"out of date|stale|wrong|incorrect|misleading)\b|\bupdate (?:the )?(?:readme|docs|"
+                       r"documentation|changelog)\b"),
     # ---- reformat
     ("reformat", 3.5, r"\b(?:re-?format\w*|format(?:ting|ing|ted)?|pretty[- ]?print\w*|prettify|indent\w*|dedent\w*|"
                       r"whitespace|line endings?|tabs to spaces|minify|lint(?:er|ing)?|flake8|pylint|eslint|ruff|"
-                      r"isort|black|prettier|gofmt|rustfmt|pep ?8|style guide|pre-commit)\b"),
+                      r"isort|black|prettier|gofmt|rustfmt|pep ?8|style guide|pre-commit|line length|"
+                      r"style violations)\b(?! ?(?:config|configuration|settings|rules file|version))"),
     ("reformat", 2.5, r"\bsort(?:ed)? (?:the |this )?(?:imports|keys|list|properties|methods|requirements|"
                       r"dependencies|file)\b|\balphabetical\w*\b|\breorder\b"),
     ("reformat", 2.5, r"\b(?:rename|renaming)\b"),
     ("reformat", 3.0, r"\bconvert\w* (?:this |the |these )?(?:json|yaml|xml|csv|toml|shell output|output|"
                       r"% formatting|double quotes|quotes|tabs|sql keywords|camelcase|keys|xid keys)\b"),
-    ("reformat", 2.5, r"\b(?:into|to) (?:json|yaml|a markdown table|markdown|a table|f-?strings|snake_?case|"
-                      r"camel ?case|single quotes|double quotes|uppercase|lowercase|let / const|a json array|lf)\b"),
+    ("reformat", 2.5, r"\b(?:into|to) (?:an? )?(?:json|yaml|xml|csv|toml|markdown table|markdown|table|f-?strings|"
+                      r"snake_?case|camel ?case|single quotes|double quotes|uppercase|lowercase|let / const|"
+                      r"json array|lf|crlf|spaces|tabs)\b"),
     ("reformat", 2.5, r"\b(?:quotes|semicolons?|trailing commas?|unused imports|import order|naming consistent|"
-                      r"readable|one line|mangled|line up|wrap(?: the)? lines|long line|reflow|ansi|"
-                      r"keywords to uppercase)\b"),
+                      r"readable|one line|mangled|line up|wrap (?:the )?(?:long )?lines|long lines?|reflow|ansi|"
+                      r"\d+ (?:columns|cols|chars)|"
+                      r"keywords to uppercase|bulleted list|beautify|autoformat|code style|consistent style|"
+                      r"(?:lower|upper)case (?:all|the|every)|capitali[sz]e|one per line|unreadable|hard to read|"
+                      r"no behaviou?r changes?|behaviou?r[- ]preserving|purely cosmetic|cosmetic|arrow functions?|"
+                      r"tabs|(?:with|to) (?:\d+ )?spaces|consistent (?:naming|style|formatting|casing)|"
+                      r"(?:naming|casing|keys|names) consistent|"
+                      r"turn (?:this|it|these|the \w+) into (?:a |an )?(?:\w+ )?(?:list|table|json|yaml|csv|markdown|"
+                      r"one-liner))\b"),
     ("reformat", 3.0, r"\bcommented[- ]out\b"),
+    ("reformat", 3.0, r"\b(?:apply|run) (?:our |the )?(?:black|prettier|isort|gofmt|rustfmt|eslint --fix|ruff|"
+                      r"formatter|"
+                      r"linter|autopep8|clang-format|yapf)\b"),
     ("reformat", 2.0, r"\bmake this json valid\b|\bvalid json\b|\bas a table\b"),
     ("reformat", 2.0, r"§ (?:indent|sort|reformat|format|prettify|minify|dedent|align|wrap|rename|reorder|tidy|reflow|"
                       r"normali[sz]e|strip|remove the (?:unused|trailing|commented))\b"),
@@ -402,30 +586,40 @@ _RULES_SRC: list[tuple[str, float, str]] = [
     ("bug_fix", 2.5, r"\bwhy (?:does|is|do|are|did|would|isn't|doesn't|won't|can't|am|the|it|this|my)\b"),
     ("bug_fix", 2.5, r"\bwhat'?s (?:wrong|causing|going on|happening|broken)\b|\bfigure out why\b|\blook into\b|"
                      r"\bfind (?:the|a) (?:bug|leak|issue|problem|cause)\b|\bhelp[,!.]"),
-    ("bug_fix", 3.5, r"\btests? (?:are |is )?(?:fail\w*|broken|red|flaky)\b|\b(?:failing|broken|flaky|red) tests?\b"),
+    ("bug_fix", 2.0, r"\b(?:any ideas?|what gives|what am i doing wrong|what did i do wrong|"
+                     r"how come|is this a bug|track (?:it|this|them|that) down|gives (?:a|an|me)|"
+                     r"(?:i|we) (?:get|see|keep getting)|getting (?:a|an|this))\b"),
+    ("bug_fix", 3.5, r"\btests?(?: xid)? (?:are |is |keeps? |still )?(?:fail\w*|broken|red|flaky)\b|"
+                     r"\b(?:failing|broken|flaky|red) tests?\b"),
     ("bug_fix", 2.0, r"\b(?:bugs?|regression|crash\w*|segfault|panics?|exception|traceback|stack ?trace|broken|"
                      r"fails?|failing|failed|failure|wrong|incorrect|garbled|infinite loop|leak\w*|race condition|"
                      r"deadlock|hangs?|oom\w*|duplicate rows|throws?|cors errors?|permission denied|exits? with|"
-                     r"prod is down|dies|npe|breaks|breaking|500|502|403|404|off-by-one|off by one|not working|doesn't work)\b"),
+                     r"prod is down|dies|npe|breaks|breaking|does nothing|nothing happens|stopped working|"
+                     r"stops working|"
+                     r"not loading|blank (?:page|screen)|freez\w*|disconnects?|errors out|blows up|corrupt\w*|"
+                     r"wrong result|regressed|spinning forever|timing out|endless|loops forever|redirect loop|"
+                     r"off by (?:one|a)|"
+                     r"exceptionname|even though|shows the same|same items|duplicated|passes locally|"
+                     r"fails on ci|500|502|403|404|off-by-one|off by one|not working|doesn't work)\b"),
+    ("bug_fix", 1.5, r"\b(?:should (?:\w+ ){1,3}instead|instead of (?:raising|returning|throwing|failing)|"
+                     r"expected [^§]{1,40} (?:but|got)|but (?:it )?(?:returns|gives|shows|got|prints)|"
+                     r"silently|go(?:es)? negative)\b"),
     ("bug_fix", 1.0, r"\b(?:errors?|ignores?|ignored|never|doesn'?t|isn'?t|won'?t|can'?t|shifted|twice|"
                      r"returns? none|always returns|stuck|missing|lost|deletes|killed|invalid|unexpected|"
-                     r"instead of a|lets [\w ]+ through|since the|after the|since yesterday)\b"),
+                     r"instead of a|lets [\w ]+ through|since the|after the|since yesterday|(?:4[0-2]\d|5[0-3]\d))\b"),
     # ---- feature
-    ("feature", 2.0, r"§ (?:add|implement|support|create|build|make|let|allow|enable|introduce|expose|integrate|"
-                     r"set up|setup|extend|convert)\b"),
-    ("feature", 0.75, r"\b(?:endpoint|flag|option|button|toggle|checkbox|page|column|subcommand|command|field|hook|"
-                     r"counter|metrics?|notification|export|importer|pagination|paginated|cache|caching|"
-                     r"rate limit\w*|translations?|i18n|webhooks?|validation|compression|uploads?|dark mode|undo|"
-                     r"soft delete|password reset|feature|support for|ability to|form|dialog|components?|"
-                     r"state management|retry|backoff|xlsx|localstorage|remember me|slack)\b"),
+    ("feature", 2.0, _FEATURE_VERBS),
+    ("feature", 0.75, _FEATURE_NOUNS),
     ("feature", 3.0, rf"\b(?:refactor (?:this|the|that)|extract\w* (?:the |this |a )?{_S}{{0,40}}\b(?:into|to) "
                      rf"(?:its own|a|an) (?:helper|function|method|class|module)|early returns?|"
                      rf"class component to a function component)\b"),
     ("feature", 2.0, r"\bimplement (?:the |a |an )?(?:todo|option|flag|endpoint|command|subcommand|feature)\b"),
     ("feature", 2.0, r"\bwrite a (?:small )?(?:function|script|helper|cli|command)\b|\bbuild a (?:small )?script\b"),
+    ("feature", 1.5, r"§ (?:we|i) (?:need|want|would like|'d like)\b|\bit would be (?:nice|great)\b"),
     ("feature", 3.0, r"\b(?:check|step|job|stage) (?:to|in) (?:our |the )?(?:ci|pipeline|ci pipeline)\b"),
     # ---- code_review
-    ("code_review", 4.0, r"\b(?:review\w*|lgtm|sanity[- ]check|second (?:pair of )?eyes|critique|audit|feedback|"
+    ("code_review", 4.0, r"\b(?:review\w*|lgtm|sanity[- ]check|second (?:pair of )?eyes|critique|"
+                         r"audit(?! logs?| trail| logging| events?)|feedback|"
                          r"approve)\b"),
     ("code_review", 2.5, r"\b(?:what do you think|what would you change|anything(?:'s)? (?:off|wrong|missing)|"
                          r"any (?:problems|issues|red flags|concerns|mistakes)|red flags|"
@@ -433,39 +627,82 @@ _RULES_SRC: list[tuple[str, float, str]] = [
                          r"right|the right way|the idiomatic way)|"
                          r"is there (?:an? )?(?:\w+ )?(?:risk|issue|vulnerabilit\w*|injection)|"
                          r"does this (?:handle|break|look|cover)|best practices?|edge cases|"
-                         r"security (?:issues|holes|problems)|injection|compare these|which one you'd merge)\b"),
+                         r"security (?:issues|holes|problems)|injection|compare these|which one you'd merge|"
+                         r"thoughts on|opinion on|look over|go (?:through|over) (?:this|the|my) (?:diff|pr|change|"
+                         r"changes|code|patch)|point out|pull request|merge request|\bpr\b|did i miss|"
+                         r"(?:anything|something) (?:i|we) missed|nitpick|nits|sign off|leave (?:some |"
+                         r"a few )?(?:comments|feedback|notes)|"
+                         r"what could go wrong|look at my (?:implementation|code|changes|pr|diff|patch)|once-over|"
+                         r"before i merge|what would (?:a|an|you) [\w ]{0,30}say|how would you rate|rate (?:this|my)|"
+                         r"grade (?:this|my))\b"),
     ("code_review", 2.5, rf"\bcheck (?:this|my|the)\b{_S}{{0,40}}\b(?:for|against)\b"),
     ("code_review", 1.0, r"\b(?:thread[- ]safe|backwards? compatib\w*|performance problems|mistakes|idiomatic)\b"),
     # ---- architecture
     ("architecture", 3.5, r"\b(?:architect\w*|system design|target design|adrs?|tradeoffs?|trade-offs?|"
                           r"plugin system|event[- ]driven|multi[- ]region|multi[- ]tenant\w*|active[- ]active|"
-                          r"disaster recovery|service boundaries|micro-?frontends?|module layout|layering|allowed to import)\b"),
+                          r"disaster recovery|service boundaries|micro-?frontends?|module layout|layering|"
+                          r"allowed to import|"
+                          r"high[- ]level design|come up with a (?:\w+ )?design)\b"),
     ("architecture", 3.0, r"§ (?:design|plan|propose|architect)\b(?!" + _S + r"*\b(?:tests?|algorithm))"),
     ("architecture", 3.0, r"\b(?:should we|how should (?:we|i)(?! fix)|what'?s the right way to|"
-                          r"what is the right way to|choose between|pick between|decide between|help us choose|"
+                          r"what is the right way to|(?:choos|pick|decid)\w* between|help us choose|"
+                          r"which (?:one )?fits|"
                           r"lay out|recommend an? (?:approach|design|architecture))\b"),
     ("architecture", 1.5, r"\bwhere should\b"),
+    ("architecture", 3.0, r"\b(?:how would you (?:structure|design|architect|organi[sz]e|split|build|lay out)|"
+                          r"what architecture|recommend (?:a |an )?(?:architecture|design|stack|approach|setup)|"
+                          r"target (?:setup|state|architecture)|evaluate (?:moving|migrating|switching|adopting)|"
+                          r"bounded contexts|high availability|failover|consistency model|pros and cons|"
+                          r"we're (?:thinking|considering) (?:of|about)|overall design|sketch out|decompos\w+|"
+                          r"is it a good idea|would it make sense|does it make sense to|"
+                          r"what (?:should|would) (?:our|the) [\w ]{1,30} look like|"
+                          r"\w+, \w+,? or \w+\?|"
+                          r"should (?:the|our|we|i|this) [^§]+ or\b)"),
+    ("architecture", 1.5, r"\b(?:propose|data stores?|backend services|infrastructure|topology|message broker|"
+                          r"own (?:its|their) own database|share the (?:main )?(?:database|db)|roadmap|gateways|"
+                          r"outbox|cdc|"
+                          r"dual writes|consistent with|websockets?|sse|polling|load balancer|dau|mau|rps|qps|"
+                          r"throughput|"
+                          r"consider (?:our|the)|polyrepos?)\b"),
     ("architecture", 1.5, r"\b(?:microservices?|monolith|services|kafka|rabbitmq|sharding|shard|federation|"
                           r"serverless|kubernetes|sandbox\w*|pipeline|data model|strategy|scal(?:e|able|ability)|"
                           r"rpo|rto|sso|regions|platform|the system|whole site|synchronously|reliably|"
                           r"isolation|retained|tamper-evident)\b"),
     # ---- cross_refactor
-    ("cross_refactor", 2.0, r"\b(?:migrat\w*|restructur\w*|unify)\b"),
-    ("cross_refactor", 1.5, rf"\b(?:{_SCOPE})\b"),
+    ("cross_refactor", 2.0, r"\b(?:migrate|migrating|restructur\w*|unify)\b"),
+    ("cross_refactor", 0.5, r"\bmigrations?\b"),
+    ("cross_refactor", 0.75, rf"\b(?:{_SCOPE})\b"),
     # ---- algorithm
-    ("algorithm", 3.0, rf"\b(?:{_ALGO_NOUNS})\b"),
+    ("algorithm", 3.0, rf"(?<!\w)(?:{_ALGO_NOUNS})(?!\w)"),
     ("algorithm", 2.0, r"\b(?:faster|speed (?:it )?up|too slow|times? out|takes \d+ minutes|better algorithm|"
                        r"more efficient|efficient|under \d+ ?ms|in o\b)\b"),
 ]
 
-_RULES = [(t, w, re.compile(p)) for t, w, p in _RULES_SRC]
-_ALGO_RE = re.compile(rf"\b(?:{_ALGO_NOUNS})\b")
-_ALGO_VERB_RE = re.compile(r"§ (?:implement|design|devise|come up with|work out|derive|write|find|make)\b")
-_SCOPE_RE = re.compile(rf"\b(?:{_SCOPE})\b")
-_CHANGE_RE = re.compile(rf"\b(?:{_CHANGE_VERBS})\b")
-_FEATURE_VERB_RE = re.compile(_RULES_SRC[[i for i, r in enumerate(_RULES_SRC) if r[0] == "feature"][0]][2])
-_FEATURE_NOUN_RE = re.compile(_RULES_SRC[[i for i, r in enumerate(_RULES_SRC) if r[0] == "feature"][1]][2])
-_YESNO_RE = re.compile(r"§ (?:is|are|does|do|can|could|would|will|should|any|anything|am i|did i)\b")
+_RULES = [(t, w, _Lazy(p)) for t, w, p in _RULES_SRC]
+_ALGO_RE = _Lazy(rf"(?<!\w)(?:{_ALGO_NOUNS})(?!\w)")
+_ALGO_VERB_RE = _Lazy(r"§ (?:implement|design|devise|come up with|work out|derive|write|find|make|solve|"
+                           r"compute|how (?:can|do|should) we (?:solve|compute))\b")
+_SCOPE_RE = _Lazy(rf"\b(?:{_SCOPE})\b")
+_CHANGE_RE = _Lazy(rf"\b(?:{_CHANGE_VERBS})\b")
+_FEATURE_VERB_RE = _Lazy(_FEATURE_VERBS)
+_FEATURE_NOUN_RE = _Lazy(_FEATURE_NOUNS)
+_YESNO_RE = _Lazy(r"§ (?:is|are|does|do|can|could|would|will|should|any|anything|am i|did i)\b")
+_REQUEST_HEAD = _Lazy(
+    r"§ (?:add|implement|write|create|make|build|fix|find|show|list|search|grep|review|check|explain|design|plan|"
+    r"propose|migrate|rename|move|convert|refactor|update|change|remove|delete|replace|sort|format|reformat|"
+    r"document|test|generate|open|print|where|what|which|why|how|who|when|is|are|can|could|would|should|does|do|"
+    r"did|any|give|tell|help|let|allow|support|use|get|run|set|put|turn|switch|upgrade|port|split|extract|"
+    r"clean|tidy|indent|wrap|strip|we need|i need|we want|i want|users should|need|look|go|try|consider|"
+    r"remind|see|apply|bump|drop|keep|make sure|ensure|pick|choose|decide|evaluate|compare|audit|count|"
+    r"scan|enumerate|annotate|comment|pretty|minify|dedent|align|normali[sz]e|lowercase|uppercase)\b"
+)
+_DECLARATIVE = _Lazy(r"§ (?:the|our|my|this|that|these|those|it|its|it's|when|after|since|users?|customers?|"
+                     r"everything|nothing|some|all|xid \w+s|\w+ (?:is|are|was|were|keeps|shows|returns|gives|"
+                     r"fails|crashes))\b")
+_ASK_ANYWHERE = _Lazy(r"\b(?:can you|could you|would you|please|pls|plz|help|need you|want you|let's|i need|we need|"
+                      r"i want|we want|should)\b|\?")
+_SYMPTOM = _Lazy(r"\b(?:shows?|returns?|gives?|displays?|crash\w*|fails?|breaks?|throws?|hangs?|loses?|drops?|"
+                 r"ignores?|duplicat\w*|twice|wrong|never|always|stuck|missing|empty|blank|same)\b")
 _PRIOR = {"feature": 0.2, "bug_fix": 0.1}
 
 # weak hints from pasted material: (type, weight, reason)
@@ -475,8 +712,9 @@ _PASTE_HINTS = (
     (_LINT, "reformat", 1.5, "linter output pasted"),
     (_DOCLINT, "docstring", 2.0, "missing-docstring lint pasted"),
     (_COVERAGE, "test_gen", 1.5, "coverage report pasted"),
+    (_LOGLINE, "bug_fix", 0.5, "log lines pasted"),
 )
-_DIFF_ANY = re.compile(r"^(?:diff --git|@@ -\d|--- a/)", re.M)
+_DIFF_ANY = _Lazy(r"^(?:diff --git|@@ -\d|--- a/)", re.M)
 
 
 def _short(m: re.Match) -> str:
@@ -487,8 +725,8 @@ def _short(m: re.Match) -> str:
 def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]]]:
     scores = {t: _PRIOR.get(t, 0.0) for t in TASK_TYPES}
     evidence: list[tuple[float, str, str]] = []  # (weight, type, reason)
-    for seg, sw in split.segments:
-        norm = _normalise(seg)
+    normed = [(_normalise(seg), sw) for seg, sw in split.segments]
+    for norm, sw in normed:
         if not norm:
             continue
         for t, w, rx in _RULES:
@@ -499,8 +737,9 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
         # conjunctions
         if _SCOPE_RE.search(norm) and _CHANGE_RE.search(norm):
             m = _CHANGE_RE.search(norm)
-            scores["cross_refactor"] += 4.0 * sw
-            evidence.append((4.0 * sw, "cross_refactor", f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
+            scores["cross_refactor"] += 4.5 * sw
+            evidence.append((4.5 * sw, "cross_refactor",
+                             f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
         if _FEATURE_VERB_RE.search(norm) and _FEATURE_NOUN_RE.search(norm):
             scores["feature"] += 1.5 * sw
             evidence.append((1.5 * sw, "feature", "request verb + product noun -> feature"))
@@ -510,6 +749,11 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
         if _ALGO_RE.search(norm) and _ALGO_VERB_RE.search(norm):
             scores["algorithm"] += 2.0 * sw
             evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
+    joined = " ".join(n for n, _ in normed)
+    if (joined and _DECLARATIVE.search(joined) and not _REQUEST_HEAD.search(joined)
+            and not _ASK_ANYWHERE.search(joined) and _SYMPTOM.search(joined)):
+        scores["bug_fix"] += 1.5
+        evidence.append((1.5, "bug_fix", "describes behaviour without an ask -> bug report"))
     if split.paste_lines:
         sample = split.paste_sample
         for rx, t, w, why in _PASTE_HINTS:
@@ -527,6 +771,7 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
 # ------------------------------------------------------------------------------------------------
 _FALLBACK = "feature"  # no evidence: MEDIUM (tier2 is the configured default tier)
 _HEDGE_RATIO = 0.75
+_CONF_FLOOR, _CONF_SPAN = 0.3, 0.65  # maps raw evidence to 0.3..0.95 (fitted on held-out probes, see docstring)
 
 
 def classify(text: str) -> LocalClassification:
@@ -545,20 +790,28 @@ def classify(text: str) -> LocalClassification:
         label = LABEL_OF_TASK_TYPE[top]
     else:
         label = LABEL_OF_TASK_TYPE[top]
-        strength = 1.0 - math.exp(-s1 / 4.0)
-        margin = (s1 - s2) / s1
-        conf = 0.1 + 0.85 * strength * (0.3 + 0.7 * margin)
+        strength = 1.0 - math.exp(-s1 / 4.0)  # how much evidence the winner has
+        margin = (s1 - s2) / s1  # how clearly it beats the runner-up
+        conf = _CONF_FLOOR + _CONF_SPAN * strength * (0.3 + 0.7 * margin)
         best_high = max((v for t, v in scores.items() if LABEL_OF_TASK_TYPE[t] == "HIGH"), default=0.0)
         if label == "LOW" and best_high >= _HEDGE_RATIO * s1 and best_high >= 2.0:
+            # safety bias: never send a HIGH-looking task to LOW on thin evidence; meet it halfway
             label = "MEDIUM"
             conf = min(conf, 0.35)
             reasons.append("HIGH-type evidence close to the LOW winner -> hedged to MEDIUM")
-    mine = sorted((e for e in evidence if e[1] == top), key=lambda e: -e[0])[:4]
-    reasons = [r for _, _, r in mine] + reasons
+        elif label == "MEDIUM" and best_high >= _HEDGE_RATIO * s1 and best_high >= 2.0:
+            conf = min(conf, 0.45)
+            reasons.append("HIGH-type evidence close behind -> low confidence")
+    mine: list[str] = []
+    for _, _, r in sorted((e for e in evidence if e[1] == top), key=lambda e: -e[0]):
+        if r not in mine:
+            mine.append(r)
+    reasons = mine[:4] + reasons
     other = [e for e in evidence if e[1] != top and "pasted" in e[2]][:1]
     reasons += [r for _, _, r in other]
     if split.paste_lines and not any("pasted" in r for r in reasons):
-        reasons.append(f"pasted material ({split.paste_lines} lines) -> context, not task")
+        sampled = ", head+tail read" if split.truncated else ""
+        reasons.append(f"pasted material ({split.paste_lines} lines{sampled}) -> context, not task")
     if second and s2 > 0 and top != second and s2 >= 0.6 * s1:
         reasons.append(f"runner-up: {second} ({s2:.1f} vs {s1:.1f})")
     return LocalClassification(top, label, round(max(0.0, min(1.0, conf)), 3), tuple(reasons))
