@@ -14,11 +14,12 @@ def test_new_ledger_is_wal_versioned_and_marked(tmp_path):
     path = tmp_path / "sub" / "dir" / "ledger.db"
     with Ledger(path) as ledger:
         assert ledger.wal
-        assert ledger.schema_version() == SCHEMA_VERSION == 1
+        assert ledger.schema_version() == SCHEMA_VERSION == 2
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert raw.execute("SELECT version, description FROM schema_migrations").fetchall() == [(1, "calls, feedback and schema_migrations tables")]
+    assert [v for v, in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_upsert_by_id_never_duplicates(tmp_path):
@@ -42,7 +43,7 @@ def test_reopening_does_not_migrate_twice(tmp_path):
     Ledger(path).close()
     Ledger(path).close()
     raw = sqlite3.connect(path)
-    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 1
+    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 2
 
 
 def test_foreign_file_is_refused_and_untouched(tmp_path):
@@ -139,3 +140,20 @@ def test_hot_path_does_not_load_sqlalchemy(tmp_path):
             "l.upsert_call({'id': 'x', 'started_at': 1.0}); l.recent_calls(5); l.close(); "
             "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy loaded'")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.db")], check=True)
+
+
+def test_a_v1_ledger_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    with Ledger(path) as ledger:
+        ledger.upsert_call({"id": "kept", "started_at": 1.0, "status": "ok", "cost_usd": 0.5})
+    raw = sqlite3.connect(path)  # turn it back into what tier 0.1 with schema 1 wrote
+    raw.execute("ALTER TABLE calls DROP COLUMN reserved_usd")
+    raw.execute("ALTER TABLE calls DROP COLUMN check_passed")
+    raw.execute("DELETE FROM schema_migrations WHERE version = 2")
+    raw.execute("PRAGMA user_version=1")
+    raw.commit()
+    raw.close()
+    with Ledger(path) as ledger:
+        assert ledger.schema_version() == 2
+        [row] = ledger.recent_calls(5)
+    assert row["id"] == "kept" and row["cost_usd"] == 0.5 and row["reserved_usd"] is None

@@ -12,12 +12,13 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from tiercli import classify as classify_pkg
+from tiercli import compaction, guards
 from tiercli.config import LoadedConfig
-from tiercli.errors import InputError
+from tiercli.errors import GuardrailRefusal, InputError
 from tiercli.pricing import PriceBook, Usage
 from tiercli.redact import redact
 from tiercli.router import Classification, Decision, decide
@@ -36,6 +37,8 @@ class AskRequest:
     stream: bool = True
     max_tokens: int | None = None  # default: guardrails.max_output_tokens
     temperature: float | None = None
+    history: bool = False  # carry the session's earlier turns (compacted past the threshold)
+    force: bool = False  # go past the session's iteration limit
 
 
 @dataclass
@@ -94,12 +97,23 @@ def stored_text(text: str | None, policy: str) -> str | None:
     return redact(text) if policy == "redacted" else text
 
 
-def build_messages(prompt: str, system: str | None) -> list[dict]:
+def build_messages(prompt: str, system: str | None, history: list[dict] | None = None) -> list[dict]:
+    """Static first, dynamic last: the system prefix, then earlier turns, then this prompt. The
+    prefix is byte-identical across calls, so a provider's prompt cache can serve it."""
     messages: list[dict] = []
     if system:
         messages.append({"role": "system", "content": system})
+    messages.extend(history or ())
     messages.append({"role": "user", "content": prompt})
     return messages
+
+
+def system_prompt(loaded: LoadedConfig, req: AskRequest, kind: str) -> str | None:
+    """The config's static prefix, then --system-file, for main calls; other kinds bring their own."""
+    parts = [loaded.config.caching.static_prefix] if kind == "main" else []
+    parts.append(req.system)
+    text = "\n\n".join(p for p in parts if p)
+    return text or None
 
 
 def classify_for(loaded: LoadedConfig, req: AskRequest, ledger=None, call_id: str | None = None) -> Classification | None:
@@ -141,6 +155,7 @@ def run(
     decision: Decision | None = None,
     kind: str = "main",
     parent_id: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> AskResult:
     """Route and execute one call, recording it in `ledger`. Raises TierError subclasses."""
     from tiercli import providers
@@ -152,7 +167,17 @@ def run(
     if decision is None:
         classification = classify_for(loaded, req, ledger, call_id)
         decision = decide(cfg, task_type=req.task_type, classification=classification, force_tier=req.force_tier)
+    if kind == "main" and req.session and not req.force:
+        made = ledger.session_calls(req.session)
+        if made >= cfg.guardrails.max_iterations:
+            refusal = guards.refuse_iterations(req.session, made, cfg.guardrails.max_iterations)
+            _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "IterationLimit", refusal)
+            raise refusal
     providers.check_keys(cfg, decision.tier)  # before anything is recorded or sent
+    system = system_prompt(loaded, req, kind)
+    history = compaction.history_for(loaded, req, ledger, call_id, system) if req.history else None
+    messages = build_messages(req.prompt, system, history)
+    decision = _reserve_budget(loaded, req, ledger, decision, messages, call_id, kind, parent_id)
     policy = cfg.ledger.store_prompts
     started = time.time()
     row: dict[str, Any] = {
@@ -174,10 +199,13 @@ def run(
         "prompt_hash": prompt_hash(req.prompt),
         "prompt_text": stored_text(req.prompt, policy),
         "config_hash": loaded.hash,
-        "meta_json": json.dumps({"reasons": list(decision.reasons)}, ensure_ascii=False),
+        "meta_json": json.dumps({"reasons": list(decision.reasons), **(meta or {})}, ensure_ascii=False),
     }
-    ledger.upsert_call(row)
-    messages = build_messages(req.prompt, req.system)
+    reservation = _pending_row(loaded, req, ledger, decision, messages, row)
+    if reservation is not None:  # a concurrent call took the budget between the check and now
+        refusal = guards.refuse_budget(reservation)
+        _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
+        raise refusal
     prices = PriceBook(cfg.prices)
     try:
         result = providers.complete(
@@ -192,6 +220,7 @@ def run(
         usage = Usage(input_tokens=tokens.count_messages(messages, model), output_tokens=tokens.count(exc.partial_text, model))
         cost, source = prices.cost(model, usage)
         ledger.upsert_call({**row, **_usage_cols(usage), "status": "interrupted", "ended_at": time.time(),
+                            "reserved_usd": None,
                             "served_tier": exc.served_group, "served_model": model, "output_estimated": True,
                             "cost_usd": cost, "price_source": source, "unpriced": cost is None,
                             "latency_ms": (time.time() - started) * 1000,
@@ -201,6 +230,7 @@ def run(
     except providers.CallFailed as exc:
         cost, source = prices.cost(decision.model, Usage())
         ledger.upsert_call({**row, "status": "error", "ended_at": time.time(), "error_class": exc.error_class,
+                            "reserved_usd": None,
                             "error_message": exc.message[:500], "attempts": len(exc.attempts),
                             "fallback_count": max(len(exc.attempts) - 1, 0),
                             "attempts_json": json.dumps([a.as_dict() for a in exc.attempts]),
@@ -218,6 +248,7 @@ def run(
     ledger.upsert_call({
         **row, **_usage_cols(result.usage),
         "status": "ok", "ended_at": ended, "served_tier": result.served_group, "served_model": result.served_model,
+        "reserved_usd": None,
         "deployment_id": result.deployment_id, "attempts": len(result.attempts) + 1, "fallback_count": fallbacks,
         "attempts_json": json.dumps([a.as_dict() for a in result.attempts]) if result.attempts else None,
         "output_estimated": not result.usage_reported, "cost_usd": cost, "price_source": source,
@@ -226,6 +257,73 @@ def run(
     })
     return AskResult(call_id, decision, result.text, result.usage, cost, source, result.served_group,
                      result.served_model, [a.as_dict() for a in result.attempts], (ended - started) * 1000)
+
+
+def _upper_bound_usd(loaded: LoadedConfig, tier: str, messages: list[dict], req: AskRequest) -> float | None:
+    """What a call to `tier` can cost at most: the prompt counted offline plus the full output
+    allowance. None when the tier's model has no known price."""
+    from tiercli import tokens
+
+    cfg = loaded.config
+    d = cfg.deployments(tier)[0]
+    model = d.model.removeprefix("offline/")
+    usage = Usage(input_tokens=tokens.count_messages(messages, model),
+                  output_tokens=req.max_tokens or cfg.guardrails.max_output_tokens)
+    return PriceBook(cfg.prices).cost(d.model, usage, d.litellm_params)[0]
+
+
+def _reserve_budget(loaded, req, ledger, decision: Decision, messages, call_id, kind, parent_id) -> Decision:
+    """Check the budget caps before anything is sent; downgrade to a cheaper tier when configured.
+
+    This is the early check that picks the tier; the binding reservation is made when the pending
+    row is written (`_pending_row`), in one transaction with the spend query."""
+    cfg = loaded.config
+    caps = guards.caps_for(cfg, req.session, time.time())
+    if not caps:
+        return decision
+    tiers = cfg.routing.tiers
+    candidates = [decision.tier]
+    if cfg.guardrails.budget.on_exceed == "downgrade":
+        candidates += list(reversed(tiers[: tiers.index(decision.tier)]))
+    first_overrun = None
+    for tier in candidates:
+        estimate = _upper_bound_usd(loaded, tier, messages, req)
+        overrun = ledger.budget_overrun(caps, estimate)
+        if overrun is None:
+            if tier == decision.tier:
+                return decision
+            note = f"budget: downgraded {decision.tier} -> {tier} ({first_overrun.message()})"
+            return replace(decision, tier=tier, model=cfg.primary_model(tier), reasons=(*decision.reasons, note))
+        cap, spent = overrun
+        first_overrun = first_overrun or guards.Overrun(cap, spent, estimate)
+    refusal = guards.refuse_budget(first_overrun)
+    _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
+    raise refusal
+
+
+def _pending_row(loaded, req, ledger, decision: Decision, messages, row) -> "guards.Overrun | None":
+    caps = guards.caps_for(loaded.config, req.session, time.time())
+    if not caps:
+        ledger.upsert_call(row)
+        return None
+    estimate = _upper_bound_usd(loaded, decision.tier, messages, req)
+    overrun = ledger.insert_pending(row, caps, estimate)
+    return None if overrun is None else guards.Overrun(overrun[0], overrun[1], estimate)
+
+
+def _record_refusal(loaded, ledger, req, decision: Decision, call_id, kind, parent_id, error_class: str,
+                    refusal: GuardrailRefusal) -> None:
+    """A refused call is recorded (status refused, no cost) so it can be reviewed."""
+    now = time.time()
+    ledger.upsert_call({
+        "id": call_id, "started_at": now, "ended_at": now, "session": req.session, "kind": kind,
+        "parent_id": parent_id, "task_type": decision.task_type, "label": decision.label,
+        "decision_source": decision.source, "decided_tier": decision.decided_tier, "tier": decision.tier,
+        "requested_model": decision.model, "status": "refused", "error_class": error_class,
+        "error_message": refusal.message[:500], "attempts": 0, "cost_usd": 0.0,
+        "prompt_hash": prompt_hash(req.prompt), "prompt_text": stored_text(req.prompt, loaded.config.ledger.store_prompts),
+        "config_hash": loaded.hash,
+    })
 
 
 def _usage_cols(usage: Usage) -> dict[str, int]:

@@ -225,6 +225,8 @@ class Config(_Strict):
             raise ValueError(f"routing.classifier_tier {self.routing.classifier_tier!r} is not in routing.tiers")
         if self.guardrails.compaction.tier not in tiers:
             raise ValueError(f"guardrails.compaction.tier {self.guardrails.compaction.tier!r} is not in routing.tiers")
+        if len(tiers) > 1 and self.guardrails.compaction.tier == tiers[-1]:
+            raise ValueError("guardrails.compaction.tier must not be the top tier (summaries are cheap work)")
         for problem in fallback_problems(self):
             raise ValueError(problem)
         return self

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 APPLICATION_ID = 0x54494552  # "TIER"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -43,7 +43,11 @@ _EXTRA_INDEXES_V1 = [
     "CREATE INDEX IF NOT EXISTS ix_calls_session_prompt ON calls (session, prompt_hash)",
 ]
 
-MIGRATIONS: list[tuple[int, str]] = [(1, "calls, feedback and schema_migrations tables")]
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, "calls, feedback and schema_migrations tables"),
+    (2, "calls.reserved_usd (budget reservations) and calls.check_passed (verified cascade)"),
+]
+_V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
 
 
 def _check_file(path: Path) -> bool:
@@ -191,6 +195,11 @@ class Ledger:
                     for stmt in _EXTRA_INDEXES_V1:
                         conn.exec_driver_sql(stmt)
                     conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
+                elif version == 2:
+                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+                    for column, sql_type in _V2_COLUMNS.items():
+                        if column not in have:  # a v1 table made by an older tier
+                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
                 )
@@ -307,9 +316,61 @@ class Ledger:
         return self._select("SELECT * FROM calls ORDER BY started_at DESC, id LIMIT ?", [limit])
 
     def session_calls(self, session: str, kinds: tuple[str, ...] = ("main",)) -> int:
+        """Calls made in a session (refused ones are not calls)."""
         marks = ", ".join("?" * len(kinds))
-        rows = self._select(f"SELECT COUNT(*) AS n FROM calls WHERE session = ? AND kind IN ({marks})", [session, *kinds])
+        rows = self._select(
+            f"SELECT COUNT(*) AS n FROM calls WHERE session = ? AND kind IN ({marks}) AND status != 'refused'",
+            [session, *kinds],
+        )
         return rows[0]["n"]
+
+    def session_turns(self, session: str, after: float = 0.0) -> list[dict[str, Any]]:
+        """A session's answered main calls after `after`, oldest first (for --history)."""
+        return self._select(
+            "SELECT id, started_at, prompt_text, response_text FROM calls WHERE session = ? AND kind = 'main' "
+            "AND status = 'ok' AND started_at > ? ORDER BY started_at, id", [session, after])
+
+    def last_compaction(self, session: str) -> dict[str, Any] | None:
+        rows = self._select(
+            "SELECT id, started_at, response_text, meta_json FROM calls WHERE session = ? AND kind = 'compaction' "
+            "AND status = 'ok' ORDER BY started_at DESC LIMIT 1", [session])
+        return rows[0] if rows else None
+
+    # -- budgets ---------------------------------------------------------------------------------
+    @staticmethod
+    def _first_overrun(conn: sqlite3.Connection, caps: list[Any], estimate_usd: float | None):
+        for cap in caps:
+            where, params = ("session = ?", [cap.session]) if cap.session else ("started_at >= ?", [cap.since])
+            spent = conn.execute(
+                f"SELECT COALESCE(SUM(COALESCE(cost_usd, 0) + COALESCE(reserved_usd, 0)), 0) FROM calls WHERE {where}",
+                params,
+            ).fetchone()[0]
+            if estimate_usd is None or spent + estimate_usd > cap.limit_usd:
+                return cap, spent
+        return None
+
+    def budget_overrun(self, caps: Iterable[Any], estimate_usd: float | None):
+        """(cap, spent) for the first cap that `estimate_usd` would overrun, else None. Read only.
+
+        Each cap has limit_usd and either `since` (epoch) or `session`; spend is settled cost plus
+        open reservations. An unknown estimate (None) overruns every cap."""
+        with self._tx(immediate=False) as conn:
+            return self._first_overrun(conn, list(caps), estimate_usd)
+
+    def insert_pending(self, row: dict[str, Any], caps: Iterable[Any] = (), estimate_usd: float | None = None):
+        """Write a call's pending row reserving `estimate_usd`, in one BEGIN IMMEDIATE transaction
+        with the spend check, so concurrent callers cannot all pass the same check. Returns
+        (cap, spent) and writes nothing when a cap would be overrun; None when written."""
+        caps = list(caps)
+        values = {**row, "reserved_usd": estimate_usd if caps else None}
+        keys = self._check_columns(values)
+        sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})"
+        with self._tx() as conn:
+            overrun = self._first_overrun(conn, caps, estimate_usd)
+            if overrun is not None:
+                return overrun
+            conn.execute(sql, [values[k] for k in keys])
+        return None
 
     def add_feedback(self, call_id: str, verdict: str, note: str | None) -> None:
         with self._tx() as conn:

@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
+SCHEMA_VERSION = 2  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):
@@ -62,6 +62,9 @@ class Call(SQLModel, table=True):
     response_text: Optional[str] = None
     config_hash: Optional[str] = None
     external_id: Optional[str] = Field(default=None, index=True, unique=True)  # importers' dedup key
+    # v2: budgets and verified cascades
+    reserved_usd: Optional[float] = None  # a pending call's budget reservation; NULL once settled
+    check_passed: Optional[bool] = None  # --check result: 1 passed, 0 failed, NULL not checked
     meta_json: Optional[str] = None  # source-specific extras (tools used, request text, ...)
 
 
