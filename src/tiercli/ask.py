@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -24,6 +26,15 @@ from tiercli.redact import redact
 from tiercli.router import Classification, Decision, decide
 
 DEFAULT_OUTPUT_ESTIMATE = 500  # tokens, for --dry-run when the ledger has no history for the tier
+
+
+def _test_pause(point: str) -> None:
+    """Crash tests only: with TIER_TEST_PAUSE_AT=<point> (pending | response) announce the point on
+    stderr and sleep there, so a test can SIGKILL the process exactly at it (docs/RELIABILITY.md)."""
+    if os.environ.get("TIER_TEST_PAUSE_AT") == point:
+        sys.stderr.write(f"tier-test: paused at {point}\n")
+        sys.stderr.flush()
+        time.sleep(float(os.environ.get("TIER_TEST_PAUSE_S", "60")))
 
 
 @dataclass
@@ -206,6 +217,7 @@ def run(
         refusal = guards.refuse_budget(reservation)
         _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
         raise refusal
+    _test_pause("pending")
     prices = PriceBook(cfg.prices)
     try:
         result = providers.complete(
@@ -238,6 +250,7 @@ def run(
                             "latency_ms": (time.time() - started) * 1000,
                             "response_text": stored_text(exc.partial_text or None, policy)})
         raise
+    _test_pause("response")
     ended = time.time()
     served = next((d for d in cfg.deployments(result.served_group) if d.model.removeprefix("offline/") == result.served_model), None)
     params = served.litellm_params if served else None
@@ -334,3 +347,93 @@ def _usage_cols(usage: Usage) -> dict[str, int]:
         "cache_write_1h_tokens": usage.cache_write_1h_tokens,
         "output_tokens": usage.output_tokens,
     }
+
+
+# -- verified cascade ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckResult:
+    command: str
+    exit_code: int | None  # None: timed out
+    output: str  # the tail of stdout+stderr
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+
+CHECK_OUTPUT_TAIL = 4_000
+
+
+def run_check(command: str, answer: str, timeout_s: float) -> CheckResult:
+    """Pipe the answer to the user's check command (a shell command line, run as the user)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(command, shell=True, input=answer, capture_output=True, text=True,  # noqa: S602
+                              timeout=timeout_s, errors="replace")
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or "") + (exc.stderr or "") if isinstance(exc.stdout, str) else ""
+        return CheckResult(command, None, (out + f"\n[check timed out after {timeout_s:g} s]")[-CHECK_OUTPUT_TAIL:])
+    return CheckResult(command, proc.returncode, (proc.stdout + proc.stderr)[-CHECK_OUTPUT_TAIL:])
+
+
+def escalation_prompt(original: str, answer: str, check: CheckResult) -> str:
+    status = "timed out" if check.exit_code is None else f"exited with {check.exit_code}"
+    return (f"{original}\n\n---\nA previous answer to this task failed verification: `{check.command}` {status}.\n"
+            f"Check output (tail):\n{check.output.strip() or '(none)'}\n\nThe previous answer was:\n{answer}\n---\n"
+            "Give a corrected, complete answer.")
+
+
+def cascade_check(loaded: LoadedConfig, req: AskRequest, decision: Decision) -> str | None:
+    """The check command for this call: --check, else the config's default for its task type."""
+    cascade = loaded.config.guardrails.cascade
+    if cascade.check and decision.task_type in cascade.task_types:
+        return cascade.check
+    return None
+
+
+def run_cascade(
+    loaded: LoadedConfig,
+    req: AskRequest,
+    ledger,
+    check_command: str | None,
+    *,
+    decision: Decision | None = None,
+    on_attempt: Callable[[AskResult, CheckResult], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> tuple[AskResult, CheckResult | None]:
+    """Answer, verify with the check command, escalate tier by tier while it fails.
+
+    Every attempt is its own ledger row (the later ones linked to the first by parent_id, with
+    decision source `cascade`) carrying its check result in `check_passed`. Without a check
+    command this is a plain run()."""
+    from tiercli.errors import CheckFailed
+
+    cfg = loaded.config
+    call_id = uuid.uuid4().hex
+    if decision is None:
+        classification = classify_for(loaded, req, ledger, call_id)
+        decision = decide(cfg, task_type=req.task_type, classification=classification, force_tier=req.force_tier)
+    command = check_command or cascade_check(loaded, req, decision)
+    if command is None:
+        return run(loaded, req, ledger, decision=decision, on_text=on_text), None
+    tiers = cfg.routing.tiers
+    first_id: str | None = None
+    prompt = req.prompt
+    current = decision
+    for tier in tiers[tiers.index(decision.tier):]:
+        if tier != decision.tier:
+            current = replace(decision, tier=tier, model=cfg.primary_model(tier), source="cascade",
+                              reasons=(*decision.reasons, f"--check failed on the tier below: escalated to {tier}"))
+        attempt_req = replace(req, prompt=prompt, stream=False, force=req.force or first_id is not None)
+        result = run(loaded, attempt_req, ledger, decision=current, parent_id=first_id, meta={"check": command})
+        check = run_check(command, result.text, cfg.guardrails.cascade.timeout_s)
+        ledger.update_call(result.call_id, check_passed=check.passed)
+        if on_attempt:
+            on_attempt(result, check)
+        if check.passed:
+            return result, check
+        first_id = first_id or result.call_id
+        prompt = escalation_prompt(req.prompt, result.text, check)
+    raise CheckFailed(f"the check `{command}` failed on every tier up to {tiers[-1]}",
+                      "the last answer and every attempt are in `tier log`")

@@ -172,6 +172,9 @@ def ask(
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local | llm | hybrid (overrides the config)."),
     system_file: Optional[Path] = typer.Option(None, "--system-file", help="A system prompt file (the static prefix, cached where the provider supports it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the decision and estimated cost; call nothing, record nothing."),
+    history: bool = typer.Option(False, "--history", help="Carry the --session's earlier turns (compacted past guardrails.compaction.threshold_tokens)."),
+    check: Optional[str] = typer.Option(None, "--check", help="Verify the answer: pipe it to this shell command; a non-zero exit escalates to the next tier."),
+    force: bool = typer.Option(False, "--force", help="Go past the session's iteration limit."),
     as_json: bool = JsonOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No decision line on stderr."),
     config: Optional[Path] = ConfigOpt,
@@ -197,7 +200,7 @@ def ask(
             raise InputError(f"cannot read --system-file {system_file}: {getattr(exc, 'strerror', None) or exc}") from None
     text = _prompt_from(prompt)
     req = core.AskRequest(prompt=text, task_type=task_type, force_tier=tier, session=session, classifier=classifier,
-                          system=system, stream=not as_json)
+                          system=system, stream=not as_json, history=history, force=force)
     if dry_run:
         decision = decide(cfg, task_type=task_type, classification=core.classify_for(loaded, req), force_tier=tier)
         result = core.estimate(loaded, req, decision, None)
@@ -218,16 +221,33 @@ def ask(
         sys.stdout.flush()
         wrote["last"] = piece[-1:] or wrote["last"]
 
+    def on_attempt(attempt, verdict) -> None:
+        if quiet or as_json:
+            return
+        outcome = "check passed" if verdict.passed else (
+            "check timed out" if verdict.exit_code is None else f"check failed (exit {verdict.exit_code})")
+        sys.stderr.write(f"{_decision_line(attempt)} · {outcome}\n")
+
+    verified = None
     try:
-        result = core.run(loaded, req, ledger, on_text=None if as_json else on_text)
+        if check is not None or cfg.guardrails.cascade.check:
+            result, verified = core.run_cascade(loaded, req, ledger, check, on_attempt=on_attempt,
+                                                on_text=None if as_json else on_text)
+            if verified is not None and not as_json:
+                on_text(result.text)
+        else:
+            result = core.run(loaded, req, ledger, on_text=None if as_json else on_text)
     finally:
         if not as_json and wrote["last"] != "\n":
             sys.stdout.write("\n")
             sys.stdout.flush()
         ledger.close()
     if as_json:
-        typer.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
-    elif not quiet:
+        data = result.as_json()
+        if verified is not None:
+            data["check"] = {"command": verified.command, "passed": verified.passed, "exit_code": verified.exit_code}
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif not quiet and verified is None:
         sys.stderr.write(_decision_line(result) + "\n")
 
 
@@ -373,6 +393,142 @@ def feedback(
     finally:
         ledger.close()
     typer.echo(f"recorded: {call['id'][:8]} {verdict}")
+
+
+# -- replay ------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def replay(
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Replay one session's calls."),
+    since: Optional[str] = typer.Option(None, "--since", help="Replay calls since 48h, 7d, a UTC date or an ISO time."),
+    all_calls: bool = typer.Option(False, "--all", help="Every call in the ledger (the default without --session/--since)."),
+    claude_code: Optional[list[Path]] = typer.Option(None, "--claude-code", help="Replay Claude Code logs (files or folders) as they are, without importing them.", show_default=False),
+    outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="An outcome table (CSV or JSONL, long or wide form): judge routing policies on it.", show_default=False),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="With --outcomes: prompts per task_id (CSV or JSONL).", show_default=False),
+    mapping: Optional[list[str]] = typer.Option(None, "--map", help="With --outcomes: MODEL=TIER, which table model stands for which tier (repeatable).", show_default=False),
+    success_threshold: float = typer.Option(1.0, "--success-threshold", help="With --outcomes: an answer succeeds when quality >= this (cascade, oracle)."),
+    classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local: overrides the config's classifier for calls without a recorded task type."),
+    llm_classifier: bool = typer.Option(False, "--llm-classifier", help="With --live: let the config's llm or hybrid classifier run (it calls a model)."),
+    top: int = typer.Option(10, "--top", min=0, max=100_000, help="How many changed calls to list."),
+    live: bool = typer.Option(False, "--live", help="Re-execute the prompts under the config: calls models, costs money, records kind=replay rows."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --live: no confirmation question."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0, help="With --live: refuse when the estimate is above this many dollars; stop before a call would cross it.", show_default=False),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """What recorded calls would cost under a config (dry: calls nothing), or outcome tables judged per policy."""
+    from tiercli import replay as core
+    from tiercli import render_replay as render
+    from tiercli.errors import GuardrailRefusal, UsageError
+
+    loaded = _load_config(config)
+    cfg = loaded.config
+    if classifier is not None and classifier not in core.CLASSIFIERS:
+        raise UsageError(f"unknown --classifier {classifier!r}", "use static or local")
+    if llm_classifier and not live:
+        raise UsageError("--llm-classifier calls a model for every prompt, so it needs --live",
+                         "a dry replay classifies with the local classifier")
+    if llm_classifier and (classifier or cfg.routing.classifier) not in ("llm", "hybrid"):
+        raise UsageError("--llm-classifier needs a config (or --classifier) whose classifier is llm or hybrid")
+    if not live and (yes or max_cost is not None):
+        raise UsageError("--yes and --max-cost go with --live")
+    if outcomes is not None:
+        from tiercli.outcomes import load_outcomes, parse_map
+
+        if live or claude_code or session or since or all_calls:
+            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --session, --since or --all")
+        table = load_outcomes(outcomes, tasks)
+        result = core.evaluate_outcomes(loaded, table, parse_map(mapping or [], table, cfg.routing.tiers),
+                                        threshold=success_threshold, classifier=classifier, top=top)
+        data = render.outcomes_json(result)
+        if as_json:
+            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            render.print_outcomes(data)
+        return
+    if tasks is not None or mapping:
+        raise UsageError("--tasks and --map go with --outcomes")
+    if all_calls and (session or since):
+        raise UsageError("--all replays everything: drop it, or drop --session/--since")
+    since_ts = None
+    if since is not None:
+        from tiercli.report import parse_window
+
+        since_ts = parse_window(since)
+    ledger = None
+    try:
+        if claude_code:
+            if live:
+                raise UsageError("--live re-executes ledger calls", "import the logs first: tier import claude-code PATH")
+            from tiercli.pricing import PriceBook
+
+            rows, stats = core.select_claude_code([str(p) for p in claude_code], PriceBook(cfg.prices),
+                                                  session=session, since=since_ts)
+            selection = core.Selection("claude-code", session, since_ts, [str(p) for p in claude_code], parse=stats)
+        else:
+            from tiercli import paths
+
+            path = Path(db or paths.default_db_path())
+            selection = core.Selection("ledger", session, since_ts, location=str(path))
+            rows = []
+            if path.exists():
+                ledger = _open_ledger(db, create=False)
+                rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
+        if not rows:
+            what = "the Claude Code logs" if claude_code else f"the ledger {selection.location}"
+            skipped = ", ".join(f"{n} {k}" for k, n in selection.skipped.items())
+            message = f"no calls to replay: {what} has no main or imported calls in this selection" + (
+                f" (only {skipped} call(s))" if skipped else "")
+            if as_json:
+                typer.echo(json.dumps(render.empty_json("live" if live else "dry", message, selection), indent=2))
+            else:
+                typer.echo(message)
+            return
+        dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live)
+        if not live:
+            data = render.dry_json(dry, cfg.routing.tiers)
+            if as_json:
+                typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            else:
+                render.print_dry(data)
+            return
+        plan = core.plan_live(loaded, rows, dry)
+        if not plan.items:
+            message = f"nothing to re-execute: none of the {len(rows)} selected call(s) has its prompt text stored"
+            if as_json:
+                typer.echo(json.dumps(render.empty_json("live", message, selection), indent=2))
+            else:
+                typer.echo(message)
+            return
+        if max_cost is not None:
+            if plan.unpriced_estimates:
+                raise GuardrailRefusal(f"{plan.unpriced_estimates} call(s) cannot be estimated (unpriced model), so "
+                                       "--max-cost cannot be kept", "add the model under prices: in the config")
+            if plan.estimate_usd > max_cost:
+                raise GuardrailRefusal(
+                    f"the dry estimate {_money(plan.estimate_usd)} for {len(plan.items)} call(s) is above --max-cost {_money(max_cost)}",
+                    "raise --max-cost or narrow the selection (--session, --since)")
+        from rich.console import Console
+
+        render.print_live_plan(plan, max_cost, Console(stderr=True, highlight=False))
+        if not yes:
+            if sys.stdin is None or not sys.stdin.isatty():
+                raise UsageError("--live asks for confirmation on a terminal", "pass --yes to go ahead without asking")
+            if not typer.confirm("Re-execute them now?", default=False, err=True):
+                typer.echo("cancelled: nothing was sent", err=True)
+                return
+        if ledger is None:
+            ledger = _open_ledger(db)
+        result = core.run_live(loaded, plan, ledger, max_cost=max_cost, llm_classifier=llm_classifier)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    data = render.live_json(result, dry, cfg.routing.tiers, max_cost)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        render.print_live(data)
 
 
 # -- log ---------------------------------------------------------------------------------------------

@@ -165,17 +165,43 @@ class Budget(_Strict):
     on_exceed: Literal["refuse", "downgrade"] = "refuse"
 
 
+class Cascade(_Strict):
+    """Verified cascade by default for some task types: the answer is piped to `check`; a failing
+    check escalates to the next tier (as `tier ask --check CMD` does)."""
+
+    check: str | None = None
+    task_types: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=600, gt=0, le=86_400)
+
+
 class Guardrails(_Strict):
     max_iterations: int = Field(default=15, ge=1, le=100_000)
     max_output_tokens: int = Field(default=4096, ge=1, le=1_000_000)
     timeout_s: float = Field(default=120, gt=0, le=3600)
     compaction: Compaction = Field(default_factory=Compaction)
     budget: Budget = Field(default_factory=Budget)
+    cascade: Cascade = Field(default_factory=Cascade)
 
 
 class Caching(_Strict):
-    static_prefix: str | None = None
+    """Prompt caching: the static prefix goes first in every main call's system prompt, and
+    Anthropic deployments get a cache_control marker on it (other providers cache by prefix
+    themselves, or reject the marker)."""
+
+    enabled: bool = True
+    static_prefix: str | None = None  # text, or @path/to/file to read it from
     ttl: Literal["5m", "1h"] = "5m"
+
+    @field_validator("static_prefix")
+    @classmethod
+    def _read_file(cls, value: str | None) -> str | None:
+        if value and value.startswith("@"):
+            path = Path(value[1:]).expanduser()
+            try:
+                return path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"cannot read static_prefix file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        return value
 
 
 class LedgerSettings(_Strict):

@@ -3,7 +3,8 @@
 Exit codes (documented in README):
   0 ok · 1 internal error (a bug: please report) · 2 usage (bad option or argument) ·
   3 config · 4 input (prompt/stdin/file) · 5 ledger · 6 provider (auth, overflow, all tiers failed) ·
-  7 refused by a guardrail (budget, iteration limit) · 130 interrupted (Ctrl-C)
+  7 refused by a guardrail (budget, iteration limit) · 8 --check failed on every tier ·
+  130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class ProviderError(TierError):
 
 class GuardrailRefusal(TierError):
     exit_code = 7
+
+
+class CheckFailed(TierError):
+    exit_code = 8
 
 
 EXIT_INTERRUPTED = 130

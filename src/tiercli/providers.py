@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from tiercli.config import Config, Deployment, OFFLINE_PREFIX
@@ -55,6 +56,10 @@ class CallFailed(ProviderError):
         self.error_class = error_class
         self.attempts = attempts
         self.partial_text = partial_text
+
+
+class DeadlineExceeded(Exception):
+    """The whole call, streaming included, ran past its wall-clock limit (guardrails.timeout_s)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -200,6 +205,12 @@ def _router(cfg: Config, cfg_hash: str):
         info = dict(entry.get("model_info") or {})
         info.setdefault("id", f"{d.model_name}:{d.model}")
         entry["model_info"] = info
+        params = entry["litellm_params"]
+        if cfg.caching.enabled and d.provider() == "anthropic" and "cache_control_injection_points" not in params:
+            # litellm marks the system prompt (our static prefix) for Anthropic's prompt cache, for
+            # this deployment only: OpenAI-compatible routes would forward the marker verbatim
+            control = {"type": "ephemeral", **({"ttl": "1h"} if cfg.caching.ttl == "1h" else {})}
+            params["cache_control_injection_points"] = [{"location": "message", "role": "system", "control": control}]
         model_list.append(entry)
     online = {d["model_name"] for d in model_list}
     settings = dict(cfg.router_settings)
@@ -266,8 +277,21 @@ def _classify_exception(exc: BaseException) -> tuple[str, str]:
         "APIConnectionError": "could not reach the provider; check the network or api_base",
         "NotFoundError": "the provider does not know this model name",
         "BadRequestError": "the provider rejected the request",
+        "DeadlineExceeded": "guardrails.timeout_s caps the whole call, streaming included: raise it or ask for a shorter answer",
     }
     return name, hints.get(name, "see `tier log` for the failed attempts")
+
+
+def _close_stream(resp: Any) -> None:
+    """Best effort: stop reading a stream we abandon (its connection is released)."""
+    for obj in (getattr(resp, "_sync_generator", None), resp):
+        close = getattr(obj, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - we are failing the call anyway
+                pass
+            return
 
 
 def complete(
@@ -300,6 +324,7 @@ def complete(
     text_parts: list[str] = []
     group: str | None = None
     model: str | None = None
+    deadline = time.monotonic() + timeout if timeout else None  # per read for litellm; in total here
     try:
         if not stream:
             resp = router.completion(model=tier, messages=messages, **kwargs)
@@ -329,7 +354,13 @@ def complete(
                 chunk_usage = _usage_from(getattr(chunk, "usage", None))
                 if chunk_usage is not None:
                     usage = chunk_usage
+                if deadline is not None and time.monotonic() > deadline:
+                    _close_stream(resp)
+                    raise DeadlineExceeded(f"the call took longer than guardrails.timeout_s ({timeout:g} s) in total; "
+                                           f"{len(text_parts)} chunk(s) received")
             text = "".join(text_parts)
+            # a mid-stream fallback swaps the deployment under the wrapper: read who served at the end
+            group, model, model_id = _served(resp, cfg, tier)
     except KeyboardInterrupt:
         _ATTEMPT_LOG.failures.pop(call_id, None)
         raise Interrupted("".join(text_parts), group, model) from None
@@ -337,7 +368,7 @@ def complete(
         attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
         name, hint = _classify_exception(exc)
         message = scrub(_short_error(exc), cfg)
-        if not attempts:  # litellm's logger saw nothing (the failure came before any deployment)
+        if not attempts or isinstance(exc, DeadlineExceeded):  # litellm's logger saw nothing of it
             attempts.append(Attempt(group or tier, model, name, message))
         for a in attempts:
             a.message = scrub(a.message, cfg)
@@ -353,6 +384,10 @@ def complete(
     for a in attempts:
         a.message = scrub(a.message, cfg)
     reported = usage is not None
+    served = next((d for d in cfg.deployments(group or tier) if d.model == model), None)
+    if usage is not None and cfg.caching.enabled and cfg.caching.ttl == "1h" and served and served.provider() == "anthropic":
+        # we asked Anthropic for 1-hour cache entries: every cache write is a 1h write (2x input)
+        usage = replace(usage, cache_write_1h_tokens=usage.cache_write_tokens)
     if usage is None:
         from tiercli import tokens
 

@@ -278,6 +278,13 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(sql, [values[k] for k in keys])
 
+    def update_call(self, call_id: str, **fields: Any) -> None:
+        """Change some columns of an existing call (e.g. a --check result)."""
+        keys = self._check_columns(fields)
+        with self._tx() as conn:
+            conn.execute(f"UPDATE calls SET {', '.join(f'{k} = ?' for k in keys)} WHERE id = ?",
+                         [*(fields[k] for k in keys), call_id])
+
     def insert_new_calls(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """Insert rows whose id and external_id are new; (added, skipped). One transaction,
         rows grouped by their key set and sent as executemany batches."""
