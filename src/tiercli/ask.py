@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from tiercli import classify as classify_pkg
-from tiercli import compaction, guards
+from tiercli import compaction, guards, telemetry
 from tiercli.config import LoadedConfig
 from tiercli.errors import GuardrailRefusal, InputError
 from tiercli.pricing import PriceBook, Usage
@@ -219,12 +219,20 @@ def run(
         raise refusal
     _test_pause("pending")
     prices = PriceBook(cfg.prices)
+    traced = telemetry.enabled(cfg.telemetry.enabled)
+    with telemetry.span(traced, "tier.route", {**telemetry.decision_attributes(decision), "tier.call_kind": kind}):
+        pass
     try:
-        result = providers.complete(
-            cfg, loaded.hash, decision.tier, messages, call_id=call_id, stream=req.stream, on_text=on_text,
-            max_tokens=req.max_tokens or cfg.guardrails.max_output_tokens, timeout=cfg.guardrails.timeout_s,
-            temperature=req.temperature,
-        )
+        with telemetry.span(traced, f"chat {decision.model}",
+                            telemetry.call_attributes(decision.model, cfg.deployments(decision.tier)[0].provider())) as span:
+            result = providers.complete(
+                cfg, loaded.hash, decision.tier, messages, call_id=call_id, stream=req.stream, on_text=on_text,
+                max_tokens=req.max_tokens or cfg.guardrails.max_output_tokens, timeout=cfg.guardrails.timeout_s,
+                temperature=req.temperature,
+            )
+            span.set_attributes(telemetry.call_attributes(
+                decision.model, cfg.deployments(decision.tier)[0].provider(), result.usage, result.served_model,
+                prices.cost(result.served_model, result.usage)[0], result.served_group))
     except providers.Interrupted as exc:
         from tiercli import tokens
 

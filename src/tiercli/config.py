@@ -204,6 +204,10 @@ class Caching(_Strict):
         return value
 
 
+class Telemetry(_Strict):
+    enabled: bool = False  # also switched on by the standard OTEL_* exporter variables
+
+
 class LedgerSettings(_Strict):
     store_prompts: Literal["full", "redacted", "none"] = "full"
 
@@ -216,6 +220,7 @@ class Config(_Strict):
     caching: Caching = Field(default_factory=Caching)
     prices: dict[str, Price] = Field(default_factory=dict)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    telemetry: Telemetry = Field(default_factory=Telemetry)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)  # accepted, for drop-in proxy files
 
     @field_validator("router_settings")
