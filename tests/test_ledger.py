@@ -147,6 +147,9 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     with Ledger(path) as ledger:
         ledger.upsert_call({"id": "kept", "started_at": 1.0, "status": "ok", "cost_usd": 0.5})
     raw = sqlite3.connect(path)  # turn it back into what tier 0.1 with schema 1 wrote
+    for trigger in ("calls_spend_insert", "calls_spend_update", "calls_spend_delete"):
+        raw.execute(f"DROP TRIGGER {trigger}")
+    raw.execute("DROP TABLE spend_days")
     raw.execute("ALTER TABLE calls DROP COLUMN reserved_usd")
     raw.execute("ALTER TABLE calls DROP COLUMN check_passed")
     raw.execute("DELETE FROM schema_migrations WHERE version = 2")
@@ -156,4 +159,18 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     with Ledger(path) as ledger:
         assert ledger.schema_version() == 2
         [row] = ledger.recent_calls(5)
+        assert ledger._select("SELECT day, usd FROM spend_days") == [{"day": "1970-01-01", "usd": 0.5}]
     assert row["id"] == "kept" and row["cost_usd"] == 0.5 and row["reserved_usd"] is None
+
+
+def test_spend_days_follow_every_change(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        day = 86_400 * 20_000 + 5  # 2024-10-04
+        ledger.upsert_call({"id": "a", "started_at": day, "reserved_usd": 0.3})
+        ledger.upsert_call({"id": "b", "started_at": day + 60, "cost_usd": 0.2})
+        assert ledger._select("SELECT usd FROM spend_days")[0]["usd"] == pytest.approx(0.5)
+        ledger.upsert_call({"id": "a", "started_at": day, "reserved_usd": None, "cost_usd": 0.1})  # settled
+        assert ledger._select("SELECT usd FROM spend_days")[0]["usd"] == pytest.approx(0.3)
+        with ledger._tx() as conn:
+            conn.execute("DELETE FROM calls WHERE id = 'b'")
+        assert ledger._select("SELECT usd FROM spend_days")[0]["usd"] == pytest.approx(0.1)

@@ -5,7 +5,8 @@ estimate is reserved in the same BEGIN IMMEDIATE transaction that writes the cal
 (Ledger.insert_pending), so parallel `tier ask` processes cannot all pass the same check. The
 estimate is an upper bound: the prompt counted offline plus the full output allowance
 (`max_output_tokens`); settling the call replaces it with the real cost. A call that crashes keeps
-its reservation (conservative). Windows are UTC: the day since 00:00 UTC, the month since the 1st.
+its reservation (conservative). Windows are UTC days: the day since 00:00 UTC, the month since the
+1st; the ledger keeps per-day spend totals by trigger, so the check costs the same on any ledger size.
 """
 
 from __future__ import annotations

@@ -45,9 +45,27 @@ _EXTRA_INDEXES_V1 = [
 
 MIGRATIONS: list[tuple[int, str]] = [
     (1, "calls, feedback and schema_migrations tables"),
-    (2, "calls.reserved_usd (budget reservations) and calls.check_passed (verified cascade)"),
+    (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets)"),
 ]
 _V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
+# Spend per UTC day (settled cost + open reservations), kept by triggers in the same transaction as
+# every change to calls, so a budget check reads at most ~31 rows instead of summing a month of calls.
+_SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
+_DAY = "date({r}.started_at, 'unixepoch')"
+_V2_SPEND = [
+    "CREATE TABLE IF NOT EXISTS spend_days (day TEXT PRIMARY KEY, usd FLOAT NOT NULL DEFAULT 0)",
+    f"""CREATE TRIGGER IF NOT EXISTS calls_spend_insert AFTER INSERT ON calls BEGIN
+        INSERT INTO spend_days (day, usd) VALUES ({_DAY.format(r="NEW")}, {_SPEND.format(r="NEW")})
+        ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS calls_spend_update AFTER UPDATE OF cost_usd, reserved_usd, started_at ON calls BEGIN
+        UPDATE spend_days SET usd = usd - ({_SPEND.format(r="OLD")}) WHERE day = {_DAY.format(r="OLD")};
+        INSERT INTO spend_days (day, usd) VALUES ({_DAY.format(r="NEW")}, {_SPEND.format(r="NEW")})
+        ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS calls_spend_delete AFTER DELETE ON calls BEGIN
+        UPDATE spend_days SET usd = usd - ({_SPEND.format(r="OLD")}) WHERE day = {_DAY.format(r="OLD")}; END""",
+    f"""INSERT OR REPLACE INTO spend_days (day, usd)
+        SELECT {_DAY.format(r="calls")}, SUM({_SPEND.format(r="calls")}) FROM calls GROUP BY 1""",
+]
 
 
 def _check_file(path: Path) -> bool:
@@ -200,6 +218,8 @@ class Ledger:
                     for column, sql_type in _V2_COLUMNS.items():
                         if column not in have:  # a v1 table made by an older tier
                             conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+                    for stmt in _V2_SPEND:
+                        conn.exec_driver_sql(stmt)
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
                 )
@@ -326,7 +346,8 @@ class Ledger:
         """Calls made in a session (refused ones are not calls)."""
         marks = ", ".join("?" * len(kinds))
         rows = self._select(
-            f"SELECT COUNT(*) AS n FROM calls WHERE session = ? AND kind IN ({marks}) AND status != 'refused'",
+            # unary + keeps SQLite on the session index (kind and status match most rows)
+            f"SELECT COUNT(*) AS n FROM calls WHERE session = ? AND +kind IN ({marks}) AND +status != 'refused'",
             [session, *kinds],
         )
         return rows[0]["n"]
@@ -347,11 +368,14 @@ class Ledger:
     @staticmethod
     def _first_overrun(conn: sqlite3.Connection, caps: list[Any], estimate_usd: float | None):
         for cap in caps:
-            where, params = ("session = ?", [cap.session]) if cap.session else ("started_at >= ?", [cap.since])
-            spent = conn.execute(
-                f"SELECT COALESCE(SUM(COALESCE(cost_usd, 0) + COALESCE(reserved_usd, 0)), 0) FROM calls WHERE {where}",
-                params,
-            ).fetchone()[0]
+            if cap.session:
+                spent = conn.execute(
+                    f"SELECT COALESCE(SUM({_SPEND.format(r='calls')}), 0) FROM calls WHERE session = ?", [cap.session]
+                ).fetchone()[0]
+            else:  # day-aligned windows (UTC), read from the trigger-kept daily totals
+                spent = conn.execute(
+                    "SELECT COALESCE(SUM(usd), 0) FROM spend_days WHERE day >= date(?, 'unixepoch')", [cap.since]
+                ).fetchone()[0]
             if estimate_usd is None or spent + estimate_usd > cap.limit_usd:
                 return cap, spent
         return None

@@ -23,7 +23,7 @@ class Call(SQLModel, table=True):
     started_at: float = Field(index=True)
     ended_at: Optional[float] = None
     session: Optional[str] = Field(default=None, index=True)
-    kind: str = Field(default="main", index=True, sa_column_kwargs={"server_default": "main"})  # main | classifier | compaction | replay | import
+    kind: str = Field(default="main", sa_column_kwargs={"server_default": "main"})  # main | classifier | compaction | replay | import
     source: str = Field(default="tier", sa_column_kwargs={"server_default": "tier"})  # tier | claude-code | codex | replay
     parent_id: Optional[str] = Field(default=None, index=True)  # the call this one served / replays
 
@@ -53,7 +53,7 @@ class Call(SQLModel, table=True):
     unpriced: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
     latency_ms: Optional[float] = None
-    status: str = Field(default="pending", index=True, sa_column_kwargs={"server_default": "pending"})  # pending | ok | error | interrupted
+    status: str = Field(default="pending", sa_column_kwargs={"server_default": "pending"})  # pending | ok | error | interrupted
     error_class: Optional[str] = None
     error_message: Optional[str] = None
 
