@@ -318,9 +318,8 @@ class Ledger:
             for keys, batch in groups.items():
                 self._check_columns(dict.fromkeys(keys))
                 sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) ON CONFLICT DO NOTHING"
-                before = conn.total_changes
-                conn.executemany(sql, ([row[k] for k in keys] for row in batch))
-                added += conn.total_changes - before
+                # rowcount, not total_changes: the spend_days triggers' writes must not count
+                added += conn.executemany(sql, ([row[k] for k in keys] for row in batch)).rowcount
         return added, total - added
 
     def _select(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
