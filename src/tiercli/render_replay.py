@@ -1,0 +1,385 @@
+"""`tier replay` output: JSON shaping (dry_json, outcomes_json, live_json) and Rich tables.
+
+JSON keys (all modes): mode, config, before, after (each with cost_usd and tiers), changed, notes.
+- dry: selection, calls, skipped, comparable, decisions, tokens, changed_calls; before/after also have
+  calls, priced_calls, unpriced {calls, models}, task_types, models. tiers/task_types/models map a
+  name ("(none)" for a missing one) to {calls, share, cost_usd, unpriced}.
+- outcomes: table, map, tiers, success_threshold, tasks, tasks_incomplete, pricing, decisions,
+  remapped, policies [{name, quality, success_rate, cost_usd, cost_per_task_usd, cost_vs_top,
+  tier_shares, attempts, pgr}], pgr (the config policy's, two mapped tiers only), changed_tasks;
+  before = the always-top-tier policy, after = the config policy (tiers: {tier: {tasks, share}}),
+  changed = tasks the config sends below the top tier, by |cost difference|.
+- live: estimate_usd, max_cost_usd, spent_usd, executed, failed, not_run, no_prompt, stopped, calls
+  (every planned call, old and new side by side); changed = the calls whose tier or model changed.
+Every string from the ledger or a table is printed as text (control characters replaced, markup
+escaped), never interpreted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiercli.replay import NONE_KEY, DryReplay, LiveItem, LivePlan, LiveResult, OutcomeReplay, Side, bare_model
+
+ANSWER_CHARS = 80
+
+
+def _usd(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 9)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _ordered(keys, tiers: list[str]) -> list[str]:
+    known = [t for t in tiers if t in keys]
+    rest = sorted(k for k in keys if k not in tiers and k != NONE_KEY)
+    return known + rest + ([NONE_KEY] if NONE_KEY in keys else [])
+
+
+def _table_json(table: dict, total: int, order: list[str]) -> dict[str, Any]:
+    return {k: {"calls": table[k].calls, "share": (table[k].calls / total if total else 0.0),
+                "cost_usd": _usd(table[k].cost_usd), "unpriced": table[k].unpriced} for k in order}
+
+
+def side_json(side: Side, tiers: list[str]) -> dict[str, Any]:
+    return {
+        "cost_usd": _usd(side.cost_usd),
+        "calls": side.calls,
+        "priced_calls": side.calls - side.unpriced_calls,
+        "unpriced": {"calls": side.unpriced_calls, "models": dict(sorted(side.unpriced_models.items()))},
+        "tiers": _table_json(side.tiers, side.calls, _ordered(side.tiers, tiers)),
+        "task_types": _table_json(side.task_types, side.calls, _ordered(side.task_types, [])),
+        "models": _table_json(side.models, side.calls, sorted(side.models, key=lambda m: (-side.models[m].calls, m))),
+    }
+
+
+def _selection_json(sel) -> dict[str, Any]:
+    out: dict[str, Any] = {"source": sel.source, "session": sel.session, "since": _iso(sel.since)}
+    if sel.source == "ledger":
+        out["ledger"] = sel.location
+    else:
+        out["paths"] = list(sel.paths)
+        out["parse"] = sel.parse
+    return out
+
+
+def _call_json(c) -> dict[str, Any]:
+    return {
+        "id": c.id, "session": c.session, "ts": _iso(c.started_at), "kind": c.kind, "source": c.source,
+        "task_type": c.task_type, "decided_by": c.how, "old_tier": c.old_tier, "new_tier": c.new_tier,
+        "old_model": c.old_model, "new_model": c.new_model, "old_cost_usd": _usd(c.old_cost_usd),
+        "new_cost_usd": _usd(c.new_cost_usd), "diff_usd": _usd(c.diff_usd),
+        "input_tokens_before": c.input_before, "input_tokens_after": c.input_after, "output_tokens": c.output_tokens,
+        "recounted": c.recounted,
+    }
+
+
+def dry_json(r: DryReplay, tiers: list[str]) -> dict[str, Any]:
+    saved = r.comparable_before_usd - r.comparable_after_usd
+    return {
+        "mode": "dry",
+        "config": {"source": r.config_source, "hash": r.config_hash, "classifier": r.classifier},
+        "selection": _selection_json(r.selection),
+        "calls": r.before.calls,
+        "skipped": dict(r.selection.skipped),
+        "before": side_json(r.before, tiers),
+        "after": side_json(r.after, tiers),
+        "comparable": {
+            "calls": r.comparable_calls,
+            "before_usd": _usd(r.comparable_before_usd),
+            "after_usd": _usd(r.comparable_after_usd),
+            "saved_usd": _usd(saved),
+            "saved_pct": (100 * saved / r.comparable_before_usd) if r.comparable_before_usd else None,
+        },
+        "decisions": {**r.decided, "distinct_prompts_classified": r.distinct_prompts_classified},
+        "tokens": {"recounted_calls": r.recounted_calls, "not_recounted_calls": r.not_recounted_calls,
+                   "old_repriced_calls": r.old_repriced_calls},
+        "changed_calls": r.changed_calls,
+        "changed": [_call_json(c) for c in r.changed],
+        "notes": list(r.notes),
+        "seconds": round(r.seconds, 4),
+    }
+
+
+def _policy_json(p, tasks: int) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "quality": p.quality,
+        "success_rate": p.success_rate,
+        "cost_usd": _usd(p.cost_usd),
+        "cost_per_task_usd": _usd(p.cost_usd / tasks) if tasks else None,
+        "cost_vs_top": p.cost_vs_top,
+        "tier_shares": p.tier_shares(),
+        "attempts": p.attempts,
+        "pgr": p.pgr,
+    }
+
+
+def _policy_side(p) -> dict[str, Any]:
+    return {"policy": p.name, "cost_usd": _usd(p.cost_usd), "quality": p.quality,
+            "tiers": {t: {"tasks": n, "share": (n / p.tasks if p.tasks else 0.0)} for t, n in p.finished.items()}}
+
+
+def outcomes_json(r: OutcomeReplay) -> dict[str, Any]:
+    config = r.policy("config")
+    top = r.policy(f"always:{r.tiers[-1]}")
+    return {
+        "mode": "outcomes",
+        "config": {"source": r.config_source, "hash": r.config_hash, "classifier": r.classifier},
+        "table": r.table,
+        "map": dict(r.mapping),
+        "tiers": list(r.tiers),
+        "success_threshold": r.threshold,
+        "tasks": r.tasks,
+        "tasks_incomplete": r.tasks_incomplete,
+        "pricing": {**r.pricing, "models": dict(r.pricing_models)},
+        "decisions": dict(r.decided),
+        "remapped": r.remapped,
+        "config_decided_tiers": dict(r.config_decided),
+        "config_task_types": dict(r.config_task_types),
+        "policies": [_policy_json(p, r.tasks) for p in r.policies],
+        "pgr": config.pgr,
+        "before": _policy_side(top),
+        "after": _policy_side(config),
+        "changed_tasks": r.changed_tasks,
+        "changed": [{"task_id": t.task_id, "task_type": t.task_type, "decided_tier": t.decided_tier,
+                     "old_tier": t.top_tier, "new_tier": t.served_tier, "old_cost_usd": _usd(t.top_cost_usd),
+                     "new_cost_usd": _usd(t.cost_usd), "diff_usd": _usd(t.diff_usd), "old_quality": t.top_quality,
+                     "new_quality": t.quality} for t in r.changed],
+        "notes": list(r.notes),
+    }
+
+
+def _head(text: str | None, n: int = ANSWER_CHARS) -> str | None:
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat[:n]
+
+
+def _item_json(i: LiveItem) -> dict[str, Any]:
+    c = i.call
+    return {
+        "id": c.id, "new_id": i.new_id, "session": c.session, "status": i.status, "error": i.error,
+        "old_tier": c.old_tier, "new_tier": i.new_tier or c.new_tier, "old_model": c.old_model,
+        "new_model": i.new_model or c.new_model, "old_cost_usd": _usd(c.old_cost_usd),
+        "estimate_usd": _usd(i.estimate_usd), "new_cost_usd": _usd(i.new_cost_usd),
+        "old_answer": _head(i.old_answer), "new_answer": _head(i.new_answer),
+    }
+
+
+def _live_side(items: list[LiveItem], new: bool, tiers: list[str]) -> dict[str, Any]:
+    side = Side()
+    for i in items:
+        if new:
+            side.add(i.new_tier, i.call.task_type, i.new_model, i.new_cost_usd)
+        else:
+            side.add(i.call.old_tier, i.call.task_type, i.call.old_model, i.call.old_cost_usd)
+    return side_json(side, tiers)
+
+
+def live_json(res: LiveResult, dry: DryReplay, tiers: list[str], max_cost: float | None) -> dict[str, Any]:
+    plan = res.plan
+    done = [i for i in plan.items if i.status == "ok"]
+    changed = [i for i in plan.items
+               if i.status == "ok" and (i.call.old_tier != i.new_tier or bare_model(i.call.old_model) != bare_model(i.new_model))]
+    return {
+        "mode": "live",
+        "config": {"source": dry.config_source, "hash": dry.config_hash, "classifier": dry.classifier},
+        "selection": _selection_json(dry.selection),
+        "estimate_usd": _usd(plan.estimate_usd),
+        "unpriced_estimates": plan.unpriced_estimates,
+        "max_cost_usd": max_cost,
+        "spent_usd": _usd(res.spent_usd),
+        "executed": res.executed,
+        "failed": res.failed,
+        "not_run": sum(1 for i in plan.items if i.status == "not_run"),
+        "no_prompt": plan.no_prompt,
+        "stopped": res.stopped,
+        "before": _live_side(done, False, tiers),
+        "after": _live_side(done, True, tiers),
+        "calls": [_item_json(i) for i in plan.items],
+        "changed": [_item_json(i) for i in changed],
+        "notes": list(dry.notes),
+    }
+
+
+def empty_json(mode: str, message: str, selection=None) -> dict[str, Any]:
+    empty = {"cost_usd": 0.0, "calls": 0, "tiers": {}}
+    out = {"mode": mode, "message": message, "calls": 0, "before": dict(empty), "after": dict(empty), "changed": []}
+    if selection is not None:
+        out["selection"] = _selection_json(selection)
+        out["skipped"] = dict(selection.skipped)
+    return out
+
+
+# -- terminal ------------------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    from rich.markup import escape
+
+    if value is None:
+        return NONE_KEY
+    return escape("".join(ch if ch.isprintable() else "\ufffd" for ch in str(value)))
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "unpriced"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    if value == 0 or abs(value) >= 0.0001:
+        return f"${value:.4f}"
+    return f"${value:.6f}"
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "-"
+    sign = "+" if value > 0 else ("-" if value < 0 else "")
+    return sign + money(abs(value))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _console(console=None):
+    if console is not None:
+        return console
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_dry(data: dict[str, Any], console=None) -> None:
+    from rich.table import Table
+
+    con = _console(console)
+    sel, before, after, comp = data["selection"], data["before"], data["after"], data["comparable"]
+    where = sel.get("ledger") if sel["source"] == "ledger" else ", ".join(sel.get("paths") or [])
+    scope = [f"session {sel['session']}" if sel.get("session") else None, f"since {sel['since']}" if sel.get("since") else None]
+    scope_text = ", ".join(s for s in scope if s) or "all calls"
+    con.print(f"Dry replay of {data['calls']:,} call(s) from {_text(sel['source'])} ({_text(where)}; {_text(scope_text)}) "
+              f"under {_text(data['config']['source'])} [{_text(data['config']['hash'])}]. No model was called.")
+    if data["skipped"]:
+        con.print("not replayed: " + ", ".join(f"{n:,} {_text(k)}" for k, n in data["skipped"].items()) + " call(s)")
+    totals = Table(title="Cost", title_justify="left")
+    for col in ("", "calls", "cost", "unpriced"):
+        totals.add_column(col, justify="right" if col else "left")
+    totals.add_row("before (as recorded)", f"{before['calls']:,}", money(before["cost_usd"]), f"{before['unpriced']['calls']:,}")
+    totals.add_row("after (new config)", f"{after['calls']:,}", money(after["cost_usd"]), f"{after['unpriced']['calls']:,}")
+    saved = comp["saved_usd"]
+    pct = f" ({comp['saved_pct']:.1f}%)" if comp["saved_pct"] is not None else ""
+    totals.add_row("saved, calls priced both ways", f"{comp['calls']:,}", (money(saved) if saved is not None else "-") + pct, "")
+    con.print(totals)
+    names = list(dict.fromkeys([*after["tiers"], *before["tiers"]]))
+    tiers = Table(title="Tiers: calls before and after", title_justify="left")
+    for col in ("tier", "before", "share", "cost", "after", "share", "cost"):
+        tiers.add_column(col, justify="left" if col == "tier" else "right")
+    for t in names:
+        b, a = before["tiers"].get(t), after["tiers"].get(t)
+        tiers.add_row(_text(t), f"{b['calls']:,}" if b else "0", _pct(b["share"]) if b else "-", money(b["cost_usd"]) if b else "-",
+                      f"{a['calls']:,}" if a else "0", _pct(a["share"]) if a else "-", money(a["cost_usd"]) if a else "-")
+    con.print(tiers)
+    types = Table(title="Task types", title_justify="left")
+    for col in ("task type", "calls", "before", "after", "change"):
+        types.add_column(col, justify="left" if col == "task type" else "right")
+    for t in sorted(after["task_types"], key=lambda k: -after["task_types"][k]["calls"]):
+        b, a = before["task_types"].get(t), after["task_types"][t]
+        diff = a["cost_usd"] - b["cost_usd"] if b else None
+        types.add_row(_text(t), f"{a['calls']:,}", money(b["cost_usd"]) if b else "-", money(a["cost_usd"]), _signed(diff))
+    con.print(types)
+    if data["changed"]:
+        ch = Table(title=f"Changed calls: {data['changed_calls']:,}, top {len(data['changed'])} by cost difference",
+                   title_justify="left")
+        for col in ("call", "task type", "before", "after", "old $", "new $", "change"):
+            ch.add_column(col, justify="right" if "$" in col or col == "change" else "left")
+        for c in data["changed"]:
+            ch.add_row(_text(c["id"][:8]), _text(c["task_type"]), f"{_text(c['old_tier'])} {_text(c['old_model'])}",
+                       f"{_text(c['new_tier'])} {_text(c['new_model'])}", money(c["old_cost_usd"]),
+                       money(c["new_cost_usd"]), _signed(c["diff_usd"]))
+        con.print(ch)
+    else:
+        con.print("no call changes tier or model under this config")
+    for note in data["notes"]:
+        con.print(f"note: {_text(note)}")
+
+
+def print_outcomes(data: dict[str, Any], console=None) -> None:
+    from rich.table import Table
+
+    con = _console(console)
+    t = data["table"]
+    con.print(f"Outcome replay: {data['tasks']:,} task(s) of {_text(t['source'])} ({t['form']} {t['format']}), "
+              f"under {_text(data['config']['source'])}; success = quality >= {data['success_threshold']:g}")
+    con.print("map: " + ", ".join(f"{_text(m)} = {_text(tier)}" for m, tier in data["map"].items()))
+    tiers = data["tiers"]
+    graded = any(p["quality"] != p["success_rate"] for p in data["policies"])
+    table = Table(title="Policies (finishing tier shares on the right)", title_justify="left")
+    cols = ["policy", "quality"] + (["success"] if graded else []) + ["cost", "vs top"]
+    cols += (["PGR"] if data["pgr"] is not None else []) + tiers
+    for col in cols:
+        table.add_column(_text(col), justify="left" if col == "policy" else "right")
+    for p in data["policies"]:
+        row = [_text(p["name"]), f"{p['quality']:.4f}"] + ([_pct(p["success_rate"])] if graded else [])
+        row += [money(p["cost_usd"]), _pct(p["cost_vs_top"])]
+        if data["pgr"] is not None:
+            row.append("-" if p["pgr"] is None else f"{p['pgr']:.3f}")
+        row += [_pct(p["tier_shares"].get(t)) for t in tiers]
+        table.add_row(*row)
+    con.print(table)
+    pr = data["pricing"]
+    how = []
+    if pr["cost_usd"]:
+        how.append(f"{pr['cost_usd']:,} from the table's cost_usd")
+    if pr["token_columns"]:
+        how.append(f"{pr['token_columns']:,} from its token columns")
+    if pr["counted"]:
+        how.append(f"{pr['counted']:,} from tokens counted in the prompt and response text")
+    models = ", ".join(f"{_text(k)}: {_text(v)}" for k, v in pr["models"].items())
+    con.print("costs: " + "; ".join(how) + (f" (priced as {models})" if models else ""))
+    chose = ", ".join(f"{_text(k)} {n:,}" for k, n in data["config_decided_tiers"].items() if n)
+    con.print(f"config policy: decided {chose}; task types: "
+              + ", ".join(f"{_text(k)} {n:,}" for k, n in list(data["config_task_types"].items())[:6]))
+    for note in data["notes"]:
+        con.print(f"note: {_text(note)}")
+
+
+def print_live_plan(plan: LivePlan, max_cost: float | None, console=None) -> None:
+    con = _console(console)
+    extra = f", {plan.unpriced_estimates} unpriced" if plan.unpriced_estimates else ""
+    cap = f"; --max-cost {money(max_cost)}" if max_cost is not None else ""
+    con.print(f"Live replay: {len(plan.items):,} call(s) to re-execute, estimated {money(plan.estimate_usd)}{extra}{cap}"
+              + (f"; {plan.no_prompt:,} call(s) without prompt text cannot be replayed" if plan.no_prompt else ""))
+
+
+def print_live(data: dict[str, Any], console=None) -> None:
+    """One block per call: id, tier and model before -> after, cost before -> after, then both answers."""
+    con = _console(console)
+    con.print("Old and new, side by side")
+    for c in data["calls"]:
+        if c["status"] == "ok":
+            cost = f"{money(c['old_cost_usd'])} → {money(c['new_cost_usd'])}"
+        else:
+            cost = f"{money(c['old_cost_usd'])} → {_text(c['status'])} (est. {money(c['estimate_usd'])})"
+        con.print(f"{_text(c['id'][:8])}  {_text(c['old_tier'])} {_text(c['old_model'])} → "
+                  f"{_text(c['new_tier'])} {_text(c['new_model'])}  {cost}")
+        con.print(f"  old: {_text(c['old_answer'] if c['old_answer'] is not None else '(not stored)')}")
+        if c["status"] == "ok":
+            con.print(f"  new: {_text(c['new_answer'] or '')}")
+        elif c["error"]:
+            con.print(f"  error: {_text(c['error'])}")
+    before, after = data["before"], data["after"]
+    con.print(f"executed {data['executed']:,}, failed {data['failed']:,}, not run {data['not_run']:,}: "
+              f"before {money(before['cost_usd'])}, after {money(after['cost_usd'])} "
+              f"(estimated {money(data['estimate_usd'])})")
+    if data["stopped"]:
+        con.print(f"stopped: {_text(data['stopped'])}")
+    for note in data["notes"]:
+        con.print(f"note: {_text(note)}")
