@@ -32,7 +32,9 @@ import_app = typer.Typer(help="Import other tools' session logs into the ledger.
 app.add_typer(config_app, name="config")
 app.add_typer(import_app, name="import")
 
-MAX_STDIN_BYTES = 64 * 1024 * 1024
+# No model takes more: 2M tokens (the largest context window) are ~8 MB of text. Bigger input was
+# accepted and cost a minute and 6 GB of memory to count offline (50 MB), to be refused by the provider.
+MAX_STDIN_BYTES = 8 * 1024 * 1024
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
 DbOpt = typer.Option(None, "--db", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
@@ -64,6 +66,9 @@ def _errors() -> Iterator[None]:
             pass
         raise typer.Exit(0) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if isinstance(exc, UnicodeEncodeError) and "surrogates" in str(exc):
+            # undecodable bytes from argv, the environment or a file name (Python keeps them as surrogates)
+            _fail("an argument or path is not UTF-8 text (an option value, --session or a file name)", InputError.exit_code)
         if os.environ.get("TIER_DEBUG"):
             raise
         from tiercli.redact import redact
@@ -125,6 +130,12 @@ def _read_stdin() -> str:
 
 
 def _prompt_from(argument: Optional[str]) -> str:
+    if argument and not argument.isascii():
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as exc:  # argv bytes that are not UTF-8 arrive as lone surrogates
+            raise InputError(f"the prompt argument is not UTF-8 text (bad byte at offset {exc.start})",
+                             "convert it with iconv, or pipe it on stdin") from None
     piped = _read_stdin()
     parts = [p for p in (piped.strip("\n"), argument) if p and p.strip()]
     prompt = "\n\n".join(parts)
@@ -135,6 +146,7 @@ def _prompt_from(argument: Optional[str]) -> str:
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9, 10, 13)}
 _CONTROL[127] = "\\x7f"
+_CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})  # C1 controls: U+009B is a CSI too
 
 
 def _terminal_safe(text: str) -> str:
@@ -195,7 +207,11 @@ def ask(
     system = None
     if system_file is not None:
         try:
-            system = system_file.read_text(encoding="utf-8")
+            with system_file.open("rb") as fh:  # bounded: it may be /dev/zero or a pipe
+                raw = fh.read(MAX_STDIN_BYTES + 1)
+            if len(raw) > MAX_STDIN_BYTES:
+                raise InputError(f"--system-file {system_file} is larger than {MAX_STDIN_BYTES // (1024 * 1024)} MB")
+            system = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read --system-file {system_file}: {getattr(exc, 'strerror', None) or exc}") from None
     text = _prompt_from(prompt)
@@ -531,6 +547,31 @@ def replay(
         render.print_live(data)
 
 
+# -- serve -------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token is required."),
+    port: int = typer.Option(4141, "--port", "-p", min=1, max=65535, help="Port to listen on."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """A local gateway: OpenAI- and Anthropic-compatible endpoints that route and record every call."""
+    from tiercli import paths
+    from tiercli import serve as gateway  # starlette, uvicorn (and litellm) load only here
+
+    loaded = _load_config(config)
+    db_path = db or paths.default_db_path()
+
+    def ready(url: str) -> None:
+        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {db_path})\n"
+                         f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
+        sys.stderr.flush()
+
+    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready)
+
+
 # -- log ---------------------------------------------------------------------------------------------
 @app.command()
 @guarded
@@ -563,6 +604,44 @@ def log(
         typer.echo("no calls yet (the ledger is empty)")
         return
     render.print_log(rows)
+
+
+# -- report ------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def report(
+    since: Optional[str] = typer.Option("48h", "--since", help="Window start: 48h, 7d, 90m, 2026-11-01 or an ISO time."),
+    until: Optional[str] = typer.Option(None, "--until", help="Window end (same forms)."),
+    all_calls: bool = typer.Option(False, "--all", help="The whole ledger."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="One session only."),
+    retry_window: float = typer.Option(600, "--retry-window", min=0, help="Seconds within which the same prompt again counts as a retry."),
+    as_json: bool = JsonOpt,
+    as_csv: bool = typer.Option(False, "--csv", help="CSV rows section,key,metric,value on stdout."),
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Tier distribution, cost per task type, savings, caching, quality signals, by day and model."""
+    import time
+
+    from tiercli import render
+    from tiercli import report as core
+
+    loaded = _load_config(config)
+    now = time.time()
+    start = None if all_calls else core.parse_window(since, now)
+    end = core.parse_window(until, now) if until else None
+    ledger = _open_ledger(db)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    try:
+        data = core.build_report(ledger, loaded.config, since=start, until=end, session=session,
+                                 retry_window_s=retry_window, now=now)
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif as_csv:
+        sys.stdout.write(render.report_to_csv(data))
+    else:
+        render.render_report(data)
 
 
 # -- config ------------------------------------------------------------------------------------------

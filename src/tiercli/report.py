@@ -5,13 +5,18 @@ plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Nev
 
 How the figures are made
 ------------------------
-All aggregation is SQL. SQLite has no hash aggregation (every GROUP BY over an unindexed key is a
-sort of all rows), so the report makes ONE grouped pass over the window instead of one per section:
-a GROUP BY over a single integer key packed from the low-cardinality columns (UTC day, tier,
-task_type, kind, served_model, flags), whose value lists come from their indexes in the same read
-transaction (instant). The few thousand resulting groups are folded into the sections in Python.
-Three small queries complete it: error classes (over ix_calls_status), feedback (small table)
-and retries (see below).
+All aggregation is SQL. SQLite has no hash aggregation: a GROUP BY over an unindexed key sorts every
+row of the window, so one GROUP BY per section would sort a million calls a dozen times. The report
+makes ONE grouped pass instead (`grand_query`): a materialized CTE groups the window's calls by
+(UTC day, tier, task_type, kind, served_model, requested_model, unpriced, cost IS NULL, status,
+error_class, decision_source, decided_tier, config_hash),
+summing calls, cost, token buckets and fallbacks; with the covering
+index REPORT_INDEX_SQL (whose key is exactly that GROUP BY) this is a streaming scan of the index,
+no sort and no table reads (table rows also hold prompt texts). UNION ALL rollups of that CTE's few
+thousand rows then give each section its groups, and Python only arranges a few hundred rows (and
+prices each served model once, for caching). Small queries complete it: the last call time
+(ix_calls_started_at), feedback (its own small table) and retries (a window function over the
+window, or for large windows over the repeated prompt hashes read off ix_calls_prompt_hash).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 - Window: `since <= started_at < until` (either end open when None), optionally `session = S`.
@@ -29,12 +34,16 @@ Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
   compaction's calls are included on both sides (and shown alone in classifier_usd/compaction_usd).
 - Caching, per served model: saved = cache_read x (input - cache_read price)
   - [5m writes x (cache_write - input) + 1h writes x (cache_write_1h - input)].
+- Models: per served_model (null: no model answered, e.g. an error before any reply). Unpriced
+  calls are named by their served model, else the requested one. Errors: every status but ok
+  (error, interrupted, pending) by error_class. Days: UTC days, gaps inside the span as zero days.
 - Quality covers user-facing calls (kind main or import), per ROUTED tier (the tier routing chose:
   decided_tier for an override, else the tier the call was sent to) and per task type:
     overrides   decision_source = 'override' and the forced tier ranks above decided_tier
     retries     a call whose (session, prompt_hash) comes again within retry_window_s: counted on
                 the earlier call (the answer that did not satisfy), once per call
-    escalations fallback_count > 0 (the call went on to another group)
+    escalations fallback_count > 0 (the call went on to another group), or an attempt of a verified
+                cascade after a failed --check (decision_source 'cascade')
     feedback    the latest `tier feedback` verdict per call (good | bad)
     rate        (overrides + retries + escalations + feedback_bad) / calls
   Regressions: configs (config_hash) are ordered by their first call in the window; for each task
@@ -45,12 +54,16 @@ Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 from decimal import Decimal
 from typing import Any, Iterable
 
 from tiercli.errors import UsageError
+from tiercli.ledger.db import REPORT_DAY as _DAY
+from tiercli.ledger.db import REPORT_GROUP_COLUMNS as _GROUP_COLUMNS
+from tiercli.ledger.db import REPORT_INDEX_NAME, REPORT_INDEX_SQL  # noqa: F401 (re-exported)
 from tiercli.pricing import PriceBook, UnitPrice
 
 TARGET_TIERS_1_2_SHARE = 0.8
@@ -60,9 +73,12 @@ QUALITY_KINDS = ("main", "import")
 ROUTED_KIND = "main"
 DAY_S = 86_400
 NONE_KEY = "(none)"  # the key of a NULL tier in tier_mix maps (JSON keys must be strings)
-# Above this many calls in the window, retries are found from the duplicate (session, prompt_hash)
-# pairs of the covering index ix_calls_session_prompt instead of a window function over the window.
-_RETRY_INDEX_THRESHOLD = 150_000
+# Retries in a window of up to this many calls, or 1/8 of the ledger, are found by a window function
+# over the window's calls (read through their range of ix_calls_started_at); in a wider one, among
+# the repeated prompt hashes read off ix_calls_prompt_hash (a pass over that index, no sort).
+# Measured on 100k- and 1M-call ledgers, the crossover lies between 1/10 and 1/5 of the ledger.
+_NARROW_MIN_CALLS = 5_000
+_NARROW_FRACTION = 8
 
 REPORT_KEYS = (
     "window", "totals", "tiers", "targets", "warnings", "task_types", "savings", "caching",
@@ -86,7 +102,12 @@ def parse_window(text: str, now: float | None = None) -> float:
     now = time.time() if now is None else now
     m = _DURATION.match(text)
     if m:
-        return now - float(m.group(1)) * _UNIT_S[m.group(2).lower()]
+        value = now - float(m.group(1)) * _UNIT_S[m.group(2).lower()]
+        try:
+            iso(value)
+        except (OverflowError, OSError, ValueError):
+            raise UsageError(f"the time {text!r} reaches too far back", f"use {WINDOW_FORMS}") from None
+        return value
     raw = text.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) or re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", raw):
         try:
@@ -121,10 +142,30 @@ def _div(a: float | int | None, b: float | int | None) -> float | None:
 
 
 # -- SQL -----------------------------------------------------------------------------------------
-class _Where:
+# The index that makes the grouped pass a streaming scan (no sort, no table reads). Its key columns
+# are exactly the pass's GROUP BY, in the same order; the rest are the columns it sums. Without it
+# the report is still correct, only slower (SQLite then sorts every call of the window into groups).
+# REPORT_INDEX_SQL is defined with the schema in ledger/db.py, which creates it in migration 2.
+_QUALITY_KINDS_SQL = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
+
+
+def _routed_tier_sql(p: str = "") -> str:
+    """SQL for the tier routing chose: decided_tier for an override (when recorded), else the tier."""
+    return (f"CASE WHEN {p}decision_source = 'override' AND COALESCE({p}decided_tier, '') != '' "
+            f"THEN {p}decided_tier ELSE {p}tier END")
+
+
+def _text(sql: str):
+    from sqlalchemy import text
+
+    return text(sql)
+
+
+class Where:
     """The window and session filter as SQL text plus bound parameters."""
 
     def __init__(self, since: float | None, until: float | None, session: str | None, alias: str = ""):
+        self.since, self.until, self.session = since, until, session
         p = f"{alias}." if alias else ""
         self.parts: list[str] = []
         self.params: dict[str, Any] = {}
@@ -142,189 +183,153 @@ class _Where:
         parts = self.parts + [e for e in extra if e]
         return ("WHERE " + " AND ".join(parts)) if parts else ""
 
+    def day_range(self) -> tuple[list[str], dict[str, int]]:
+        """The window on the day expression too (implied by the started_at bounds), so SQLite can
+        range-scan ix_calls_report instead of reading all of it."""
+        parts, params = [], {}
+        if self.since is not None:
+            parts.append(f"{_DAY} >= :w_day0")
+            params["w_day0"] = math.floor(self.since / DAY_S)
+        if self.until is not None and self.until > 0:
+            parts.append(f"{_DAY} <= :w_day1")
+            params["w_day1"] = math.floor(self.until / DAY_S)
+        return parts, params
 
-class _Dim:
-    """One column of the packed group key: its values (from its index) and the SQL giving its code.
 
-    Code 0 is NULL; values get 1..n. A value missing from the list (impossible: the list is read in
-    the same transaction) would also land on 0.
+# Every rollup row: (section, k1, k2, k3, then these sums)
+_ROLLUP_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read", "cache_write",
+                  "cache_write_1h", "output", "escalations", "overrides", "first")
+_ROLLUP_SUMS = """
+    SUM(calls), SUM(CASE WHEN cost_null THEN 0 ELSE calls END), SUM(CASE WHEN unpriced THEN calls ELSE 0 END),
+    TOTAL(cost), SUM(inp), SUM(cr), SUM(cw), SUM(cw1h), SUM(outp), SUM(escalations),
+    SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END),
+    MIN(first)
+"""
+
+
+def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
+    """The report's one pass over the calls, and its rollups: SQL and parameters.
+
+    `g` groups the window's calls by every dimension at once (a streaming scan of ix_calls_report);
+    the rollups then regroup g's few thousand rows per section. Sections (k1, k2, k3):
+      kind    (kind, cost IS NULL)          tier     (tier, kind = 'main')
+      task    (task_type, tier)             model    (served_model, unpriced, requested model
+      day     (UTC day number)                        when no model answered)
+      status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
+                                                     user-facing kinds only
     """
-
-    def __init__(self, name: str, expr: str, values: Iterable[Any], params: dict[str, Any]):
-        self.name = name
-        self.values: list[Any] = [None] + [v for v in values if v is not None]
-        self.radix = len(self.values)
-        if self.radix == 1:
-            self.sql = "0"
-            return
-        whens = []
-        for i, value in enumerate(self.values[1:], start=1):
-            key = f"{name}_{i}"
-            params[key] = value
-            whens.append(f"WHEN :{key} THEN {i}")
-        self.sql = f"(CASE {expr} {' '.join(whens)} ELSE 0 END)"
-
-
-def _distinct(conn, column: str) -> list[Any]:
-    # Every column used here has a single-column index: SQLite answers DISTINCT from it at once.
-    return [r[0] for r in conn.exec_driver_sql(f"SELECT DISTINCT {column} FROM calls")]
-
-
-def _grand_groups(conn, where: _Where) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The one grouped pass. Returns group dicts and the window's first/last call times."""
-    params = dict(where.params)
-    dims = [
-        _Dim("tier", "tier", _distinct(conn, "tier"), params),
-        _Dim("task", "task_type", _distinct(conn, "task_type"), params),
-        _Dim("kind", "kind", _distinct(conn, "kind"), params),
-        _Dim("model", "served_model", _distinct(conn, "served_model"), params),
-    ]
-    # small flags packed in the key too: cost is NULL, unpriced, escalated
-    key = "CAST(started_at / 86400 AS INTEGER)"
-    for dim in dims:
-        key = f"({key}) * {dim.radix} + {dim.sql}" if dim.radix > 1 else key
-    key = f"(({key}) * 2 + (cost_usd IS NULL)) * 2 + (unpriced != 0)"
-    key = f"({key}) * 2 + (fallback_count > 0)"
-    quality_kinds = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
+    extra, params = where.day_range() if where.session is None else ([], {})
+    params.update(where.params)
+    ranks = []
+    for i, tier in enumerate(tiers):
+        params[f"rk_{i}"] = tier
+        ranks.append(f"WHEN :rk_{i} THEN {i}")
+    rank = " ".join(ranks)
+    sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
     sql = f"""
-        SELECT {key} AS k,
-               CASE WHEN kind IN ({quality_kinds}) THEN config_hash END AS cfg,
-               CASE WHEN decision_source = 'override' THEN COALESCE(decided_tier, '') END AS decided,
-               COUNT(*), SUM(cost_usd), SUM(input_tokens), SUM(cache_read_tokens),
-               SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(output_tokens),
-               MIN(started_at), MAX(started_at)
-        FROM calls {where.sql()}
-        GROUP BY 1, 2, 3
+        WITH g AS MATERIALIZED (
+            SELECT {_DAY} AS day, tier, task_type, kind, served_model AS model, requested_model,
+                   unpriced, (cost_usd IS NULL) AS cost_null, status, error_class,
+                   decision_source, decided_tier, config_hash,
+                   COUNT(*) AS calls, SUM(cost_usd) AS cost, SUM(input_tokens) AS inp,
+                   SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw,
+                   SUM(cache_write_1h_tokens) AS cw1h, SUM(output_tokens) AS outp,
+                   SUM(fallback_count > 0 OR decision_source = 'cascade') AS escalations, MIN(started_at) AS first
+            FROM calls {where.sql(*extra)}
+            GROUP BY {_GROUP_COLUMNS}
+        )
+        SELECT 'kind', kind, cost_null, NULL, {sums} FROM g GROUP BY 2, 3
+        UNION ALL SELECT 'tier', tier, kind = 'main', NULL, {sums} FROM g GROUP BY 2, 3
+        UNION ALL SELECT 'task', task_type, tier, NULL, {sums} FROM g GROUP BY 2, 3
+        UNION ALL SELECT 'model', model, unpriced != 0, CASE WHEN model IS NULL THEN requested_model END, {sums}
+            FROM g GROUP BY 2, 3, 4
+        UNION ALL SELECT 'day', day, NULL, NULL, {sums} FROM g GROUP BY 2
+        UNION ALL SELECT 'status', status, error_class, NULL, {sums} FROM g WHERE status != 'ok' GROUP BY 2, 3
+        UNION ALL SELECT 'quality', {_routed_tier_sql()}, task_type, config_hash, {sums}
+            FROM g WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
     """
-    groups = []
-    first = last = None
-    for row in conn.execute(_text(sql), params):
-        k, cfg, decided, n, cost, inp, cread, cwrite, cw1h, out, lo, hi = row
-        escalated = k % 2
-        k //= 2
-        unpriced = k % 2
-        k //= 2
-        cost_null = k % 2
-        k //= 2
-        values = {}
-        for dim in reversed(dims):
-            if dim.radix > 1:
-                k, code = divmod(k, dim.radix)
-                values[dim.name] = dim.values[code]
-            else:
-                values[dim.name] = None
-        groups.append({
-            "day": k, "tier": values["tier"], "task_type": values["task"], "kind": values["kind"],
-            "model": values["model"], "cost_null": bool(cost_null), "unpriced": bool(unpriced),
-            "escalated": bool(escalated), "config_hash": cfg,
-            "override_decided": None if decided is None else (decided or None), "overridden": decided is not None,
-            "calls": n, "cost": cost, "input": inp or 0, "cache_read": cread or 0, "cache_write": cwrite or 0,
-            "cache_write_1h": cw1h or 0, "output": out or 0, "first": lo, "last": hi,
-        })
-        first = lo if first is None else min(first, lo)
-        last = hi if last is None else max(last, hi)
-    return groups, {"first": first, "last": last}
+    return sql, params
 
 
-def _text(sql: str):
-    from sqlalchemy import text
+def _rollups(conn, where: Where, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    sql, params = grand_query(where, tiers)
+    out: dict[str, list[dict[str, Any]]] = {
+        s: [] for s in ("kind", "tier", "task", "model", "day", "status", "quality")}
+    for section, k1, k2, k3, *values in conn.execute(_text(sql), params):
+        row = dict(zip(_ROLLUP_FIELDS, values))
+        for field in _ROLLUP_FIELDS[:-1]:
+            row[field] = row[field] or 0
+        row.update(k1=k1, k2=k2, k3=k3)
+        out[section].append(row)
+    return out
 
-    return text(sql)
+
+def _last_call(conn, where: Where) -> float | None:
+    """The window's last call time, off ix_calls_started_at (one index step)."""
+    return conn.execute(_text(f"SELECT MAX(started_at) FROM calls {where.sql()}"), where.params).scalar()
 
 
-def _errors(conn, where: _Where) -> list[tuple[str, str | None, int]]:
-    statuses = [s for s in _distinct(conn, "status") if s != "ok"]
-    if not statuses:
-        return []
-    params = dict(where.params)
-    names = []
-    for i, status in enumerate(statuses):
-        params[f"st_{i}"] = status
-        names.append(f":st_{i}")
+def _feedback(conn, where: Where) -> list[tuple]:
+    """(routed tier, task_type, config_hash, bad, good): the latest verdict per call."""
+    calls = Where(where.since, where.until, where.session, alias="c")
     sql = f"""
-        SELECT status, error_class, COUNT(*) FROM calls
-        {where.sql(f"status IN ({', '.join(names)})")}
-        GROUP BY status, error_class
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), params)]
-
-
-def _feedback(conn, where: _Where) -> list[tuple]:
-    """(tier, decided tier if overridden, task_type, config_hash, bad, good) per group, latest verdict per call."""
-    quality_kinds = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
-    sql = f"""
-        SELECT c.tier, CASE WHEN c.decision_source = 'override' THEN COALESCE(c.decided_tier, '') END,
-               c.task_type, c.config_hash,
+        SELECT {_routed_tier_sql("c.")}, c.task_type, c.config_hash,
                SUM(f.verdict = 'bad'), SUM(f.verdict = 'good')
         FROM (SELECT call_id, MAX(id) AS id FROM feedback GROUP BY call_id) AS latest
         JOIN feedback AS f ON f.id = latest.id
         JOIN calls AS c ON c.id = latest.call_id
-        {_aliased(where, "c").sql(f"c.kind IN ({quality_kinds})")}
-        GROUP BY 1, 2, 3, 4
+        {calls.sql(f"c.kind IN ({_QUALITY_KINDS_SQL})")}
+        GROUP BY 1, 2, 3
     """
-    return [tuple(r) for r in conn.execute(_text(sql), where.params)]
+    return [tuple(r) for r in conn.execute(_text(sql), calls.params)]
 
 
-def _aliased(where: _Where, alias: str) -> _Where:
-    out = _Where(None, None, None)
-    out.parts = [f"{alias}.{p}" for p in where.parts]
-    out.params = dict(where.params)
-    return out
-
-
-def _retries(conn, since: float | None, until: float | None, session: str | None,
-             retry_window_s: float, window_calls: int, threshold: int) -> list[tuple]:
-    """(tier, decided tier if overridden, task_type, config_hash, retried calls) per group.
+def _retries(conn, where: Where, retry_window_s: float, narrow: bool, indexes: set[str]) -> list[tuple]:
+    """(routed tier, task_type, config_hash, retried calls).
 
     A call is retried when the next call of the same session with the same prompt_hash starts
-    within retry_window_s of it. The search reaches retry_window_s past `until`, so a call near the
-    end of the window still sees its retry.
+    within retry_window_s of it (user-facing kinds only). The search reaches retry_window_s past
+    `until`, so a call near the end of the window still sees its retry. Indexes are named (ledgers
+    have no statistics for the planner to go by) only when `indexes` holds them.
     """
-    quality_kinds = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
-    reach = None if until is None else until + retry_window_s
-    scan = _Where(since, reach, session, alias="c")
-    base = [f"c.kind IN ({quality_kinds})", "c.session IS NOT NULL", "c.prompt_hash IS NOT NULL"]
+
+    def by(index: str) -> str:
+        return f"INDEXED BY {index}" if index in indexes else ""
+
+    reach = None if where.until is None else where.until + retry_window_s
+    scan = Where(where.since, reach, where.session, alias="c")
     params = dict(scan.params)
     params["r_win"] = retry_window_s
     in_window = ""
-    if until is not None:
+    if where.until is not None:
         in_window = "AND started_at < :r_until"
-        params["r_until"] = until
-    if window_calls > threshold and session is None:
-        # Most prompts occur once: read the duplicate (session, prompt_hash) pairs off the covering
-        # index ix_calls_session_prompt (in order, no sort), then look only at their calls.
+        params["r_until"] = where.until
+    if not narrow and where.session is None and "ix_calls_prompt_hash" in indexes:
+        # Most prompts occur once: read the repeated prompt hashes off the covering index
+        # ix_calls_prompt_hash (in index order, no sort; narrower than (session, prompt_hash)),
+        # then look only at their calls; the window function below splits them by session.
         source = f"""
-            (SELECT session, prompt_hash FROM calls INDEXED BY ix_calls_session_prompt
-             WHERE session IS NOT NULL AND prompt_hash IS NOT NULL
-             GROUP BY session, prompt_hash HAVING COUNT(*) > 1) AS d
-            JOIN calls AS c ON c.session = d.session AND c.prompt_hash = d.prompt_hash
+            (SELECT prompt_hash FROM calls {by("ix_calls_prompt_hash")}
+             WHERE prompt_hash IS NOT NULL GROUP BY prompt_hash HAVING COUNT(*) > 1) AS d
+            JOIN calls AS c {by("ix_calls_prompt_hash")} ON c.prompt_hash = d.prompt_hash
         """
+    elif where.session is None and (where.since is not None or where.until is not None):
+        source = f"calls AS c {by('ix_calls_started_at')}"  # the window's range, not a whole-index walk
     else:
         source = "calls AS c"
     sql = f"""
-        SELECT tier, decided, task_type, config_hash, COUNT(*) FROM (
-            SELECT c.tier AS tier,
-                   CASE WHEN c.decision_source = 'override' THEN COALESCE(c.decided_tier, '') END AS decided,
-                   c.task_type AS task_type, c.config_hash AS config_hash, c.started_at AS started_at,
+        SELECT routed, task_type, config_hash, COUNT(*) FROM (
+            SELECT {_routed_tier_sql("c.")} AS routed, c.task_type AS task_type,
+                   c.config_hash AS config_hash, c.started_at AS started_at,
                    LEAD(c.started_at) OVER (PARTITION BY c.session, c.prompt_hash
                                             ORDER BY c.started_at, c.id) AS next_at
             FROM {source}
-            {scan.sql(*base)}
+            {scan.sql("c.kind = 'main'", "c.session IS NOT NULL", "c.prompt_hash IS NOT NULL")}
         )
         WHERE next_at IS NOT NULL AND next_at - started_at <= :r_win {in_window}
-        GROUP BY 1, 2, 3, 4
+        GROUP BY 1, 2, 3
     """
     return [tuple(r) for r in conn.execute(_text(sql), params)]
-
-
-def _unpriced_unknown_models(conn, where: _Where) -> list[tuple[str | None, int]]:
-    """Unpriced calls with no served model: named by the requested model."""
-    sql = f"""
-        SELECT requested_model, COUNT(*) FROM calls
-        {where.sql("served_model IS NULL", "unpriced != 0")}
-        GROUP BY requested_model
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), where.params)]
 
 
 # -- prices --------------------------------------------------------------------------------------
@@ -337,10 +342,12 @@ def _price_for(config, book: PriceBook, model: str) -> UnitPrice | None:
     return book.lookup(model, params)
 
 
-def _reprice(price: UnitPrice, inp: int, cread: int, cwrite: int, cw1h: int, out: int) -> Decimal:
+def _reprice(price: UnitPrice, *, input: int, cache_read: int, cache_write: int, cache_write_1h: int,
+             output: int) -> Decimal:
+    """Dollars for these token buckets at `price` (cache_write includes its 1-hour part)."""
     return (
-        price.input * inp + price.cache_read * cread + price.cache_write * (cwrite - cw1h)
-        + price.cache_write_1h * cw1h + price.output * out
+        price.input * input + price.cache_read * cache_read + price.cache_write * (cache_write - cache_write_1h)
+        + price.cache_write_1h * cache_write_1h + price.output * output
     )
 
 
@@ -352,12 +359,39 @@ def _cache_saving(price: UnitPrice, cread: int, cwrite: int, cw1h: int) -> tuple
 
 
 # -- the report ----------------------------------------------------------------------------------
+_QUALITY_FIELDS = ("calls", "overrides", "retries", "escalations", "feedback_bad", "feedback_good")
+_BUCKETS = ("input", "cache_read", "cache_write", "cache_write_1h", "output")
+_MONEY_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost") + _BUCKETS
+
+
 def _new_quality() -> dict[str, int]:
-    return {"calls": 0, "overrides": 0, "retries": 0, "escalations": 0, "feedback_bad": 0, "feedback_good": 0}
+    return dict.fromkeys(_QUALITY_FIELDS, 0)
 
 
 def _rate(q: dict[str, Any]) -> float | None:
     return _div(q["overrides"] + q["retries"] + q["escalations"] + q["feedback_bad"], q["calls"])
+
+
+def _none_last(value: Any) -> tuple[bool, str]:
+    return (value is None, "" if value is None else str(value))
+
+
+def _money(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Sum rollup rows' money fields; `tokens` is every bucket (cache_write includes its 1h part)."""
+    acc: dict[str, Any] = dict.fromkeys(_MONEY_FIELDS, 0)
+    acc["cost"] = 0.0
+    for row in rows:
+        for field in _MONEY_FIELDS:
+            acc[field] += row[field]
+    acc["tokens"] = acc["input"] + acc["cache_read"] + acc["cache_write"] + acc["output"]
+    return acc
+
+
+def _by(rows: Iterable[dict[str, Any]], key: str = "k1") -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row[key], []).append(row)
+    return out
 
 
 def build_report(
@@ -371,9 +405,12 @@ def build_report(
     now: float | None = None,
     regression_min_calls: int = 20,
     regression_min_increase: float = 0.05,
-    _retry_index_threshold: int = _RETRY_INDEX_THRESHOLD,
+    _narrow_threshold: int | None = None,
 ) -> dict[str, Any]:
-    """The report over `since <= started_at < until` (None: open), optionally one session."""
+    """The report over `since <= started_at < until` (None: open end), optionally one session.
+
+    Raises UsageError for since > until or a negative retry window; LedgerError from the ledger.
+    """
     if since is not None and until is not None and since > until:
         raise UsageError(f"--since ({iso(since)}) is after --until ({iso(until)})", "swap them")
     if retry_window_s < 0:
@@ -386,108 +423,88 @@ def build_report(
     top_model = config.primary_model(top)
     top_price = _price_for(config, book, top_model)
 
-    where = _Where(since, until, session)
+    where = Where(since, until, session)
+    feedback: list[tuple] = []
+    retries: list[tuple] = []
+    last_call = None
     with ledger.read() as conn:
-        groups, span = _grand_groups(conn, where)
-        window_calls = sum(g["calls"] for g in groups)
-        if window_calls:
-            errors = _errors(conn, where)
+        roll = _rollups(conn, where, tiers_cfg)
+        total_calls = sum(r["calls"] for r in roll["kind"])
+        if total_calls:
+            threshold = _narrow_threshold
+            if threshold is None:
+                ledger_calls = conn.exec_driver_sql("SELECT MAX(rowid) FROM calls").scalar() or 0  # ~ COUNT(*)
+                threshold = max(_NARROW_MIN_CALLS, ledger_calls // _NARROW_FRACTION)
+            indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(calls)")}
+            last_call = _last_call(conn, where)
             feedback = _feedback(conn, where)
-            retries = _retries(conn, since, until, session, retry_window_s, window_calls, _retry_index_threshold)
-            unknown_unpriced = (
-                _unpriced_unknown_models(conn, where)
-                if any(g["unpriced"] and g["model"] is None for g in groups) else []
-            )
-        else:
-            errors, feedback, retries, unknown_unpriced = [], [], [], []
+            retries = _retries(conn, where, retry_window_s, total_calls <= threshold, indexes)
 
+    warnings: list[str] = []
+    first = min((r["first"] for r in roll["kind"]), default=None)
     window = {
         "since": since, "until": until, "since_iso": iso(since), "until_iso": iso(until),
         "session": session, "all": since is None and until is None,
         "generated_at": now, "generated_at_iso": iso(now),
-        "first_call_at": span["first"], "last_call_at": span["last"],
-        "first_call_iso": iso(span["first"]), "last_call_iso": iso(span["last"]),
+        "first_call_at": first, "last_call_at": last_call,
+        "first_call_iso": iso(first), "last_call_iso": iso(last_call),
+        "retry_window_s": retry_window_s,
     }
 
     # -- totals --------------------------------------------------------------------------------
-    def bucket_sums(gs: Iterable[dict[str, Any]]) -> dict[str, int]:
-        s = {"input": 0, "cache_read": 0, "cache_write": 0, "cache_write_1h": 0, "output": 0}
-        for g in gs:
-            for b in s:
-                s[b] += g[b]
-        return s
-
-    def tokens(g: dict[str, Any]) -> int:
-        return g["input"] + g["cache_read"] + g["cache_write"] + g["output"]
-
-    total_calls = window_calls
-    priced = [g for g in groups if not g["cost_null"]]
-    total_cost = sum(g["cost"] for g in priced) if priced else 0.0
-    sums = bucket_sums(groups)
+    total = _money(roll["kind"])
+    total_cost = total["cost"]
+    by_kind = {kind: _money(rows) for kind, rows in _by(roll["kind"]).items()}
+    errors = [(r["k1"], r["k2"], r["calls"]) for r in roll["status"]]
     status_counts: dict[str, int] = {}
     for status, _cls, n in errors:
         status_counts[status] = status_counts.get(status, 0) + n
-    unpriced_calls = sum(g["calls"] for g in groups if g["unpriced"])
-    by_kind: dict[str, dict[str, Any]] = {}
-    for g in groups:
-        k = by_kind.setdefault(g["kind"], {"calls": 0, "cost_usd": 0.0, "unpriced_calls": 0})
-        k["calls"] += g["calls"]
-        k["cost_usd"] += g["cost"] or 0.0
-        k["unpriced_calls"] += g["calls"] if g["unpriced"] else 0
-    for k in by_kind.values():
-        k["cost_usd"] = _usd(k["cost_usd"])
     totals = {
         "calls": total_calls,
-        "priced_calls": sum(g["calls"] for g in priced),
+        "priced_calls": total["priced_calls"],
         "cost_usd": _usd(total_cost),
-        "input_tokens": sums["input"],
-        "cache_read_tokens": sums["cache_read"],
-        "cache_write_tokens": sums["cache_write"],
-        "cache_write_1h_tokens": sums["cache_write_1h"],
-        "output_tokens": sums["output"],
-        "tokens": sums["input"] + sums["cache_read"] + sums["cache_write"] + sums["output"],
+        "input_tokens": total["input"],
+        "cache_read_tokens": total["cache_read"],
+        "cache_write_tokens": total["cache_write"],
+        "cache_write_1h_tokens": total["cache_write_1h"],
+        "output_tokens": total["output"],
+        "tokens": total["tokens"],
         "errors": status_counts.get("error", 0),
         "interrupted": status_counts.get("interrupted", 0),
         "pending": status_counts.get("pending", 0),
-        "unpriced": unpriced_calls,
-        "by_kind": dict(sorted(by_kind.items())),
+        "unpriced": total["unpriced_calls"],
+        "by_kind": {
+            kind: {"calls": m["calls"], "cost_usd": _usd(m["cost"]), "unpriced_calls": m["unpriced_calls"]}
+            for kind, m in sorted(by_kind.items(), key=lambda kv: _none_last(kv[0]))
+        },
     }
 
-    # -- tiers ---------------------------------------------------------------------------------
-    routed_total = sum(g["calls"] for g in groups if g["kind"] == ROUTED_KIND)
-    tier_rows: dict[Any, dict[str, Any]] = {}
-    for t in tiers_cfg:
-        tier_rows[t] = {"tier": t, "calls": 0, "routed_calls": 0, "tokens": 0, "cost_usd": 0.0, "unpriced_calls": 0}
-    for g in groups:
-        row = tier_rows.setdefault(
-            g["tier"], {"tier": g["tier"], "calls": 0, "routed_calls": 0, "tokens": 0, "cost_usd": 0.0, "unpriced_calls": 0}
-        )
-        row["calls"] += g["calls"]
-        row["routed_calls"] += g["calls"] if g["kind"] == ROUTED_KIND else 0
-        row["tokens"] += tokens(g)
-        row["cost_usd"] += g["cost"] or 0.0
-        row["unpriced_calls"] += g["calls"] if g["unpriced"] else 0
-    extra = sorted((t for t in tier_rows if t not in rank and t is not None))
-    order = tiers_cfg + extra + ([None] if None in tier_rows else [])
+    # -- tiers and targets ---------------------------------------------------------------------
+    tier_rows = _by(roll["tier"])
+    by_tier = {t: _money(rows) for t, rows in tier_rows.items()}
+    routed_by_tier = {t: sum(r["calls"] for r in rows if r["k2"]) for t, rows in tier_rows.items()}
+    routed_total = sum(routed_by_tier.values())
+    tier_order = tiers_cfg + sorted(t for t in by_tier if t is not None and t not in rank)
+    if None in by_tier:
+        tier_order.append(None)
     tiers_out = []
-    for t in order:
-        row = tier_rows[t]
+    for t in tier_order:
+        m = by_tier.get(t) or _money(())
         tiers_out.append({
             "tier": t,
             "rank": rank.get(t) if t is not None else None,
-            "calls": row["calls"],
-            "share_calls": _div(row["calls"], total_calls) or 0.0,
-            "routed_calls": row["routed_calls"],
-            "share_routed": _div(row["routed_calls"], routed_total) or 0.0,
-            "tokens": row["tokens"],
-            "cost_usd": _usd(row["cost_usd"]),
-            "share_cost": _div(row["cost_usd"], total_cost) or 0.0,
-            "unpriced_calls": row["unpriced_calls"],
+            "calls": m["calls"],
+            "share_calls": _div(m["calls"], total_calls) or 0.0,
+            "routed_calls": routed_by_tier.get(t, 0),
+            "share_routed": _div(routed_by_tier.get(t, 0), routed_total) or 0.0,
+            "tokens": m["tokens"],
+            "cost_usd": _usd(m["cost"]),
+            "share_cost": _div(m["cost"], total_cost) or 0.0,
+            "unpriced_calls": m["unpriced_calls"],
         })
-
     lower = [t for t in tiers_cfg[:2] if t != top]
-    lower_share = _div(sum(tier_rows[t]["routed_calls"] for t in lower), routed_total)
-    top_share = _div(tier_rows[top]["routed_calls"], routed_total)
+    lower_share = _div(sum(routed_by_tier.get(t, 0) for t in lower), routed_total)
+    top_share = _div(routed_by_tier.get(top, 0), routed_total)
     targets = {
         "basis": "routed calls (kind main)",
         "routed_calls": routed_total,
@@ -499,257 +516,196 @@ def build_report(
         "tiers_1_2_share": lower_share,
         "top_tier_share": top_share,
     }
-    warnings: list[str] = []
     if top_share is not None and top_share > TOP_TIER_WARNING_ABOVE:
         warnings.append(
             f"{top} took {top_share:.1%} of routed calls, above {TOP_TIER_WARNING_ABOVE:.0%}: "
-            "the classification needs tightening (target 10-12%)"
+            f"the classification needs tightening (target {TARGET_TOP_TIER_SHARE[0]:.0%}-{TARGET_TOP_TIER_SHARE[1]:.0%})"
         )
 
     # -- task types ----------------------------------------------------------------------------
-    task_rows: dict[Any, dict[str, Any]] = {}
-    for g in groups:
-        row = task_rows.setdefault(
-            g["task_type"],
-            {"task_type": g["task_type"], "calls": 0, "priced_calls": 0, "cost_usd": 0.0, "unpriced_calls": 0, "tier_mix": {}},
-        )
-        row["calls"] += g["calls"]
-        row["priced_calls"] += 0 if g["cost_null"] else g["calls"]
-        row["cost_usd"] += g["cost"] or 0.0
-        row["unpriced_calls"] += g["calls"] if g["unpriced"] else 0
-        key = g["tier"] if g["tier"] is not None else NONE_KEY
-        row["tier_mix"][key] = row["tier_mix"].get(key, 0) + g["calls"]
+    tier_pos = {t: i for i, t in enumerate(tier_order)}
     task_out = []
-    for row in task_rows.values():
-        mix_order = {t: i for i, t in enumerate(order)}
-        mix = dict(sorted(row["tier_mix"].items(), key=lambda kv: mix_order.get(None if kv[0] == NONE_KEY else kv[0], 99)))
+    for task, rows in _by(roll["task"]).items():
+        m = _money(rows)
+        mix = sorted(((r["k2"], r["calls"]) for r in rows), key=lambda kv: tier_pos.get(kv[0], len(tier_pos)))
         task_out.append({
-            "task_type": row["task_type"],
-            "calls": row["calls"],
-            "priced_calls": row["priced_calls"],
-            "cost_usd": _usd(row["cost_usd"]),
-            "mean_cost_usd": _usd(_div(row["cost_usd"], row["priced_calls"])),
-            "share_cost": _div(row["cost_usd"], total_cost) or 0.0,
-            "share_calls": _div(row["calls"], total_calls) or 0.0,
-            "unpriced_calls": row["unpriced_calls"],
-            "tier_mix": mix,
+            "task_type": task,
+            "calls": m["calls"],
+            "priced_calls": m["priced_calls"],
+            "cost_usd": _usd(m["cost"]),
+            "mean_cost_usd": _usd(_div(m["cost"], m["priced_calls"])),
+            "share_calls": _div(m["calls"], total_calls) or 0.0,
+            "share_cost": _div(m["cost"], total_cost) or 0.0,
+            "unpriced_calls": m["unpriced_calls"],
+            "tier_mix": {(NONE_KEY if t is None else t): n for t, n in mix},
         })
-    task_out.sort(key=lambda r: (-(r["cost_usd"] or 0.0), -r["calls"], r["task_type"] is None, r["task_type"] or ""))
+    task_out.sort(key=lambda r: (-r["cost_usd"], -r["calls"], _none_last(r["task_type"])))
 
     # -- savings -------------------------------------------------------------------------------
-    priced_sums = bucket_sums(priced)
-    top_usd = None
-    if top_price is not None:
-        top_usd = _reprice(top_price, priced_sums["input"], priced_sums["cache_read"], priced_sums["cache_write"],
-                           priced_sums["cache_write_1h"], priced_sums["output"])
-    saved = None if top_usd is None else float(top_usd) - total_cost
+    priced = _money(r for r in roll["kind"] if not r["k2"])  # k2: cost IS NULL
+    top_usd = None if top_price is None else float(_reprice(top_price, **{b: priced[b] for b in _BUCKETS}))
+    saved = None if top_usd is None else top_usd - total_cost
     savings = {
         "actual_usd": _usd(total_cost),
         "top_tier": top,
         "top_tier_model": top_model,
         "top_tier_usd": _usd(top_usd),
         "saved_usd": _usd(saved),
-        "saved_pct": _div(saved * 100, float(top_usd)) if saved is not None and top_usd else None,
-        "classifier_usd": _usd(by_kind.get("classifier", {}).get("cost_usd", 0.0)),
-        "compaction_usd": _usd(by_kind.get("compaction", {}).get("cost_usd", 0.0)),
-        "priced_calls": totals["priced_calls"],
-        "unpriced_calls_excluded": total_calls - totals["priced_calls"],
+        "saved_pct": (saved / top_usd * 100) if saved is not None and top_usd else None,
+        "classifier_usd": _usd(by_kind["classifier"]["cost"] if "classifier" in by_kind else 0.0),
+        "compaction_usd": _usd(by_kind["compaction"]["cost"] if "compaction" in by_kind else 0.0),
+        "priced_calls": total["priced_calls"],
+        "calls_without_cost": total_calls - total["priced_calls"],
     }
     if top_price is None and total_calls:
         warnings.append(f"the top tier's model {top_model} has no known price: savings cannot be computed")
 
-    # -- caching and models --------------------------------------------------------------------
-    model_rows: dict[Any, dict[str, Any]] = {}
-    for g in groups:
-        row = model_rows.setdefault(g["model"], {
-            "model": g["model"], "calls": 0, "tokens": 0, "cost_usd": 0.0, "unpriced_calls": 0,
-            "input": 0, "cache_read": 0, "cache_write": 0, "cache_write_1h": 0, "output": 0,
-        })
-        row["calls"] += g["calls"]
-        row["tokens"] += tokens(g)
-        row["cost_usd"] += g["cost"] or 0.0
-        row["unpriced_calls"] += g["calls"] if g["unpriced"] else 0
-        for b in ("input", "cache_read", "cache_write", "cache_write_1h", "output"):
-            row[b] += g[b]
+    # -- models and caching (each model priced once, in Python) --------------------------------
+    model_rows = _by(roll["model"])
+    by_model = {model: _money(rows) for model, rows in model_rows.items()}
     models_out = []
     cache_models = []
-    cache_saved = Decimal(0)
-    read_saved_total = Decimal(0)
-    premium_total = Decimal(0)
-    unpriced_cache_models = []
-    for row in sorted(model_rows.values(), key=lambda r: (-r["cost_usd"], -r["calls"], r["model"] is None, r["model"] or "")):
-        price = _price_for(config, book, row["model"]) if row["model"] else None
+    read_saved_total = premium_total = Decimal(0)
+    cache_unpriced: list[Any] = []
+    for model, m in sorted(by_model.items(), key=lambda kv: (-kv[1]["cost"], -kv[1]["calls"], _none_last(kv[0]))):
+        price = _price_for(config, book, model) if model else None
         models_out.append({
-            "model": row["model"], "calls": row["calls"], "tokens": row["tokens"],
-            "input_tokens": row["input"], "cache_read_tokens": row["cache_read"],
-            "cache_write_tokens": row["cache_write"], "output_tokens": row["output"],
-            "cost_usd": _usd(row["cost_usd"]), "share_cost": _div(row["cost_usd"], total_cost) or 0.0,
-            "unpriced_calls": row["unpriced_calls"], "priced": price is not None,
+            "model": model, "calls": m["calls"], "tokens": m["tokens"],
+            "input_tokens": m["input"], "cache_read_tokens": m["cache_read"],
+            "cache_write_tokens": m["cache_write"], "output_tokens": m["output"],
+            "cost_usd": _usd(m["cost"]), "share_cost": _div(m["cost"], total_cost) or 0.0,
+            "unpriced_calls": m["unpriced_calls"], "priced": price is not None,
         })
-        if row["cache_read"] or row["cache_write"]:
-            entry = {
-                "model": row["model"], "cache_read_tokens": row["cache_read"],
-                "cache_write_tokens": row["cache_write"], "cache_write_1h_tokens": row["cache_write_1h"],
-                "read_share": _div(row["cache_read"], row["input"] + row["cache_read"] + row["cache_write"]),
-                "read_saved_usd": None, "write_premium_usd": None, "saved_usd": None, "priced": price is not None,
-            }
-            if price is not None:
-                rs, prem = _cache_saving(price, row["cache_read"], row["cache_write"], row["cache_write_1h"])
-                entry.update(read_saved_usd=_usd(rs), write_premium_usd=_usd(prem), saved_usd=_usd(rs - prem))
-                read_saved_total += rs
-                premium_total += prem
-                cache_saved += rs - prem
-            else:
-                unpriced_cache_models.append(row["model"])
-            cache_models.append(entry)
-    prompt_total = sums["input"] + sums["cache_read"] + sums["cache_write"]
+        if not (m["cache_read"] or m["cache_write"]):
+            continue
+        entry = {
+            "model": model, "cache_read_tokens": m["cache_read"], "cache_write_tokens": m["cache_write"],
+            "cache_write_1h_tokens": m["cache_write_1h"],
+            "read_share": _div(m["cache_read"], m["input"] + m["cache_read"] + m["cache_write"]),
+            "read_saved_usd": None, "write_premium_usd": None, "saved_usd": None, "priced": price is not None,
+        }
+        if price is None:
+            cache_unpriced.append(model)
+        else:
+            read_saved, premium = _cache_saving(price, m["cache_read"], m["cache_write"], m["cache_write_1h"])
+            entry.update(read_saved_usd=_usd(read_saved), write_premium_usd=_usd(premium),
+                         saved_usd=_usd(read_saved - premium))
+            read_saved_total += read_saved
+            premium_total += premium
+        cache_models.append(entry)
     caching = {
-        "cache_read_tokens": sums["cache_read"],
-        "cache_write_tokens": sums["cache_write"],
-        "cache_write_1h_tokens": sums["cache_write_1h"],
-        "read_share": _div(sums["cache_read"], prompt_total),
+        "cache_read_tokens": total["cache_read"],
+        "cache_write_tokens": total["cache_write"],
+        "cache_write_1h_tokens": total["cache_write_1h"],
+        "read_share": _div(total["cache_read"], total["input"] + total["cache_read"] + total["cache_write"]),
         "read_saved_usd": _usd(read_saved_total),
         "write_premium_usd": _usd(premium_total),
-        "saved_usd": _usd(cache_saved),
-        "unpriced_models": unpriced_cache_models,
+        "saved_usd": _usd(read_saved_total - premium_total),
+        "unpriced_models": cache_unpriced,
         "models": cache_models,
     }
 
-    # -- unpriced ------------------------------------------------------------------------------
+    # -- unpriced and errors -------------------------------------------------------------------
     unpriced_models: dict[Any, int] = {}
-    for g in groups:
-        if g["unpriced"] and g["model"] is not None:
-            unpriced_models[g["model"]] = unpriced_models.get(g["model"], 0) + g["calls"]
-    for model, n in unknown_unpriced:
-        unpriced_models[model] = unpriced_models.get(model, 0) + n
+    for r in roll["model"]:
+        if r["k2"]:  # unpriced: named by the model that answered, else the one asked for
+            name = r["k1"] if r["k1"] is not None else r["k3"]
+            unpriced_models[name] = unpriced_models.get(name, 0) + r["calls"]
     unpriced = {
-        "calls": unpriced_calls,
-        "models": [{"model": m, "calls": n} for m, n in sorted(unpriced_models.items(), key=lambda kv: (-kv[1], kv[0] or ""))],
+        "calls": total["unpriced_calls"],
+        "models": [{"model": m, "calls": n}
+                   for m, n in sorted(unpriced_models.items(), key=lambda kv: (-kv[1], _none_last(kv[0])))],
     }
-    if unpriced_calls:
+    if unpriced["calls"]:
         names = ", ".join(str(m["model"]) for m in unpriced["models"])
         warnings.append(
-            f"{unpriced_calls} call(s) have no known price ({names}): they are not in the dollar figures; "
-            "add their models under prices: in the config"
+            f"{unpriced['calls']} call(s) have no known price ({names}) and are left out of the dollar "
+            "figures: add their models under prices: in the config"
         )
-
-    # -- errors --------------------------------------------------------------------------------
     errors_out = {
         "calls": sum(n for _s, _c, n in errors),
         "by_status": dict(sorted(status_counts.items())),
         "classes": [
-            {"status": s, "error_class": c, "calls": n}
-            for s, c, n in sorted(errors, key=lambda r: (-r[2], r[0], r[1] or ""))
+            {"status": st, "error_class": cls, "calls": n}
+            for st, cls, n in sorted(errors, key=lambda r: (-r[2], r[0], _none_last(r[1])))
         ],
     }
 
-    # -- days ----------------------------------------------------------------------------------
-    day_rows: dict[int, dict[str, Any]] = {}
-    for g in groups:
-        row = day_rows.setdefault(g["day"], {"calls": 0, "cost_usd": 0.0, "unpriced_calls": 0, "tokens": 0})
-        row["calls"] += g["calls"]
-        row["cost_usd"] += g["cost"] or 0.0
-        row["unpriced_calls"] += g["calls"] if g["unpriced"] else 0
-        row["tokens"] += tokens(g)
+    # -- days (gaps inside the span shown as zero days) ----------------------------------------
+    by_day = {r["k1"]: r for r in roll["day"]}
     days_out = []
-    if day_rows:
-        for day in range(min(day_rows), max(day_rows) + 1):  # gaps shown as zero days
-            row = day_rows.get(day, {"calls": 0, "cost_usd": 0.0, "unpriced_calls": 0, "tokens": 0})
-            days_out.append({"day": _day_iso(day), "calls": row["calls"], "tokens": row["tokens"],
-                             "cost_usd": _usd(row["cost_usd"]), "unpriced_calls": row["unpriced_calls"]})
+    if by_day:
+        for day in range(min(by_day), max(by_day) + 1):
+            m = _money([by_day[day]] if day in by_day else [])
+            days_out.append({"day": _day_iso(day), "calls": m["calls"], "tokens": m["tokens"],
+                             "cost_usd": _usd(m["cost"]), "unpriced_calls": m["unpriced_calls"]})
 
     # -- quality -------------------------------------------------------------------------------
-    def qtier(tier: Any, decided: Any) -> Any:
-        """The tier routing chose: decided_tier for an override (when recorded), else the tier."""
-        return decided if decided else tier
-
-    by_tier: dict[Any, dict[str, int]] = {}
-    by_task: dict[Any, dict[str, int]] = {}
-    by_task_cfg: dict[tuple[Any, Any], dict[str, int]] = {}
-    total_q = _new_quality()
+    q_tier: dict[Any, dict[str, int]] = {}
+    q_task: dict[Any, dict[str, int]] = {}
+    q_task_cfg: dict[tuple[Any, Any], dict[str, int]] = {}
+    q_cfg: dict[Any, dict[str, int]] = {}
+    q_total = _new_quality()
+    cfg_first: dict[str, float] = {}
 
     def bump(tier: Any, task: Any, cfg: Any, field: str, n: int) -> None:
-        for table, key in ((by_tier, tier), (by_task, task), (by_task_cfg, (task, cfg))):
+        for table, key in ((q_tier, tier), (q_task, task), (q_task_cfg, (task, cfg)), (q_cfg, cfg)):
             table.setdefault(key, _new_quality())[field] += n
-        total_q[field] += n
+        q_total[field] += n
 
-    for g in groups:
-        if g["kind"] not in QUALITY_KINDS:
-            continue
-        t = qtier(g["tier"], g["override_decided"])
-        bump(t, g["task_type"], g["config_hash"], "calls", g["calls"])
-        if g["escalated"]:
-            bump(t, g["task_type"], g["config_hash"], "escalations", g["calls"])
-        if g["overridden"] and g["override_decided"] and g["tier"] in rank and g["override_decided"] in rank \
-                and rank[g["tier"]] > rank[g["override_decided"]]:
-            bump(t, g["task_type"], g["config_hash"], "overrides", g["calls"])
-    for tier, decided, task, cfg, bad, good in feedback:
-        t = qtier(tier, decided)
-        bump(t, task, cfg, "feedback_bad", bad or 0)
-        bump(t, task, cfg, "feedback_good", good or 0)
-    for tier, decided, task, cfg, n in retries:
-        bump(qtier(tier, decided), task, cfg, "retries", n)
+    for r in roll["quality"]:
+        tier, task, cfg = r["k1"], r["k2"], r["k3"]
+        for field in ("calls", "escalations", "overrides"):
+            bump(tier, task, cfg, field, r[field])
+        if cfg is not None:
+            cfg_first[cfg] = min(cfg_first.get(cfg, r["first"]), r["first"])
+    for tier, task, cfg, bad, good in feedback:
+        bump(tier, task, cfg, "feedback_bad", bad or 0)
+        bump(tier, task, cfg, "feedback_good", good or 0)
+    for tier, task, cfg, n in retries:
+        bump(tier, task, cfg, "retries", n)
 
-    # configs, oldest first (by their first call in the window)
-    cfg_first: dict[Any, float] = {}
-    cfg_last: dict[Any, float] = {}
-    for g in groups:
-        cfg = g["config_hash"]
-        if g["kind"] in QUALITY_KINDS and cfg is not None:
-            cfg_first[cfg] = min(cfg_first.get(cfg, g["first"]), g["first"])
-            cfg_last[cfg] = max(cfg_last.get(cfg, g["last"]), g["last"])
-    configs = []
-    for cfg in sorted(cfg_first, key=lambda c: (cfg_first[c], c)):
-        q = _new_quality()
-        for (task, c), v in by_task_cfg.items():
-            if c == cfg:
-                for f in q:
-                    q[f] += v[f]
-        configs.append({"config_hash": cfg, "first_call_at": cfg_first[cfg], "last_call_at": cfg_last[cfg],
-                        "first_call_iso": iso(cfg_first[cfg]), "last_call_iso": iso(cfg_last[cfg]),
-                        **q, "rate": _rate(q)})
-
-    def qrow(key_name: str, key: Any, q: dict[str, int]) -> dict[str, Any]:
-        return {key_name: key, **q, "rate": _rate(q)}
-
-    q_tiers = [qrow("tier", t, by_tier[t]) for t in order if t in by_tier]
-    q_tiers += [qrow("tier", t, by_tier[t]) for t in by_tier if t not in order]
-    q_tasks = [qrow("task_type", k, v) for k, v in sorted(by_task.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
-
+    configs = [
+        {"config_hash": cfg, "first_call_at": cfg_first[cfg], "first_call_iso": iso(cfg_first[cfg]),
+         **q_cfg[cfg], "rate": _rate(q_cfg[cfg])}
+        for cfg in sorted(cfg_first, key=lambda c: (cfg_first[c], c))
+    ]
+    q_tier_order = [t for t in tier_order if t in q_tier] + sorted(
+        (t for t in q_tier if t not in tier_pos), key=_none_last)
     regressions = []
     if len(configs) >= 2:
         prev_cfg, new_cfg = configs[-2]["config_hash"], configs[-1]["config_hash"]
-        for task in sorted(by_task, key=lambda k: (k is None, k or "")):
-            a = by_task_cfg.get((task, prev_cfg))
-            b = by_task_cfg.get((task, new_cfg))
+        for task in sorted(q_task, key=_none_last):
+            a, b = q_task_cfg.get((task, prev_cfg)), q_task_cfg.get((task, new_cfg))
             if not a or not b or a["calls"] < regression_min_calls or b["calls"] < regression_min_calls:
                 continue
-            ra, rb = _rate(a), _rate(b)
-            if rb - ra >= regression_min_increase - 1e-12:
+            rate_a, rate_b = _rate(a), _rate(b)
+            if rate_b - rate_a >= regression_min_increase - 1e-12:
                 regressions.append({
                     "task_type": task, "previous_config": prev_cfg, "newest_config": new_cfg,
                     "previous_calls": a["calls"], "newest_calls": b["calls"],
-                    "previous_rate": ra, "newest_rate": rb, "increase": rb - ra,
+                    "previous_rate": rate_a, "newest_rate": rate_b, "increase": rate_b - rate_a,
                 })
     for r in regressions:
         warnings.append(
-            f"quality regression: {r['task_type'] or NONE_KEY} rate rose from {r['previous_rate']:.1%} to "
+            f"quality regression: {r['task_type'] or NONE_KEY} went from {r['previous_rate']:.1%} to "
             f"{r['newest_rate']:.1%} after config {r['newest_config']}"
         )
     quality = {
         "kinds": list(QUALITY_KINDS),
         "retry_window_s": retry_window_s,
-        "total": {**total_q, "rate": _rate(total_q)},
-        "tiers": q_tiers,
-        "task_types": q_tasks,
+        "total": {**q_total, "rate": _rate(q_total)},
+        "tiers": [{"tier": t, **q_tier[t], "rate": _rate(q_tier[t])} for t in q_tier_order],
+        "task_types": [{"task_type": k, **q_task[k], "rate": _rate(q_task[k])}
+                       for k in sorted(q_task, key=_none_last)],
         "configs": configs,
         "regression_rule": {
             "min_calls": regression_min_calls,
             "min_increase": regression_min_increase,
             "description": (
-                f"a task type is flagged when its rate under the newest config (by first call in the window) "
-                f"exceeds its rate under the previous config by at least {regression_min_increase:g}, "
-                f"with at least {regression_min_calls} calls under each"
+                "a task type is flagged when its rate under the newest config (the config_hash whose first "
+                "call in the window is latest) exceeds its rate under the previous config by at least "
+                f"{regression_min_increase:g}, with at least {regression_min_calls} calls under each"
             ),
         },
         "regressions": regressions,

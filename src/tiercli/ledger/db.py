@@ -43,9 +43,25 @@ _EXTRA_INDEXES_V1 = [
     "CREATE INDEX IF NOT EXISTS ix_calls_session_prompt ON calls (session, prompt_hash)",
 ]
 
+# The report's one grouped pass reads this covering index in order (no sort, no table reads): its
+# key is exactly that pass's GROUP BY, the rest the columns it sums. Plain columns, bar the day and
+# cost IS NULL, whose columns are in it too: SQLite reads an index on expressions as covering only
+# when every column a query names is in it. (1M calls: --all 3.4-4.7 s without, 1.0 s with.)
+REPORT_INDEX_NAME = "ix_calls_report"
+REPORT_DAY = "CAST(started_at / 86400 AS INTEGER)"
+REPORT_GROUP_COLUMNS = (
+    f"{REPORT_DAY}, tier, task_type, kind, served_model, requested_model, unpriced, (cost_usd IS NULL), "
+    "status, error_class, decision_source, decided_tier, config_hash"
+)
+REPORT_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {REPORT_INDEX_NAME} ON calls ({REPORT_GROUP_COLUMNS}, "
+    "started_at, fallback_count, cost_usd, input_tokens, cache_read_tokens, cache_write_tokens, "
+    "cache_write_1h_tokens, output_tokens)"
+)
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, "calls, feedback and schema_migrations tables"),
-    (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets)"),
+    (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets), report index"),
 ]
 _V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
 # Spend per UTC day (settled cost + open reservations), kept by triggers in the same transaction as
@@ -220,6 +236,7 @@ class Ledger:
                             conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
                     for stmt in _V2_SPEND:
                         conn.exec_driver_sql(stmt)
+                    conn.exec_driver_sql(REPORT_INDEX_SQL)
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
                 )
