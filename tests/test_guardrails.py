@@ -198,6 +198,13 @@ def test_compaction_fires_at_the_threshold_and_the_next_call_carries_the_summary
     assert "SUMMARY: parser state machine discussed" in sent and "question 0" not in sent
     # the second call before the threshold carried the first turn verbatim
     assert "question 0" in json.dumps(fake_provider.requests_for("claude-haiku-4-5")[1].body["messages"])
+    # the report shows what compaction saved: removed history at the served call's input price, less its cost
+    report = json.loads(tier("report", "-c", cfg, "--all", "--json").stdout)
+    comp = report["savings"]["compaction"]
+    removed = json.loads(summary_row["meta_json"])["history_tokens"] - summary_row["output_tokens"]
+    assert comp["calls"] == 1 and comp["tokens_removed"] == removed
+    assert comp["saved_usd"] == pytest.approx(removed * 1e-6 - summary_row["cost_usd"])  # haiku: $1 per Mtok input
+    assert report["savings"]["compaction_usd"] == pytest.approx(summary_row["cost_usd"])
 
 
 def test_history_needs_a_session(fake_provider, tmp_path, tier_home):
@@ -226,6 +233,8 @@ def test_failing_check_escalates_tier_by_tier_and_a_passing_one_stops(fake_provi
     escalated = fake_provider.requests_for("claude-sonnet-4-5")[0].body["messages"][-1]["content"]
     assert "a wrong patch" in json.dumps(escalated) and "failed verification" in json.dumps(escalated)
     assert fake_provider.requests_for("claude-opus-4-5") == []
+    quality = json.loads(tier("report", "-c", cfg, "--all", "--json").stdout)["quality"]
+    assert quality["total"]["escalations"] == 1  # the tier2 attempt after the failed check
 
 
 def test_check_failing_everywhere(fake_provider, tmp_path, tier_home):

@@ -258,6 +258,10 @@ def _savings(report: dict[str, Any], console: Console):
         lines.append(Text(f"  all on {_plain(s['top_tier'])}".ljust(23) + f"{usd(s['top_tier_usd'])}  ({_plain(s['top_tier_model'])})"))
         lines.append(Text(f"  saved                {usd(s['saved_usd'])}  ({pct(None if s['saved_pct'] is None else s['saved_pct'] / 100)})"))
     lines.append(Text(f"  included: classifier {usd(s['classifier_usd'])}, compaction {usd(s['compaction_usd'])}"))
+    comp = s.get("compaction") or {}
+    if comp.get("calls"):
+        lines.append(Text(f"  compaction: {num(comp['calls'])} summaries removed {tokens(comp['tokens_removed'])} tokens "
+                          f"of history, saving {usd(comp['saved_usd'])} net of their cost (at least)"))
     if s["calls_without_cost"]:
         lines.append(Text(f"  left out: {num(s['calls_without_cost'])} calls without a cost (unpriced or unfinished)"))
     return Group(*lines)

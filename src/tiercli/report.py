@@ -333,6 +333,20 @@ def _retries(conn, where: Where, retry_window_s: float, narrow: bool, indexes: s
 
 
 # -- prices --------------------------------------------------------------------------------------
+def _compactions(conn, where: Where) -> list[tuple]:
+    """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)."""
+    scan = Where(where.since, where.until, where.session, alias="c")
+    sql = f"""
+        SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
+               SUM(COALESCE(json_extract(c.meta_json, '$.history_tokens'), 0)), SUM(c.output_tokens),
+               TOTAL(c.cost_usd)
+        FROM calls AS c LEFT JOIN calls AS p ON p.id = c.parent_id
+        {scan.sql("c.kind = 'compaction'", "c.status = 'ok'")}
+        GROUP BY 1
+    """
+    return [tuple(r) for r in conn.execute(_text(sql), scan.params)]
+
+
 def _price_for(config, book: PriceBook, model: str) -> UnitPrice | None:
     params = None
     for d in config.model_list:
@@ -362,6 +376,27 @@ def _cache_saving(price: UnitPrice, cread: int, cwrite: int, cw1h: int) -> tuple
 _QUALITY_FIELDS = ("calls", "overrides", "retries", "escalations", "feedback_bad", "feedback_good")
 _BUCKETS = ("input", "cache_read", "cache_write", "cache_write_1h", "output")
 _MONEY_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost") + _BUCKETS
+
+
+def _compaction_saving(config, book: PriceBook, groups: list[tuple]) -> dict[str, Any]:
+    """What compaction saved: the history tokens it removed from the call it served (history minus
+    the summary), at that call's model's input price, less the compaction calls' own cost. A lower
+    bound: later calls of the session start from the summary too."""
+    removed = saved = cost = Decimal(0)
+    calls = 0
+    unpriced = []
+    for model, n, history, summary, spent in groups:
+        calls += n
+        cut = max(int(history or 0) - int(summary or 0), 0)
+        removed += cut
+        cost += Decimal(str(spent or 0))
+        price = _price_for(config, book, model) if model else None
+        if price is None:
+            unpriced.append(model)
+            continue
+        saved += price.input * cut
+    return {"calls": calls, "tokens_removed": int(removed), "cost_usd": _usd(cost),
+            "saved_usd": _usd(saved - cost), "unpriced_models": sorted(m for m in unpriced if m)}
 
 
 def _new_quality() -> dict[str, int]:
@@ -429,6 +464,7 @@ def build_report(
     last_call = None
     with ledger.read() as conn:
         roll = _rollups(conn, where, tiers_cfg)
+        compactions = _compactions(conn, where)
         total_calls = sum(r["calls"] for r in roll["kind"])
         if total_calls:
             threshold = _narrow_threshold
@@ -556,6 +592,7 @@ def build_report(
         "compaction_usd": _usd(by_kind["compaction"]["cost"] if "compaction" in by_kind else 0.0),
         "priced_calls": total["priced_calls"],
         "calls_without_cost": total_calls - total["priced_calls"],
+        "compaction": _compaction_saving(config, book, compactions),
     }
     if top_price is None and total_calls:
         warnings.append(f"the top tier's model {top_model} has no known price: savings cannot be computed")
