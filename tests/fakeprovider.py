@@ -39,6 +39,8 @@ Behaviour, per model name
 Whether the answer is SSE or JSON follows the request's ``"stream"`` flag. Streamed text is split
 into one chunk per word (whitespace kept, so the chunks join back to ``text`` exactly). Errors
 (status >= 400) are always a JSON body, stream or not, as the real providers do.
+``Reply(tool_calls=[{"id": ..., "name": ..., "arguments": {...}}])`` answers with tool calls after the
+text (OpenAI ``tool_calls``, Anthropic ``tool_use`` blocks; streamed as partial-JSON pieces).
 ``fake.requests`` / ``fake.requests_for(model)`` list every POST (``RecordedRequest(path, model,
 body, headers, ts)``); ``GET /health`` is not recorded. ``fake.reset()`` forgets scripts, defaults
 and records.
@@ -212,6 +214,23 @@ class Reply:
     error_type: str | None = None
     error_code: str | None = None
     context_tokens: int = 250_000  # for the context-window-exceeded message
+    # Tool calls the model makes: [{"id": "call_1", "name": "read", "arguments": {...} or "json"}], sent
+    # after the text (OpenAI message.tool_calls / Anthropic tool_use blocks, JSON and SSE). With tool
+    # calls a finish_reason of "stop" becomes "tool_calls" (Anthropic stop_reason "tool_use").
+    tool_calls: list[dict[str, Any]] | None = None
+
+    @property
+    def finish(self) -> str:
+        return "tool_calls" if self.tool_calls and self.finish_reason == "stop" else self.finish_reason
+
+    def tool_call_parts(self) -> list[tuple[str, str, str]]:
+        """(id, name, arguments as a JSON string) per tool call."""
+        out = []
+        for n, call in enumerate(self.tool_calls or []):
+            args = call.get("arguments", {})
+            out.append((call.get("id") or f"call_fake{n + 1}", call["name"],
+                        args if isinstance(args, str) else json.dumps(args)))
+        return out
 
     # ---- helpers -------------------------------------------------------------------------
     @classmethod
@@ -458,8 +477,8 @@ class _Handler(BaseHTTPRequestHandler):
             "created": int(time.time()),
             "model": body.get("model"),
             "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text, "refusal": None},
-                         "logprobs": None, "finish_reason": reply.finish_reason}],
+            "choices": [{"index": 0, "message": _openai_message(reply),
+                         "logprobs": None, "finish_reason": reply.finish}],
             "usage": reply.openai_usage(body),
         }
         self._send_json(reply.status, payload, reply.headers)
@@ -485,7 +504,12 @@ class _Handler(BaseHTTPRequestHandler):
                 yield _sse(chunk({"content": piece}))
             if reply.cut_stream_after is not None:
                 raise _CutStream
-            yield _sse(chunk({}, reply.finish_reason))
+            for n, (call_id, name, args) in enumerate(reply.tool_call_parts()):
+                yield _sse(chunk({"tool_calls": [{"index": n, "id": call_id, "type": "function",
+                                                  "function": {"name": name, "arguments": ""}}]}))
+                for part in _halves(args):
+                    yield _sse(chunk({"tool_calls": [{"index": n, "function": {"arguments": part}}]}))
+            yield _sse(chunk({}, reply.finish))
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                             "system_fingerprint": "fp_fake", "choices": [], "usage": reply.openai_usage(body)})
@@ -503,8 +527,8 @@ class _Handler(BaseHTTPRequestHandler):
             "type": "message",
             "role": "assistant",
             "model": body.get("model"),
-            "content": [{"type": "text", "text": reply.text}],
-            "stop_reason": _FINISH_TO_ANTHROPIC.get(reply.finish_reason, reply.finish_reason),
+            "content": _anthropic_content(reply),
+            "stop_reason": _FINISH_TO_ANTHROPIC.get(reply.finish, reply.finish),
             "stop_sequence": None,
             "usage": reply.anthropic_usage(body),
         }
@@ -536,9 +560,16 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.cut_stream_after is not None:
                 raise _CutStream
             yield ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+            for n, (call_id, name, args) in enumerate(reply.tool_call_parts(), start=1):
+                yield ev("content_block_start", {"type": "content_block_start", "index": n, "content_block": {
+                    "type": "tool_use", "id": call_id, "name": name, "input": {}}})
+                for part in _halves(args):
+                    yield ev("content_block_delta", {"type": "content_block_delta", "index": n,
+                                                     "delta": {"type": "input_json_delta", "partial_json": part}})
+                yield ev("content_block_stop", {"type": "content_block_stop", "index": n})
             yield ev("message_delta", {"type": "message_delta",
-                                       "delta": {"stop_reason": _FINISH_TO_ANTHROPIC.get(reply.finish_reason,
-                                                                                         reply.finish_reason),
+                                       "delta": {"stop_reason": _FINISH_TO_ANTHROPIC.get(reply.finish,
+                                                                                         reply.finish),
                                                  "stop_sequence": None},
                                        "usage": {"output_tokens": usage["output_tokens"]}})
             yield ev("message_stop", {"type": "message_stop"})
@@ -579,6 +610,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def _halves(text: str) -> list[str]:
+    """A tool call's JSON arguments in two pieces, as providers stream them (partial JSON)."""
+    mid = len(text) // 2
+    return [p for p in (text[:mid], text[mid:]) if p]
+
+
+def _openai_message(reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
+    if reply.tool_calls:
+        message["content"] = reply.text or None
+        message["tool_calls"] = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                                 for i, n, a in reply.tool_call_parts()]
+    return message
+
+
+def _anthropic_content(reply: Reply) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
+    if reply.tool_calls:
+        content = content if reply.text else []
+        content += [{"type": "tool_use", "id": i, "name": n, "input": json.loads(a)} for i, n, a in reply.tool_call_parts()]
+    return content
 
 
 class _Server(ThreadingHTTPServer):

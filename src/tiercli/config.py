@@ -78,6 +78,10 @@ class Deployment(BaseModel):
     def _has_model(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value.get("model"), str) or not value["model"]:
             raise ValueError("litellm_params.model must name a model, e.g. claude-haiku-4-5")
+        for key, price in value.items():  # LiteLLM's per-deployment prices, in dollars per token
+            if ("_cost_per_token" in key or "_token_cost" in key) and price is not None and (
+                    isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 1):
+                raise ValueError(f"litellm_params.{key} must be dollars per token, a number from 0 to 1")
         return value
 
     @property
@@ -119,11 +123,11 @@ class Deployment(BaseModel):
 class Price(_Strict):
     """Dollars per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_read: float | None = Field(default=None, ge=0)
-    cache_write: float | None = Field(default=None, ge=0)
-    cache_write_1h: float | None = Field(default=None, ge=0)
+    input: float = Field(ge=0, le=1_000_000)  # the bound also refuses .inf (a cost must stay a number)
+    output: float = Field(ge=0, le=1_000_000)
+    cache_read: float | None = Field(default=None, ge=0, le=1_000_000)
+    cache_write: float | None = Field(default=None, ge=0, le=1_000_000)
+    cache_write_1h: float | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class Routing(_Strict):
@@ -212,6 +216,37 @@ class LedgerSettings(_Strict):
     store_prompts: Literal["full", "redacted", "none"] = "full"
 
 
+class Serve(_Strict):
+    """`tier serve`, the local gateway: scenario rules (claude-code-router style), prompt-cache
+    stickiness, key handling. A rule whose tier is unset is off (the small-model rule's tier defaults
+    to the cheapest tier)."""
+
+    small_model_pattern: str | None = "haiku"  # regex (case-insensitive) on the requested model name
+    small_model_tier: str | None = None  # None: the cheapest tier
+    long_context_tokens: int = Field(default=60_000, ge=1)
+    long_context_tier: str | None = None
+    thinking_tier: str | None = None
+    web_search_tier: str | None = None
+    sticky_ttl_s: float = Field(default=300, ge=0)  # keep a session's tier while its cache is warm; 0: off
+    forward_client_key: bool = False  # send the client's own key upstream (same-protocol passthrough only)
+    passthrough: bool = True  # same protocol, plain anthropic/openai deployments: forward without litellm
+    max_iterations: int | None = Field(default=None, ge=1)  # per session; None: off (agents make many calls)
+
+    @field_validator("small_model_pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"small_model_pattern is not a valid regular expression: {exc}") from None
+        return value or None
+
+    def named_tiers(self) -> dict[str, str]:
+        names = ("small_model_tier", "long_context_tier", "thinking_tier", "web_search_tier")
+        return {n: getattr(self, n) for n in names if getattr(self, n)}
+
+
 class Config(_Strict):
     model_list: list[Deployment] = Field(min_length=1)
     router_settings: dict[str, Any] = Field(default_factory=dict)
@@ -222,6 +257,7 @@ class Config(_Strict):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     telemetry: Telemetry = Field(default_factory=Telemetry)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)  # accepted, for drop-in proxy files
+    serve: Serve = Field(default_factory=Serve)
 
     @field_validator("router_settings")
     @classmethod
@@ -260,6 +296,9 @@ class Config(_Strict):
             raise ValueError("guardrails.compaction.tier must not be the top tier (summaries are cheap work)")
         for problem in fallback_problems(self):
             raise ValueError(problem)
+        for name, tier in self.serve.named_tiers().items():
+            if tier not in tiers:
+                raise ValueError(f"serve.{name} {tier!r} is not in routing.tiers {tiers}")
         return self
 
     # -- derived views -------------------------------------------------------------------------
@@ -354,6 +393,24 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_ALIASES = 100
+MAX_CONFIG_NODES = 1_000_000  # values after expanding aliases: 72 nested aliases can make 387 million
+
+
+def _check_expanded_size(data: Any, source: str) -> None:
+    """Refuse a document whose aliases expand past MAX_CONFIG_NODES values (a "billion laughs"):
+    PyYAML shares aliased objects, but validating and hashing the config would expand them."""
+    budget, stack = MAX_CONFIG_NODES, [data]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(f"{source}: the YAML expands to more than {MAX_CONFIG_NODES:,} values (nested aliases?)",
+                              "expand the aliases by hand")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -362,7 +419,9 @@ def parse_yaml(text: str, source: str) -> Any:
     if text.count("*") and len(re.findall(r"(?<![\w*])\*[A-Za-z0-9_-]+", text)) > MAX_ALIASES:
         raise ConfigError(f"{source}: more than {MAX_ALIASES} YAML aliases", "expand them by hand")
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML is nested too deeply", "is this the right file?") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -370,6 +429,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}:{where}: YAML error: {what}", "fix the YAML and try again") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: YAML error: {exc}", "fix the YAML and try again") from None
+    _check_expanded_size(data, source)
+    return data
 
 
 def _format_validation(exc: ValidationError) -> list[str]:
@@ -418,7 +479,8 @@ def locate(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]
 
 def read_text(path: Path, how: str) -> str:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             f"config file not found: {path} (from {how})",
@@ -428,6 +490,8 @@ def read_text(path: Path, how: str) -> str:
         raise ConfigError(f"config path is a directory: {path} (from {how})") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config is larger than 1 MB", "is this the right file?")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -72,9 +72,18 @@ class Interrupted(KeyboardInterrupt):
         self.served_model = served_model
 
 
+_SECRET_PARAMS = ("api_key", "aws_secret_access_key", "aws_access_key_id", "aws_session_token")
+
+
 def scrub(text: str, cfg: Config | None = None) -> str:
-    """Remove API keys (the configured variables' values and common key shapes) from text."""
+    """Remove API keys (the configured variables' values, keys written in the config itself, and
+    common key shapes) from text."""
     variables = {v for d in cfg.model_list for v in d.key_variables()} if cfg is not None else set()
+    for d in cfg.model_list if cfg is not None else ():
+        for name in _SECRET_PARAMS:
+            value = d.litellm_params.get(name)
+            if isinstance(value, str) and len(value) >= 6 and not value.startswith("os.environ/"):
+                text = text.replace(value, f"<{name}>")
     return redact.scrub(text, variables)
 
 
@@ -183,7 +192,7 @@ def _short_error(exc: BaseException | None) -> str:
     found = _PROVIDER_MESSAGE.search(text)
     if found:
         return found.group(1)[:300]
-    text = re.sub(r"^litellm\.\w+: ", "", text)
+    text = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception|Timeout): )+", "", text)  # "litellm.X: X: ..." -> "..."
     for marker in (" Handle with `litellm", " LiteLLM: model group", " Received Model Group", "LiteLLM Retried"):
         text = text.split(marker, 1)[0]
     return text.strip()[:300]
@@ -277,7 +286,7 @@ def _classify_exception(exc: BaseException) -> tuple[str, str]:
         "APIConnectionError": "could not reach the provider; check the network or api_base",
         "NotFoundError": "the provider does not know this model name",
         "BadRequestError": "the provider rejected the request",
-        "DeadlineExceeded": "guardrails.timeout_s caps the whole call, streaming included: raise it or ask for a shorter answer",
+        "DeadlineExceeded": "guardrails.timeout_s also caps how long an answer may stream: raise it or ask for a shorter answer",
     }
     return name, hints.get(name, "see `tier log` for the failed attempts")
 
@@ -324,7 +333,6 @@ def complete(
     text_parts: list[str] = []
     group: str | None = None
     model: str | None = None
-    deadline = time.monotonic() + timeout if timeout else None  # per read for litellm; in total here
     try:
         if not stream:
             resp = router.completion(model=tier, messages=messages, **kwargs)
@@ -340,6 +348,10 @@ def complete(
             )
             usage = None
             finish = None
+            # litellm's timeout is per attempt and per read: a trickling stream would never trip it. So the
+            # answer, once it starts streaming, gets timeout_s in total (the clock starts here, not at the
+            # first attempt, so a fallback after a timed-out attempt still has its full time)
+            deadline = time.monotonic() + timeout if timeout else None
             # for streams the served group and deployment are on the wrapper, not on the chunks
             group, model, model_id = _served(resp, cfg, tier)
             for chunk in resp:
@@ -356,7 +368,7 @@ def complete(
                     usage = chunk_usage
                 if deadline is not None and time.monotonic() > deadline:
                     _close_stream(resp)
-                    raise DeadlineExceeded(f"the call took longer than guardrails.timeout_s ({timeout:g} s) in total; "
+                    raise DeadlineExceeded(f"the answer streamed for longer than guardrails.timeout_s ({timeout:g} s); "
                                            f"{len(text_parts)} chunk(s) received")
             text = "".join(text_parts)
             # a mid-stream fallback swaps the deployment under the wrapper: read who served at the end
@@ -394,3 +406,130 @@ def complete(
         usage = Usage(input_tokens=tokens.count_messages(messages, model or tier), output_tokens=tokens.count(text, model or tier))
     return Completion(text, usage, reported, group or tier, model or cfg.primary_model(tier), model_id, attempts, finish)
 
+
+
+# -- gateway (`tier serve`) ------------------------------------------------------------------------
+# The gateway's provider calls: async, on the same cached Router and attempt log as complete(). The
+# request and the answer stay in the provider-neutral OpenAI shape litellm speaks; Anthropic-format
+# requests are translated with litellm's own Messages adapter (the one its proxy uses), both ways.
+
+# What a client may set on a routed request. Everything else (api_base, api_key, base_url,
+# extra_headers, mock_response, metadata, ...) is dropped: a client must never redirect a call made
+# with the config's key, nor reach litellm's own knobs.
+CLIENT_PARAMS = frozenset(
+    """messages tools tool_choice parallel_tool_calls functions function_call max_tokens max_completion_tokens
+    temperature top_p n stop presence_penalty frequency_penalty logit_bias logprobs top_logprobs
+    response_format seed user reasoning_effort thinking modalities audio prediction service_tier
+    web_search_options verbosity top_k""".split()
+)
+
+
+def warm_up(cfg: Config, cfg_hash: str) -> None:
+    """Import litellm, build the Router and load the Messages adapter before the first request."""
+    if any(not d.is_offline for d in cfg.model_list):
+        _router(cfg, cfg_hash)
+        from litellm.llms.anthropic.messages.adapters.transformation import AnthropicAdapter  # noqa: F401
+
+
+def client_params(request: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in request.items() if k in CLIENT_PARAMS and v is not None}
+
+
+def raw_failure(cfg: Config, tier: str, call_id: str, exc: BaseException, *, partial_text: str = "") -> CallFailed:
+    """The CallFailed that complete() would raise for `exc`, with the provider's HTTP status."""
+    assert _ATTEMPT_LOG is not None
+    attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
+    name, hint = _classify_exception(exc)
+    message = scrub(_short_error(exc), cfg)
+    if not attempts:
+        attempts.append(Attempt(tier, None, name, message))
+    for a in attempts:
+        a.message = scrub(a.message, cfg)
+    if len(attempts) > 1:
+        tried = ", ".join(f"{a.group} {a.error_class}" for a in attempts)
+        summary = f"{tier} call failed on every tier tried ({tried}): {attempts[0].message}"
+        name = attempts[-1].error_class if name.startswith("Router") else name
+    else:
+        summary = f"{tier} call failed: {name}: {message}"
+    failed = CallFailed(summary, hint, error_class=name, attempts=attempts, partial_text=partial_text)
+    failed.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
+    return failed
+
+
+def pop_attempts(cfg: Config, call_id: str) -> list[Attempt]:
+    """The failed attempts litellm logged for a call that in the end succeeded (fallbacks)."""
+    attempts = _ATTEMPT_LOG.failures.pop(call_id, []) if _ATTEMPT_LOG is not None else []
+    for a in attempts:
+        a.message = scrub(a.message, cfg)
+    return attempts
+
+
+async def complete_raw(
+    cfg: Config,
+    cfg_hash: str,
+    tier: str,
+    request_kwargs: dict[str, Any],
+    *,
+    call_id: str,
+    stream: bool,
+    timeout: float | None = None,
+) -> Any:
+    """Send one OpenAI-format chat request (the client's own fields, see CLIENT_PARAMS) to `tier` and
+    its fallbacks, async. Returns litellm's ModelResponse, or its async stream wrapper (usage in the
+    last chunk). Raises CallFailed (with `.status_code`) when every deployment failed."""
+    check_keys(cfg, tier)
+    router = _router(cfg, cfg_hash)
+    kwargs: dict[str, Any] = {**client_params(request_kwargs), "metadata": {"tier_call_id": call_id}}
+    if timeout:
+        kwargs["timeout"] = timeout
+    if stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+    try:
+        return await router.acompletion(model=tier, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every provider failure becomes CallFailed
+        raise raw_failure(cfg, tier, call_id, exc) from None
+
+
+def served_by(resp: Any, cfg: Config, tier: str) -> tuple[str, str, str | None]:
+    """(group, deployment model, deployment id) that answered: after a fallback, not `tier`."""
+    return _served(resp, cfg, tier)
+
+
+def usage_of(obj: Any) -> Usage | None:
+    """A litellm (or OpenAI wire) usage object as the ledger's four token buckets."""
+    return _usage_from(obj)
+
+
+def anthropic_to_openai(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """An Anthropic Messages request -> (OpenAI chat kwargs, tool-name mapping) via litellm's adapter:
+    system, content blocks, images, tools, tool_use/tool_result, thinking, stop sequences, metadata."""
+    from litellm.llms.anthropic.messages.adapters.transformation import AnthropicAdapter
+
+    fields = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    fields.setdefault("model", "tier")
+    translated, mapping = AnthropicAdapter().translate_completion_input_params_with_tool_mapping(fields)
+    return dict(translated or {}), dict(mapping or {})
+
+
+def openai_to_anthropic(resp: Any, tool_name_mapping: dict[str, str] | None = None) -> dict[str, Any]:
+    """A litellm ModelResponse -> an Anthropic Messages response (content blocks, stop_reason, usage)."""
+    from litellm.llms.anthropic.messages.adapters.transformation import AnthropicAdapter
+
+    out = AnthropicAdapter().translate_completion_output_params(resp, tool_name_mapping=tool_name_mapping)
+    data = dict(out or {})
+    data.pop("_hidden_params", None)
+    return data
+
+
+def anthropic_sse(stream: Any, model: str, tool_name_mapping: dict[str, str] | None = None):
+    """A litellm async chunk stream -> Anthropic Messages SSE events (bytes), via litellm's adapter."""
+    from litellm.llms.anthropic.messages.adapters.transformation import AnthropicAdapter
+
+    return AnthropicAdapter().translate_completion_output_params_streaming(
+        stream, model=model, tool_name_mapping=tool_name_mapping, is_async=True)
+
+
+def offline_completion(cfg: Config, tier: str, messages: list[dict]) -> Completion:
+    """The embedded offline default's placeholder answer for `tier` (no litellm, no network)."""
+    return _offline_complete(cfg, tier, cfg.deployments(tier)[0], messages, None)
