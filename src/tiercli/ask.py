@@ -248,8 +248,15 @@ def run(
                             "error_class": "KeyboardInterrupt"})
         raise
     except providers.CallFailed as exc:
-        cost, source = prices.cost(decision.model, Usage())
-        ledger.upsert_call({**row, "status": "error", "ended_at": time.time(), "error_class": exc.error_class,
+        usage = Usage()
+        if exc.partial_text:  # the answer had started (a cut stream, the deadline): the provider bills it
+            from tiercli import tokens
+
+            usage = Usage(input_tokens=tokens.count_messages(messages, decision.model),
+                          output_tokens=tokens.count(exc.partial_text, decision.model))
+        cost, source = prices.cost(decision.model, usage)
+        ledger.upsert_call({**row, **_usage_cols(usage), "output_estimated": bool(exc.partial_text),
+                            "status": "error", "ended_at": time.time(), "error_class": exc.error_class,
                             "reserved_usd": None,
                             "error_message": exc.message[:500], "attempts": len(exc.attempts),
                             "fallback_count": max(len(exc.attempts) - 1, 0),

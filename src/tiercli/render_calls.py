@@ -12,6 +12,15 @@ LOG_JSON_KEYS = (
 )
 
 
+# Control characters (C0, DEL, C1) from the ledger are shown as \xNN, never sent to the terminal: a
+# session name or a reason may hold an escape sequence (Rich's Text does not strip ESC).
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+
+
+def _inert(value: object) -> str:
+    return str(value).translate(_CONTROL)
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -68,7 +77,7 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
         # Text objects: data is never parsed as Rich markup
         texts = []
         for name, _ in columns:
-            t = Text(str(cells[name]))
+            t = Text(_inert(cells[name]))
             if name == "status":
                 t.stylize(styles.get(r.get("status"), ""))
             texts.append(t)
@@ -86,8 +95,8 @@ def print_decision(decision, console=None) -> None:
               ("tier", decision.tier), ("model", decision.model), ("confidence", conf),
               ("classifier", decision.classifier or decision.source)]
     for name, value in fields:
-        console.print(Text.assemble((f"{name:>11}  ", "bold"), str(value)))
+        console.print(Text.assemble((f"{name:>11}  ", "bold"), _inert(value)))
     if decision.reasons:
         console.print(Text("    reasons", style="bold"))
         for reason in decision.reasons:
-            console.print(Text(f"      · {reason}"))
+            console.print(Text(f"      · {_inert(reason)}"))
