@@ -464,6 +464,14 @@ def test_a_warm_session_stays_on_its_tier_unless_it_must_rise(gw, fake_provider)
     assert rows[1]["decided_tier"] == "tier1"
     assert "sticky" not in meta(rows[3])["serve"]  # cold: no stickiness
     assert meta(rows[4])["serve"]["sticky"]["kept"] is False
+    # the report shows the cache hits kept
+    from tiercli.ledger import Ledger
+    from tiercli.report import build_report
+
+    with Ledger(gw.db) as ledger:
+        caching = build_report(ledger, gw.loaded.config, since=None, until=None, session=None)["caching"]
+    assert caching["sticky_calls"] == 1
+    assert caching["sticky_cache_read_tokens"] == rows[1]["cache_read_tokens"]
 
 
 # -- auth, keys, errors -------------------------------------------------------------------------------------

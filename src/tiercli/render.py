@@ -276,6 +276,8 @@ def _caching(report: dict[str, Any], console: Console):
         ),
         Text(f"  saved {usd(c['saved_usd'])}: reads {usd(c['read_saved_usd'])} cheaper, "
              f"write premium {usd(c['write_premium_usd'])}"),
+        *([Text(f"  cache kept warm: {num(c['sticky_calls'])} gateway calls stayed on their session's tier, "
+                f"reading {tokens(c['sticky_cache_read_tokens'])} cached tokens")] if c.get("sticky_calls") else []),
     )
     if not c["models"]:
         return head

@@ -333,6 +333,14 @@ def _retries(conn, where: Where, retry_window_s: float, narrow: bool, indexes: s
 
 
 # -- prices --------------------------------------------------------------------------------------
+def _sticky(conn, where: Where) -> tuple[int, int]:
+    """(calls `tier serve` kept on their session's tier to keep its prompt cache warm, their cache reads)."""
+    scan = Where(where.since, where.until, where.session, alias="c")
+    sql = "SELECT COUNT(*), TOTAL(c.cache_read_tokens) FROM calls AS c " + scan.sql("c.decision_source = 'sticky'")
+    calls, reads = conn.execute(_text(sql), scan.params).one()
+    return int(calls), int(reads)
+
+
 def _compactions(conn, where: Where) -> list[tuple]:
     """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)."""
     scan = Where(where.since, where.until, where.session, alias="c")
@@ -465,6 +473,7 @@ def build_report(
     with ledger.read() as conn:
         roll = _rollups(conn, where, tiers_cfg)
         compactions = _compactions(conn, where)
+        sticky = _sticky(conn, where)
         total_calls = sum(r["calls"] for r in roll["kind"])
         if total_calls:
             threshold = _narrow_threshold
@@ -640,6 +649,9 @@ def build_report(
         "saved_usd": _usd(read_saved_total - premium_total),
         "unpriced_models": cache_unpriced,
         "models": cache_models,
+        # tier serve: calls kept on their session's tier while its cache was warm, and what they read
+        "sticky_calls": sticky[0],
+        "sticky_cache_read_tokens": sticky[1],
     }
 
     # -- unpriced and errors -------------------------------------------------------------------
