@@ -108,8 +108,26 @@ def _check_file(path: Path) -> bool:
 def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA journal_mode=WAL")
+    _set_wal(conn)
     conn.execute("PRAGMA synchronous=FULL")
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """PRAGMA journal_mode=WAL, retried while "database is locked". Processes switching a new file to
+    WAL at the same moment deadlock in SQLite's lock upgrade, and SQLite answers one of them at once,
+    without waiting busy_timeout: concurrent first runs of `tier ask` failed with exit 5 (4 of 120
+    opens in tests/test_reliability_concurrency.py). Once the file is in WAL mode this never waits."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 class Ledger:
@@ -160,8 +178,12 @@ class Ledger:
     def _refuse_foreign(self) -> None:
         """Look at an existing file read-only, before anything (even WAL mode) is written to it."""
         try:
-            raw = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+            raw = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                  isolation_level=None)
             try:
+                # one read transaction, one snapshot: a concurrent first run committing its schema between
+                # two reads made a new ledger look foreign (tables, but no application_id yet)
+                raw.execute("BEGIN")
                 app_id = raw.execute("PRAGMA application_id").fetchone()[0]
                 tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 version = max([0, *[r[0] for r in raw.execute("SELECT version FROM schema_migrations")]]) \
