@@ -36,6 +36,10 @@ bench: install-test
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/report.py --sizes 10000,100000
 	$(BIN)/python benchmarks/import_claude_code.py
+	$(BIN)/python benchmarks/replay.py
+	$(BIN)/python benchmarks/guards.py
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/crash.py
 	$(BIN)/python benchmarks/serve.py
 
 # Re-resolve the locks after editing requirements/*.in (needs uv: pip install uv).

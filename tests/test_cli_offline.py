@@ -222,3 +222,33 @@ def test_escape_sequences_in_prompt_are_stored_verbatim(tier_home):
     result = tier("ask", "-t", "search", prompt)
     assert result.exit_code == 0
     assert rows(tier_home)[0]["prompt_text"] == prompt
+
+
+def test_a_stale_pending_row_shows_as_interrupted_in_the_log(tier_home):
+    import time
+
+    from tiercli.ledger import Ledger
+
+    tier("ask", "-t", "search", "fresh")
+    with Ledger(tier_home / "ledger.db") as ledger:
+        ledger.upsert_call({"id": "deadbeef00", "started_at": time.time() - 7200, "status": "pending", "tier": "tier1"})
+        ledger.upsert_call({"id": "cafe000000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1"})
+    table = tier("log").stdout
+    dead = next(line for line in table.splitlines() if line.startswith("deadbeef"))
+    alive = next(line for line in table.splitlines() if line.startswith("cafe0000"))
+    assert "interrupted?" in dead and "pending" in alive
+    assert json.loads(tier("log", "--json").stdout)[-1]["status"] == "pending"  # data stays raw
+
+
+def test_static_prefix_file_is_read_bounded(tier_home, tmp_path):
+    from tiercli.config import embedded_default_text
+
+    prefix = tmp_path / "background.md"
+    prefix.write_text("Project background.\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(embedded_default_text() + f"caching: {{static_prefix: '@{prefix}'}}\n")
+    assert "Project background." in tier("config", "show", "-c", str(good)).stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(embedded_default_text() + "caching: {static_prefix: '@/dev/zero'}\n")
+    result = tier("ask", "-c", str(bad), "-t", "search", "x")
+    assert result.exit_code == 3 and "larger than 4 MB" in result.stderr

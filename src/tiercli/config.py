@@ -187,6 +187,9 @@ class Guardrails(_Strict):
     cascade: Cascade = Field(default_factory=Cascade)
 
 
+MAX_PREFIX_BYTES = 4_000_000  # a static prefix is meant to be cached: a few hundred KB at most in practice
+
+
 class Caching(_Strict):
     """Prompt caching: the static prefix goes first in every main call's system prompt, and
     Anthropic deployments get a cache_control marker on it (other providers cache by prefix
@@ -202,7 +205,11 @@ class Caching(_Strict):
         if value and value.startswith("@"):
             path = Path(value[1:]).expanduser()
             try:
-                return path.read_text(encoding="utf-8")
+                with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
+                    raw = fh.read(MAX_PREFIX_BYTES + 1)
+                if len(raw) > MAX_PREFIX_BYTES:
+                    raise ValueError(f"static_prefix file {path} is larger than {MAX_PREFIX_BYTES // 1_000_000} MB")
+                return raw.decode("utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ValueError(f"cannot read static_prefix file {path}: {getattr(exc, 'strerror', None) or exc}") from None
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 LOG_JSON_KEYS = (
@@ -19,6 +20,17 @@ _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
 
 def _inert(value: object) -> str:
     return str(value).translate(_CONTROL)
+
+
+STALE_PENDING_S = 3600  # no call lasts an hour (guardrails.timeout_s caps it): its process died
+
+
+def _status(row: dict[str, Any]) -> str:
+    """A pending row older than any call can last is the mark a killed process leaves."""
+    status = row.get("status") or ""
+    if status == "pending" and row.get("started_at") and time.time() - row["started_at"] > STALE_PENDING_S:
+        return "interrupted?"
+    return status
 
 
 def _iso(ts: float | None) -> str | None:
@@ -60,7 +72,7 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
         # in a narrow terminal only task and model give way; the figures keep their width
         cap = None if wide else {"task": 11, "model": 15}.get(name)
         table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=cap)
-    styles = {"ok": "green", "error": "red", "interrupted": "yellow", "pending": "yellow"}
+    styles = {"ok": "green", "error": "red", "interrupted": "yellow", "pending": "yellow", "refused": "red"}
     for r in rows:
         when = dt.datetime.fromtimestamp(r["started_at"], dt.timezone.utc).strftime("%m-%d %H:%M:%S" if wide else "%m-%d %H:%M")
         tier = r.get("tier") or "-"
@@ -69,7 +81,7 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
         model = (r.get("served_model") or r.get("requested_model") or "").removeprefix("anthropic/").removeprefix("openai/")
         cells = {
             "id": r["id"][:8], "time (UTC)": when, "session": r.get("session") or "", "kind": r.get("kind") or "",
-            "task": r.get("task_type") or "", "tier": tier, "model": model, "status": r.get("status") or "",
+            "task": r.get("task_type") or "", "tier": tier, "model": model, "status": _status(r),
             "in": f"{(r.get('input_tokens') or 0) + (r.get('cache_read_tokens') or 0) + (r.get('cache_write_tokens') or 0):,}",
             "cache r/w": f"{r.get('cache_read_tokens') or 0:,}/{r.get('cache_write_tokens') or 0:,}",
             "out": f"{r.get('output_tokens') or 0:,}", "cost": _cost(r),
