@@ -377,24 +377,8 @@ def complete(
         _ATTEMPT_LOG.failures.pop(call_id, None)
         raise Interrupted("".join(text_parts), group, model) from None
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes CallFailed
-        attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
-        name, hint = _classify_exception(exc)
-        message = scrub(_short_error(exc), cfg)
-        if not attempts or isinstance(exc, DeadlineExceeded):  # litellm's logger saw nothing of it
-            attempts.append(Attempt(group or tier, model, name, message))
-        for a in attempts:
-            a.message = scrub(a.message, cfg)
-        if len(attempts) > 1:
-            tried = ", ".join(f"{a.group} {a.error_class}" for a in attempts)
-            summary = f"{tier} call failed on every tier tried ({tried}): {attempts[0].message}"
-            name = attempts[-1].error_class if name.startswith("Router") else name
-        else:
-            summary = f"{tier} call failed: {name}: {message}"
-        raise CallFailed(summary, hint, error_class=name, attempts=attempts,
-                         partial_text="".join(text_parts)) from None
-    attempts = [a for a in _ATTEMPT_LOG.failures.pop(call_id, [])]
-    for a in attempts:
-        a.message = scrub(a.message, cfg)
+        raise raw_failure(cfg, tier, call_id, exc, partial_text="".join(text_parts), group=group, model=model) from None
+    attempts = pop_attempts(cfg, call_id)
     reported = usage is not None
     served = next((d for d in cfg.deployments(group or tier) if d.model == model), None)
     if usage is not None and cfg.caching.enabled and cfg.caching.ttl == "1h" and served and served.provider() == "anthropic":
@@ -435,14 +419,16 @@ def client_params(request: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in request.items() if k in CLIENT_PARAMS and v is not None}
 
 
-def raw_failure(cfg: Config, tier: str, call_id: str, exc: BaseException, *, partial_text: str = "") -> CallFailed:
-    """The CallFailed that complete() would raise for `exc`, with the provider's HTTP status."""
+def raw_failure(cfg: Config, tier: str, call_id: str, exc: BaseException, *, partial_text: str = "",
+                group: str | None = None, model: str | None = None) -> CallFailed:
+    """The CallFailed for `exc` (complete() and complete_raw()), with every failed attempt and the
+    provider's HTTP status."""
     assert _ATTEMPT_LOG is not None
     attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
     name, hint = _classify_exception(exc)
     message = scrub(_short_error(exc), cfg)
-    if not attempts:
-        attempts.append(Attempt(tier, None, name, message))
+    if not attempts or isinstance(exc, DeadlineExceeded):  # litellm's logger saw nothing of it
+        attempts.append(Attempt(group or tier, model, name, message))
     for a in attempts:
         a.message = scrub(a.message, cfg)
     if len(attempts) > 1:
