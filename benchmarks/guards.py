@@ -53,7 +53,7 @@ def main() -> None:
         def guarded():
             ledger.session_calls(req.session)
             caps = guards.caps_for(cfg, req.session, time.time())
-            estimate = ask._upper_bound_usd(loaded, decision.tier, messages, req)
+            estimate = ask.upper_bound_usd(loaded, decision.tier, messages, req)
             ledger.budget_overrun(caps, estimate)
             ledger.insert_pending({"id": uuid.uuid4().hex, "started_at": time.time(), "session": "s7", "status": "pending"},
                                   caps, estimate)

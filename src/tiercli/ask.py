@@ -182,13 +182,13 @@ def run(
         made = ledger.session_calls(req.session)
         if made >= cfg.guardrails.max_iterations:
             refusal = guards.refuse_iterations(req.session, made, cfg.guardrails.max_iterations)
-            _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "IterationLimit", refusal)
+            record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "IterationLimit", refusal)
             raise refusal
     providers.check_keys(cfg, decision.tier)  # before anything is recorded or sent
     system = system_prompt(loaded, req, kind)
     history = compaction.history_for(loaded, req, ledger, call_id, system) if req.history else None
     messages = build_messages(req.prompt, system, history)
-    decision = _reserve_budget(loaded, req, ledger, decision, messages, call_id, kind, parent_id)
+    decision, estimate = check_budget(loaded, req, ledger, decision, messages, call_id, kind, parent_id)
     policy = cfg.ledger.store_prompts
     started = time.time()
     row: dict[str, Any] = {
@@ -212,10 +212,10 @@ def run(
         "config_hash": loaded.hash,
         "meta_json": json.dumps({"reasons": list(decision.reasons), **(meta or {})}, ensure_ascii=False),
     }
-    reservation = _pending_row(loaded, req, ledger, decision, messages, row)
+    reservation = write_pending(loaded, req, ledger, decision, messages, row, estimate)
     if reservation is not None:  # a concurrent call took the budget between the check and now
         refusal = guards.refuse_budget(reservation)
-        _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
+        record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
         raise refusal
     _test_pause("pending")
     prices = PriceBook(cfg.prices)
@@ -287,7 +287,7 @@ def run(
                      result.served_model, [a.as_dict() for a in result.attempts], (ended - started) * 1000)
 
 
-def _upper_bound_usd(loaded: LoadedConfig, tier: str, messages: list[dict], req: AskRequest) -> float | None:
+def upper_bound_usd(loaded: LoadedConfig, tier: str, messages: list[dict], req: AskRequest) -> float | None:
     """What a call to `tier` can cost at most: the prompt counted offline plus the full output
     allowance. None when the tier's model has no known price."""
     from tiercli import tokens
@@ -300,46 +300,51 @@ def _upper_bound_usd(loaded: LoadedConfig, tier: str, messages: list[dict], req:
     return PriceBook(cfg.prices).cost(d.model, usage, d.litellm_params)[0]
 
 
-def _reserve_budget(loaded, req, ledger, decision: Decision, messages, call_id, kind, parent_id) -> Decision:
+def check_budget(loaded, req, ledger, decision: Decision, messages, call_id, kind,
+                 parent_id) -> tuple[Decision, float | None]:
     """Check the budget caps before anything is sent; downgrade to a cheaper tier when configured.
+    Returns the decision and its upper-bound estimate (None when no cap applies).
 
     This is the early check that picks the tier; the binding reservation is made when the pending
-    row is written (`_pending_row`), in one transaction with the spend query."""
+    row is written (`write_pending`), in one transaction with the spend query."""
     cfg = loaded.config
     caps = guards.caps_for(cfg, req.session, time.time())
     if not caps:
-        return decision
+        return decision, None
     tiers = cfg.routing.tiers
     candidates = [decision.tier]
     if cfg.guardrails.budget.on_exceed == "downgrade":
         candidates += list(reversed(tiers[: tiers.index(decision.tier)]))
     first_overrun = None
     for tier in candidates:
-        estimate = _upper_bound_usd(loaded, tier, messages, req)
+        estimate = upper_bound_usd(loaded, tier, messages, req)
         overrun = ledger.budget_overrun(caps, estimate)
         if overrun is None:
             if tier == decision.tier:
-                return decision
+                return decision, estimate
             note = f"budget: downgraded {decision.tier} -> {tier} ({first_overrun.message()})"
-            return replace(decision, tier=tier, model=cfg.primary_model(tier), reasons=(*decision.reasons, note))
+            return replace(decision, tier=tier, model=cfg.primary_model(tier), reasons=(*decision.reasons, note)), estimate
         cap, spent = overrun
         first_overrun = first_overrun or guards.Overrun(cap, spent, estimate)
     refusal = guards.refuse_budget(first_overrun)
-    _record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
+    record_refusal(loaded, ledger, req, decision, call_id, kind, parent_id, "BudgetExceeded", refusal)
     raise refusal
 
 
-def _pending_row(loaded, req, ledger, decision: Decision, messages, row) -> "guards.Overrun | None":
+def write_pending(loaded, req, ledger, decision: Decision, messages, row,
+                  estimate: float | None = None) -> "guards.Overrun | None":
+    """Write the call's pending row, reserving its estimate under any budget cap (atomically)."""
     caps = guards.caps_for(loaded.config, req.session, time.time())
     if not caps:
         ledger.upsert_call(row)
         return None
-    estimate = _upper_bound_usd(loaded, decision.tier, messages, req)
+    if estimate is None:
+        estimate = upper_bound_usd(loaded, decision.tier, messages, req)
     overrun = ledger.insert_pending(row, caps, estimate)
     return None if overrun is None else guards.Overrun(overrun[0], overrun[1], estimate)
 
 
-def _record_refusal(loaded, ledger, req, decision: Decision, call_id, kind, parent_id, error_class: str,
+def record_refusal(loaded, ledger, req, decision: Decision, call_id, kind, parent_id, error_class: str,
                     refusal: GuardrailRefusal) -> None:
     """A refused call is recorded (status refused, no cost) so it can be reviewed."""
     now = time.time()

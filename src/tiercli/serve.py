@@ -611,9 +611,9 @@ class Gateway:
             made = ledger.session_calls(inc.session)
             if made >= limit:
                 refusal = guards.refuse_iterations(inc.session, made, limit)
-                ask_core._record_refusal(loaded, ledger, req, decision, call_id, "main", None, "IterationLimit", refusal)
+                ask_core.record_refusal(loaded, ledger, req, decision, call_id, "main", None, "IterationLimit", refusal)
                 raise refusal
-        decision = ask_core._reserve_budget(loaded, req, ledger, decision, inc.flat, call_id, "main", None)
+        decision, estimate = ask_core.check_budget(loaded, req, ledger, decision, inc.flat, call_id, "main", None)
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
         row: dict[str, Any] = {
             "id": call_id, "started_at": time.time(), "session": inc.session, "kind": "main", "source": "serve",
@@ -625,10 +625,10 @@ class Gateway:
             "config_hash": loaded.hash,
             "meta_json": json.dumps({"reasons": list(decision.reasons), "serve": serve_meta}, ensure_ascii=False),
         }
-        overrun = ask_core._pending_row(loaded, req, ledger, decision, inc.flat, row)
+        overrun = ask_core.write_pending(loaded, req, ledger, decision, inc.flat, row, estimate)
         if overrun is not None:
             refusal = guards.refuse_budget(overrun)
-            ask_core._record_refusal(loaded, ledger, req, decision, call_id, "main", None, "BudgetExceeded", refusal)
+            ask_core.record_refusal(loaded, ledger, req, decision, call_id, "main", None, "BudgetExceeded", refusal)
             raise refusal
         return decision, row
 
