@@ -58,3 +58,17 @@ def test_deployment_prices_and_aliases():
 def test_offline_models_cost_what_they_stand_in_for():
     usage = Usage(input_tokens=1000, output_tokens=100)
     assert PriceBook().cost("offline/claude-opus-4-5", usage) == PriceBook().cost("claude-opus-4-5", usage)
+
+
+def test_long_context_requests_are_billed_at_the_long_context_rates():
+    # claude-sonnet-4 (priced via its Bedrock id): $3/$15 per Mtok, $6/$22.50 above 200k prompt tokens,
+    # cache read $0.30 -> $0.60, cache write $3.75 -> $7.50
+    book = PriceBook()
+    short = Usage(input_tokens=150_000, output_tokens=1_000)
+    long = Usage(input_tokens=150_000, cache_read_tokens=60_000, cache_write_tokens=10_000, output_tokens=1_000)
+    assert book.cost("claude-sonnet-4-20250514", short)[0] == pytest.approx((150_000 * 3 + 1_000 * 15) / 1e6)
+    assert book.cost("claude-sonnet-4-20250514", long)[0] == pytest.approx(
+        (150_000 * 6 + 60_000 * 0.6 + 10_000 * 7.5 + 1_000 * 22.5) / 1e6)
+    # exactly at the threshold is still the base rate
+    edge = Usage(input_tokens=200_000, output_tokens=0)
+    assert book.cost("claude-sonnet-4-20250514", edge)[0] == pytest.approx(200_000 * 3 / 1e6)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
@@ -55,8 +56,21 @@ class UnitPrice:
     cache_write: Decimal
     cache_write_1h: Decimal
     source: str  # "config", "litellm", "litellm:<alias>", "deployment"
+    # long-context rates: above N prompt tokens the whole request is billed at other rates
+    # (e.g. Claude Sonnet 4 above 200k, GPT-5 family above 272k), highest threshold first
+    long_context: tuple[tuple[int, "UnitPrice"], ...] = ()
+
+    def for_prompt(self, prompt_tokens: int) -> "UnitPrice":
+        for threshold, rates in self.long_context:
+            if prompt_tokens > threshold:
+                return rates
+        return self
 
     def cost(self, usage: Usage) -> Decimal:
+        if self.long_context:
+            rates = self.for_prompt(usage.prompt_tokens)
+            if rates is not self:
+                return rates.cost(usage)
         write_5m = usage.cache_write_tokens - usage.cache_write_1h_tokens
         return (
             self.input * usage.input_tokens
@@ -65,6 +79,9 @@ class UnitPrice:
             + self.cache_write_1h * usage.cache_write_1h_tokens
             + self.output * usage.output_tokens
         )
+
+
+_LONG_CONTEXT_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 
 
 def litellm_package_dir() -> Path | None:
@@ -103,7 +120,7 @@ def _from_map_entry(entry: Mapping[str, Any], source: str, model: str = "") -> U
     write_1h = _dec(entry.get("cache_creation_input_token_cost_above_1hr"))
     if write_1h is None:
         write_1h = inp * 2 if "claude" in model else (write if write is not None else inp)
-    return UnitPrice(
+    base = UnitPrice(
         input=inp,
         output=out,
         cache_read=read if read is not None else inp,
@@ -111,6 +128,26 @@ def _from_map_entry(entry: Mapping[str, Any], source: str, model: str = "") -> U
         cache_write_1h=write_1h,
         source=source,
     )
+    tiers = []
+    for key, value in entry.items():
+        found = _LONG_CONTEXT_KEY.match(key)
+        if not found or value is None:
+            continue
+        n = int(found.group(1)) * 1000
+        above = f"above_{found.group(1)}k_tokens"
+        l_inp = Decimal(str(value))
+        scale = l_inp / inp if inp else Decimal(1)
+        tiers.append((n, UnitPrice(
+            input=l_inp,
+            output=_dec(entry.get(f"output_cost_per_token_{above}")) or base.output,
+            cache_read=_dec(entry.get(f"cache_read_input_token_cost_{above}")) or base.cache_read * scale,
+            cache_write=_dec(entry.get(f"cache_creation_input_token_cost_{above}")) or base.cache_write * scale,
+            cache_write_1h=base.cache_write_1h * scale,  # the map has no 1h long-context rate: same ratio
+            source=f"{source} (above {n // 1000}k)",
+        )))
+    if tiers:
+        base = replace(base, long_context=tuple(sorted(tiers, reverse=True)))
+    return base
 
 
 def model_candidates(model: str) -> list[str]:
