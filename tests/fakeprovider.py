@@ -138,6 +138,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 import re
 import socket
 import struct
@@ -633,6 +634,22 @@ def _anthropic_content(reply: Reply) -> list[dict[str, Any]]:
         content = content if reply.text else []
         content += [{"type": "tool_use", "id": i, "name": n, "input": json.loads(a)} for i, n, a in reply.tool_call_parts()]
     return content
+
+
+def tier_config(fake: "FakeProvider", path, models: list[str], *, key_var: str = "ANTHROPIC_API_KEY",
+                fallbacks: bool = True, body: str = "routing: {classifier: static}") -> str:
+    """Write a tier config whose tiers (tier1, tier2, ...) are `models` ("anthropic/..." or
+    "openai/...") served by this fake provider; `body` adds sections. Returns the path as text."""
+    lines = ["model_list:"]
+    for i, model in enumerate(models, start=1):
+        base = fake.anthropic_base if model.startswith("anthropic/") else fake.openai_base
+        lines += [f"  - model_name: tier{i}",
+                  f'    litellm_params: {{model: {model}, api_base: "{base}", api_key: os.environ/{key_var}}}']
+    chain = ", ".join(f"{{tier{i}: [tier{i + 1}]}}" for i in range(1, len(models)))
+    lines.append(f"router_settings: {{num_retries: 0{', fallbacks: [' + chain + ']' if fallbacks and chain else ''}}}")
+    lines.append(body)
+    Path(path).write_text("\n".join(lines) + "\n")
+    return str(path)
 
 
 class _Server(ThreadingHTTPServer):

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from fakeprovider import Reply
+from fakeprovider import Reply, tier_config
 from tiercli.cli import app
 
 runner = CliRunner()
@@ -17,42 +17,13 @@ OPENAI_KEY = "sk-test-openai-0123456789abcdefSECRET"
 
 
 def anthropic_config(fake, tmp_path, *, opus="claude-opus-4-5", extra=""):
-    text = f"""
-model_list:
-  - model_name: tier1
-    litellm_params: {{model: anthropic/claude-haiku-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-  - model_name: tier2
-    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-  - model_name: tier3
-    litellm_params: {{model: anthropic/{opus}, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-router_settings:
-  fallbacks: [{{tier1: [tier2]}}, {{tier2: [tier3]}}]
-  num_retries: 0
-routing: {{classifier: static}}
-{extra}
-"""
-    path = tmp_path / "anthropic.yaml"
-    path.write_text(text)
-    return path
+    models = ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5", f"anthropic/{opus}"]
+    return tier_config(fake, tmp_path / "anthropic.yaml", models, body="routing: {classifier: static}\n" + extra)
 
 
 def openai_config(fake, tmp_path):
-    text = f"""
-model_list:
-  - model_name: tier1
-    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{fake.openai_base}", api_key: os.environ/OPENAI_API_KEY}}
-  - model_name: tier2
-    litellm_params: {{model: openai/gpt-5-mini, api_base: "{fake.openai_base}", api_key: os.environ/OPENAI_API_KEY}}
-  - model_name: tier3
-    litellm_params: {{model: openai/gpt-5, api_base: "{fake.openai_base}", api_key: os.environ/OPENAI_API_KEY}}
-router_settings:
-  fallbacks: [{{tier1: [tier2]}}, {{tier2: [tier3]}}]
-  num_retries: 0
-routing: {{classifier: static}}
-"""
-    path = tmp_path / "openai.yaml"
-    path.write_text(text)
-    return path
+    models = ["openai/gpt-4o-mini", "openai/gpt-5-mini", "openai/gpt-5"]
+    return tier_config(fake, tmp_path / "openai.yaml", models, key_var="OPENAI_API_KEY")
 
 
 @pytest.fixture

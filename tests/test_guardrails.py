@@ -11,7 +11,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from fakeprovider import Reply
+from fakeprovider import Reply, tier_config
 from tiercli.cli import app
 
 runner = CliRunner()
@@ -19,25 +19,13 @@ KEY = "sk-ant-test-guardrails-0123456789"
 PREFIX = "You work on the tiercli repository. Style: small functions, type hints. " * 40
 
 
+CLAUDE = ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5", "anthropic/claude-opus-4-5"]
+
+
 def config(fake, tmp_path, extra: str = "", openai_tier1: bool = False) -> str:
-    tier1 = (f'{{model: openai/gpt-4o-mini, api_base: "{fake.openai_base}", api_key: os.environ/ANTHROPIC_API_KEY}}'
-             if openai_tier1 else
-             f'{{model: anthropic/claude-haiku-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}')
-    text = f"""
-model_list:
-  - model_name: tier1
-    litellm_params: {tier1}
-  - model_name: tier2
-    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-  - model_name: tier3
-    litellm_params: {{model: anthropic/claude-opus-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-router_settings: {{num_retries: 0}}
-routing: {{classifier: static}}
-{extra}
-"""
-    path = tmp_path / "guard.yaml"
-    path.write_text(text)
-    return str(path)
+    models = (["openai/gpt-4o-mini"] if openai_tier1 else CLAUDE[:1]) + CLAUDE[1:]
+    return tier_config(fake, tmp_path / "guard.yaml", models, fallbacks=False,
+                       body="routing: {classifier: static}\n" + extra)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from fakeprovider import Reply  # noqa: E402
+from fakeprovider import Reply, tier_config  # noqa: E402
 from tiercli import telemetry  # noqa: E402
 from tiercli.cli import app  # noqa: E402
 
@@ -28,19 +28,10 @@ def clean():
 
 
 def write_config(fake, tmp_path, enabled):
-    path = tmp_path / "otel.yaml"
-    path.write_text(f"""
-model_list:
-  - model_name: tier1
-    litellm_params: {{model: anthropic/claude-haiku-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-  - model_name: tier2
-    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{fake.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY}}
-router_settings: {{num_retries: 0}}
-routing: {{tiers: [tier1, tier2], default_tier: tier1, classifier: static, task_types: {{search: tier1}}, labels: {{}}}}
-guardrails: {{compaction: {{tier: tier1}}}}
-telemetry: {{enabled: {str(enabled).lower()}}}
-""")
-    return str(path)
+    body = ("routing: {tiers: [tier1, tier2], default_tier: tier1, classifier: static, task_types: {search: tier1}, labels: {}}\n"
+            f"guardrails: {{compaction: {{tier: tier1}}}}\ntelemetry: {{enabled: {str(enabled).lower()}}}")
+    return tier_config(fake, tmp_path / "otel.yaml", ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"],
+                       fallbacks=False, body=body)
 
 
 def test_spans_per_decision_and_call_with_genai_attributes(fake_provider, tmp_path, tier_home, monkeypatch):
