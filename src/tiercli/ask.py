@@ -145,16 +145,22 @@ def classify_only(loaded: LoadedConfig, text: str, classifier: str | None, ledge
 
 def estimate(loaded: LoadedConfig, req: AskRequest, decision: Decision, history_output: int | None) -> AskResult:
     """--dry-run: the decision and its cost with prompt tokens counted offline, output estimated."""
-    from tiercli import tokens
-
-    cfg = loaded.config
-    d = cfg.deployments(decision.tier)[0]
-    model = d.model.removeprefix("offline/")
     messages = build_messages(req.prompt, req.system)
-    usage = Usage(input_tokens=tokens.count_messages(messages, model), output_tokens=history_output or DEFAULT_OUTPUT_ESTIMATE)
-    cost, source = PriceBook(cfg.prices).cost(d.model, usage, d.litellm_params)
+    model, usage, cost, source = _offline_cost(loaded, decision.tier, messages, history_output or DEFAULT_OUTPUT_ESTIMATE)
     return AskResult(None, decision, usage=usage, cost_usd=cost, price_source=source, served_tier=decision.tier,
                      served_model=model, estimated=True)
+
+
+def _offline_cost(loaded: LoadedConfig, tier: str, messages: list[dict], output_tokens: int):
+    """(model, usage, cost, price source) of sending `messages` to `tier`'s primary deployment, the
+    prompt counted offline with that model's tokenizer; cost None when the model has no price."""
+    from tiercli import tokens
+
+    d = loaded.config.deployments(tier)[0]
+    model = d.model.removeprefix("offline/")
+    usage = Usage(input_tokens=tokens.count_messages(messages, model), output_tokens=output_tokens)
+    cost, source = PriceBook(loaded.config.prices).cost(d.model, usage, d.litellm_params)
+    return model, usage, cost, source
 
 
 def run(
@@ -290,14 +296,7 @@ def run(
 def upper_bound_usd(loaded: LoadedConfig, tier: str, messages: list[dict], req: AskRequest) -> float | None:
     """What a call to `tier` can cost at most: the prompt counted offline plus the full output
     allowance. None when the tier's model has no known price."""
-    from tiercli import tokens
-
-    cfg = loaded.config
-    d = cfg.deployments(tier)[0]
-    model = d.model.removeprefix("offline/")
-    usage = Usage(input_tokens=tokens.count_messages(messages, model),
-                  output_tokens=req.max_tokens or cfg.guardrails.max_output_tokens)
-    return PriceBook(cfg.prices).cost(d.model, usage, d.litellm_params)[0]
+    return _offline_cost(loaded, tier, messages, req.max_tokens or loaded.config.guardrails.max_output_tokens)[2]
 
 
 def check_budget(loaded, req, ledger, decision: Decision, messages, call_id, kind,
