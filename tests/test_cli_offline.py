@@ -252,3 +252,13 @@ def test_static_prefix_file_is_read_bounded(tier_home, tmp_path):
     bad.write_text(embedded_default_text() + "caching: {static_prefix: '@/dev/zero'}\n")
     result = tier("ask", "-c", str(bad), "-t", "search", "x")
     assert result.exit_code == 3 and "larger than 4 MB" in result.stderr
+
+
+def test_dry_run_counts_the_static_prefix_it_would_send(tier_home, tmp_path):
+    from tiercli.config import embedded_default_text
+
+    path = tmp_path / "prefixed.yaml"
+    path.write_text(embedded_default_text() + "caching: {static_prefix: '" + "Project background. " * 200 + "'}\n")
+    plain = json.loads(tier("ask", "-t", "bug_fix", "--dry-run", "--json", "fix it").stdout)
+    prefixed = json.loads(tier("ask", "-c", str(path), "-t", "bug_fix", "--dry-run", "--json", "fix it").stdout)
+    assert prefixed["usage"]["input_tokens"] > plain["usage"]["input_tokens"] + 500

@@ -145,7 +145,7 @@ def classify_only(loaded: LoadedConfig, text: str, classifier: str | None, ledge
 
 def estimate(loaded: LoadedConfig, req: AskRequest, decision: Decision, history_output: int | None) -> AskResult:
     """--dry-run: the decision and its cost with prompt tokens counted offline, output estimated."""
-    messages = build_messages(req.prompt, req.system)
+    messages = build_messages(req.prompt, system_prompt(loaded, req, "main"))  # what run() would send
     model, usage, cost, source = _offline_cost(loaded, decision.tier, messages, history_output or DEFAULT_OUTPUT_ESTIMATE)
     return AskResult(None, decision, usage=usage, cost_usd=cost, price_source=source, served_tier=decision.tier,
                      served_model=model, estimated=True)
