@@ -144,14 +144,11 @@ def _prompt_from(argument: Optional[str]) -> str:
     return prompt
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9, 10, 13)}
-_CONTROL[127] = "\\x7f"
-_CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})  # C1 controls: U+009B is a CSI too
-
-
 def _terminal_safe(text: str) -> str:
     """Show escape sequences and other control characters instead of letting a terminal run them."""
-    return text.translate(_CONTROL)
+    from tiercli.render_calls import inert
+
+    return inert(text, keep_layout=True)
 
 
 def _money(value: float | None) -> str:

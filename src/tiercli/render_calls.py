@@ -16,10 +16,13 @@ LOG_JSON_KEYS = (
 # Control characters (C0, DEL, C1) from the ledger are shown as \xNN, never sent to the terminal: a
 # session name or a reason may hold an escape sequence (Rich's Text does not strip ESC).
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+_CONTROL_KEEP_LAYOUT = {c: v for c, v in _CONTROL.items() if c not in (9, 10, 13)}
 
 
-def _inert(value: object) -> str:
-    return str(value).translate(_CONTROL)
+def inert(value: object, keep_layout: bool = False) -> str:
+    """Control characters (C0, DEL, C1; U+009B is a CSI too) shown as \\xNN instead of reaching the
+    terminal; `keep_layout` leaves tab, newline and carriage return alone (for answer text)."""
+    return str(value).translate(_CONTROL_KEEP_LAYOUT if keep_layout else _CONTROL)
 
 
 STALE_PENDING_S = 3600  # no call lasts an hour (guardrails.timeout_s caps it): its process died
@@ -89,7 +92,7 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
         # Text objects: data is never parsed as Rich markup
         texts = []
         for name, _ in columns:
-            t = Text(_inert(cells[name]))
+            t = Text(inert(cells[name]))
             if name == "status":
                 t.stylize(styles.get(r.get("status"), ""))
             texts.append(t)
@@ -107,8 +110,8 @@ def print_decision(decision, console=None) -> None:
               ("tier", decision.tier), ("model", decision.model), ("confidence", conf),
               ("classifier", decision.classifier or decision.source)]
     for name, value in fields:
-        console.print(Text.assemble((f"{name:>11}  ", "bold"), _inert(value)))
+        console.print(Text.assemble((f"{name:>11}  ", "bold"), inert(value)))
     if decision.reasons:
         console.print(Text("    reasons", style="bold"))
         for reason in decision.reasons:
-            console.print(Text(f"      · {_inert(reason)}"))
+            console.print(Text(f"      · {inert(reason)}"))
