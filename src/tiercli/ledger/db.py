@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 APPLICATION_ID = 0x54494552  # "TIER"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -62,8 +62,15 @@ REPORT_INDEX_SQL = (
 MIGRATIONS: list[tuple[int, str]] = [
     (1, "calls, feedback and schema_migrations tables"),
     (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets), report index"),
+    (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
 ]
 _V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
+_V3_COLUMNS = {"task_id": "VARCHAR", "owner_pid": "INTEGER", "owner_started": "FLOAT"}
+_V3_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS ix_calls_task_id ON calls (task_id)",
+    # only pending rows carry an owner: the recovery scan reads this small partial index
+    "CREATE INDEX IF NOT EXISTS ix_calls_pending ON calls (status) WHERE status = 'pending'",
+]
 # Spend per UTC day (settled cost + open reservations), kept by triggers in the same transaction as
 # every change to calls, so a budget check reads at most ~31 rows instead of summing a month of calls.
 _SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
@@ -259,6 +266,13 @@ class Ledger:
                     for stmt in _V2_SPEND:
                         conn.exec_driver_sql(stmt)
                     conn.exec_driver_sql(REPORT_INDEX_SQL)
+                elif version == 3:
+                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+                    for column, sql_type in _V3_COLUMNS.items():
+                        if column not in have:  # a table made by an older tier
+                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+                    for stmt in _V3_INDEXES:
+                        conn.exec_driver_sql(stmt)
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
                 )

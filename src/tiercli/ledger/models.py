@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
+SCHEMA_VERSION = 3  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):
@@ -66,6 +66,10 @@ class Call(SQLModel, table=True):
     reserved_usd: Optional[float] = None  # a pending call's budget reservation; NULL once settled
     check_passed: Optional[bool] = None  # --check result: 1 passed, 0 failed, NULL not checked
     meta_json: Optional[str] = None  # source-specific extras (tools used, request text, ...)
+    # v3: agent tasks and crash recovery
+    task_id: Optional[str] = None  # the agent task (one user instruction) this call is a step of
+    owner_pid: Optional[int] = None  # a pending row's writer process, so a dead owner's row can be settled
+    owner_started: Optional[float] = None  # that process's start time (pids are reused)
 
 
 class Feedback(SQLModel, table=True):
