@@ -224,20 +224,44 @@ def test_escape_sequences_in_prompt_are_stored_verbatim(tier_home):
     assert rows(tier_home)[0]["prompt_text"] == prompt
 
 
-def test_a_stale_pending_row_shows_as_interrupted_in_the_log(tier_home):
+def test_orphaned_pending_rows_are_recovered_and_shown(tier_home):
+    """A pending row whose writer is gone (a dead pid, or no owner and over an hour old) is settled
+    interrupted, its reservation released, by the next tier command; a live owner's row stays."""
+    import os
+    import subprocess
+    import sys
     import time
 
+    from tiercli import procinfo
     from tiercli.ledger import Ledger
 
     tier("ask", "-t", "search", "fresh")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
     with Ledger(tier_home / "ledger.db") as ledger:
-        ledger.upsert_call({"id": "deadbeef00", "started_at": time.time() - 7200, "status": "pending", "tier": "tier1"})
-        ledger.upsert_call({"id": "cafe000000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1"})
-    table = tier("log").stdout
-    dead = next(line for line in table.splitlines() if line.startswith("deadbeef"))
+        ledger.upsert_call({"id": "deadbeef00", "started_at": time.time() - 7200, "status": "pending", "tier": "tier1",
+                            "reserved_usd": 0.25})
+        ledger.upsert_call({"id": "deadpid000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1",
+                            "reserved_usd": 0.25, "owner_pid": dead_pid, "owner_started": time.time() - 6})
+        ledger.upsert_call({"id": "cafe000000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1",
+                            "owner_pid": os.getpid(), "owner_started": procinfo.this_process_started()})
+    result = tier("log")
+    assert "recovered 2 call(s)" in result.stderr
+    table = result.stdout
+    for call_id in ("deadbeef", "deadpid0"):
+        line = next(line for line in table.splitlines() if line.startswith(call_id))
+        assert "interrupted" in line
     alive = next(line for line in table.splitlines() if line.startswith("cafe0000"))
-    assert "interrupted?" in dead and "pending" in alive
-    assert json.loads(tier("log", "--json").stdout)[-1]["status"] == "pending"  # data stays raw
+    assert "pending" in alive
+    with Ledger(tier_home / "ledger.db") as ledger:
+        rows = {r["id"]: r for r in ledger.recent_calls(10)}
+        spent = ledger._select("SELECT SUM(usd) AS s FROM spend_days")[0]["s"]
+        assert spent == pytest.approx(ledger._select("SELECT SUM(cost_usd) AS s FROM calls")[0]["s"])  # no reservation left
+    for call_id in ("deadbeef00", "deadpid000"):
+        row = rows[call_id]
+        assert row["status"] == "interrupted" and row["error_class"] == "ProcessGone"
+        assert row["reserved_usd"] is None and row["cost_usd"] is None and "recovered" in row["error_message"]
+    assert rows["cafe000000"]["status"] == "pending"
 
 
 def test_static_prefix_file_is_read_bounded(tier_home, tmp_path):

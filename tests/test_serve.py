@@ -266,18 +266,22 @@ def test_rate_limited_everywhere_is_429_and_all_failed_is_502(gw, fake_provider)
         client.messages.create(model="tier1", max_tokens=50, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 429
     fake_provider.set_default(HAIKU, Reply.error(500))
-    fake_provider.set_default(SONNET, Reply.error(529))
+    fake_provider.set_default(SONNET, Reply.error(503))
     with pytest.raises(anthropic.APIStatusError) as info:
         client.messages.create(model="tier1", max_tokens=50, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502 and "failed on every tier" in info.value.message
+    fake_provider.set_default(SONNET, Reply.error(529))  # Anthropic's overloaded_error stays a 529, not a 502
+    with pytest.raises(anthropic.APIStatusError) as info:
+        client.messages.create(model="tier1", max_tokens=50, messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 529 and info.value.body["error"]["type"] == "overloaded_error"
     # through the router too (an OpenAI client on Anthropic tiers)
     fake_provider.set_default(HAIKU, Reply.rate_limited(retry_after=0))
     fake_provider.set_default(SONNET, Reply.rate_limited(retry_after=0))
     with pytest.raises(openai.RateLimitError):
         gw.openai().chat.completions.create(model="tier1", messages=[{"role": "user", "content": "x"}])
-    rows = gw.rows(3)
-    assert [r["status"] for r in rows] == ["error"] * 3
-    assert [r["error_class"] for r in rows] == ["RateLimitError", "InternalServerError", "RateLimitError"]
+    rows = gw.rows(4)
+    assert [r["status"] for r in rows] == ["error"] * 4
+    assert [r["error_class"] for r in rows] == ["RateLimitError", "ServiceUnavailableError", "OverloadedError", "RateLimitError"]
 
 
 def test_a_bad_request_is_passed_back_not_fallen_back(gw, fake_provider):

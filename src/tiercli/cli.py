@@ -109,7 +109,11 @@ def _open_ledger(db: Optional[Path], create: bool = True):
     from tiercli import paths
     from tiercli.ledger import Ledger
 
-    return Ledger(db or paths.default_db_path(), create=create)
+    ledger = Ledger(db or paths.default_db_path(), create=create)
+    if ledger.recovered:
+        sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
+                         "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
+    return ledger
 
 
 def _read_stdin() -> str:

@@ -36,6 +36,7 @@ APPLICATION_ID = 0x54494552  # "TIER"
 SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
+ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
 
 _EXTRA_INDEXES_V1 = [
     "CREATE INDEX IF NOT EXISTS ix_calls_started_tier ON calls (started_at, tier)",
@@ -140,7 +141,7 @@ def _set_wal(conn: sqlite3.Connection) -> None:
 class Ledger:
     """Open (and create or migrate) a ledger. Use as a context manager or call close()."""
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, recover: bool = True):
         self.path = Path(path).expanduser()
         existed = _check_file(self.path)
         if not existed and not create:
@@ -175,6 +176,7 @@ class Ledger:
                 )
             if version < SCHEMA_VERSION:
                 self._migrate()
+            self.recovered: list[str] = self.recover_orphans() if recover else []
         except sqlite3.DatabaseError as exc:
             self.close()
             raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from None
@@ -454,6 +456,33 @@ class Ledger:
                 return overrun
             conn.execute(sql, [values[k] for k in keys])
         return None
+
+    # -- recovery ----------------------------------------------------------------------------------
+    def recover_orphans(self, now: float | None = None) -> list[str]:
+        """Settle `interrupted` the pending rows whose process is gone, releasing their reservations.
+
+        A row's owner is the pid and start time of the process that wrote it; a row without one
+        (written by tier before schema 3) is taken as orphaned once older than ORPHAN_AGE_S. The
+        cost of such a call is unknown (NULL, never $0): it may or may not have been billed."""
+        from tiercli import procinfo
+
+        now = time.time() if now is None else now
+        rows = self._select("SELECT id, started_at, owner_pid, owner_started FROM calls WHERE status = 'pending'")
+        gone = [r for r in rows
+                if (r["owner_pid"] is None and now - r["started_at"] > ORPHAN_AGE_S)
+                or (r["owner_pid"] is not None and not procinfo.alive(r["owner_pid"], r["owner_started"]))]
+        if not gone:
+            return []
+        with self._tx() as conn:
+            for r in gone:
+                who = f"pid {r['owner_pid']}" if r["owner_pid"] is not None else "an older tier"
+                conn.execute(
+                    "UPDATE calls SET status = 'interrupted', error_class = 'ProcessGone', ended_at = ?, "
+                    "reserved_usd = NULL, owner_pid = NULL, owner_started = NULL, cost_usd = NULL, "
+                    "error_message = ? WHERE id = ? AND status = 'pending'",
+                    [now, f"recovered: the process that made this call ({who}) ended before settling it; "
+                          "its cost is unknown and its budget reservation was released", r["id"]])
+        return [r["id"] for r in gone]
 
     def add_feedback(self, call_id: str, verdict: str, note: str | None) -> None:
         with self._tx() as conn:
