@@ -207,6 +207,10 @@ def ask(
         raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
     system = None
     if system_file is not None:
+        from tiercli.paths import not_a_regular_file
+
+        if why := not_a_regular_file(system_file):
+            raise InputError(f"--system-file {system_file} {why}", "pass a regular file")
         try:
             with system_file.open("rb") as fh:  # bounded: it may be /dev/zero or a pipe
                 raw = fh.read(MAX_STDIN_BYTES + 1)

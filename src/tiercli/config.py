@@ -203,7 +203,11 @@ class Caching(_Strict):
     @classmethod
     def _read_file(cls, value: str | None) -> str | None:
         if value and value.startswith("@"):
+            from tiercli.paths import not_a_regular_file
+
             path = Path(value[1:]).expanduser()
+            if why := not_a_regular_file(path):
+                raise ValueError(f"static_prefix file {path} {why}")
             try:
                 with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
                     raw = fh.read(MAX_PREFIX_BYTES + 1)
@@ -485,6 +489,10 @@ def locate(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]
 
 
 def read_text(path: Path, how: str) -> str:
+    from tiercli.paths import not_a_regular_file
+
+    if why := not_a_regular_file(path):
+        raise ConfigError(f"config path {path} {why} (from {how})", "point --config or TIER_CONFIG at a YAML file")
     try:
         with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
             raw = fh.read(MAX_CONFIG_BYTES + 1)
