@@ -78,6 +78,10 @@ class Deployment(BaseModel):
     def _has_model(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value.get("model"), str) or not value["model"]:
             raise ValueError("litellm_params.model must name a model, e.g. claude-haiku-4-5")
+        for key, ref in value.items():
+            if isinstance(ref, str) and ref.startswith("os.environ/") and not ENV_REF.match(ref):
+                raise ValueError(f"litellm_params.{key}: {ref[len('os.environ/'):]!r} is not an environment variable "
+                                 "name (letters, digits and _, not starting with a digit), e.g. os.environ/OPENAI_API_KEY")
         for key, price in value.items():  # LiteLLM's per-deployment prices, in dollars per token
             if ("_cost_per_token" in key or "_token_cost" in key) and price is not None and (
                     isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 1):
