@@ -177,3 +177,40 @@ def test_a_killed_gateways_pending_rows_are_recovered_by_the_next_tier_command(f
     rows = all_rows(db)
     assert [(r["status"], r["error_class"]) for r in rows] == [("interrupted", "ProcessGone")] * 3
     assert all(r["reserved_usd"] is None for r in rows)
+
+
+def test_one_console_record_per_request_and_json_404s(budget_gw, fake_provider):
+    from tiercli.serve import console
+
+    records: list[dict] = []
+    budget_gw.gw.log = records.append
+    try:
+        ok = httpx.post(budget_gw.url + "/v1/chat/completions", headers={"user-agent": "aider/0.86"},
+                        json={"model": "tier2", "messages": MESSAGES})
+        bad = httpx.post(budget_gw.url + "/v1/chat/completions", json={"model": "tier2", "messages": MESSAGES, "tools": 5})
+        lost = httpx.post(budget_gw.url + "/v1/responsez", json={})
+        budget_gw.gw.flush()
+    finally:
+        budget_gw.gw.log = None
+    assert ok.status_code == 200 and bad.status_code == 400
+    assert lost.status_code == 404 and "POST /v1/chat/completions" in lost.json()["error"]["message"]
+    by_status = {r["status"]: r for r in records}
+    assert set(by_status) == {"ok", "rejected", "not_found"}
+    done = by_status["ok"]
+    assert (done["client"], done["endpoint"], done["tier"], done["requested_model"]) == ("aider", "/v1/chat/completions", "tier2", "tier2")
+    assert done["cost_usd"] > 0 and done["input_tokens"] > 0 and done["session"].startswith("conv-")
+    text = console.line(done)
+    assert "aider" in text and "-> tier2" in text and " ok " in text and "$" in text
+    assert "tools must be" in console.line(by_status["rejected"])
+
+
+def test_every_client_gets_a_stable_session():
+    from tiercli.serve.wire import session_of
+
+    turn1 = {"messages": [{"role": "user", "content": "fix the login test"}]}
+    turn2 = {"messages": [{"role": "user", "content": "fix the login test"}, {"role": "assistant", "content": "done"},
+                          {"role": "user", "content": "now run it"}]}
+    other = {"messages": [{"role": "user", "content": "something else"}]}
+    assert session_of("openai", turn1, {}) == session_of("openai", turn2, {}) != session_of("openai", other, {})
+    assert session_of("openai", turn1, {"x-session-id": "mine"}) == "mine"
+    assert session_of("openai", {**turn1, "user": "u1"}, {}) == "u1"

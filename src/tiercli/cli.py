@@ -566,6 +566,8 @@ def serve(
     token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per request on the console."),
+    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per request on stdout, for machines."),
 ) -> None:
     """A local gateway: OpenAI- and Anthropic-compatible endpoints that route and record every call."""
     from tiercli import paths
@@ -579,7 +581,10 @@ def serve(
                          f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
         sys.stderr.flush()
 
-    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready)
+    from tiercli.serve import console
+
+    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready,
+                log=None if quiet and not json_log else console.printer(json_log))
 
 
 # -- log ---------------------------------------------------------------------------------------------

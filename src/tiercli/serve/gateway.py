@@ -59,6 +59,7 @@ class Flight:
     call: calls.RecordedCall
     sticky_ok: bool
     meta: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = ""
 
 
 class Gateway:
@@ -79,6 +80,7 @@ class Gateway:
         self._http: Any = None
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
+        self.log: Callable[[dict[str, Any]], None] | None = None  # one record per request (the console)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def warm(self) -> None:
@@ -232,6 +234,34 @@ class Gateway:
             getattr(call, how)(*args, **kwargs)
         finally:
             self.open_calls.pop(call.id, None)
+        if self.log is not None:
+            row = self._ledger.get_call(call.id) if self._ledger is not None else None
+            self._emit(flight.endpoint, flight.inc, call.status or "?", row)
+
+    def _emit(self, endpoint: str, inc: Incoming | None, status: str, row: dict[str, Any] | None = None,
+              http_status: int | None = None, error: str | None = None) -> None:
+        """One record per request for the console: never lets a logging problem reach the request."""
+        if self.log is None:
+            return
+        record: dict[str, Any] = {
+            "time": time.time(), "client": inc.client if inc else None, "session": inc.session if inc else None,
+            "endpoint": endpoint, "requested_model": inc.model if inc else None, "status": status,
+            "http_status": http_status,
+        }
+        if row is not None:
+            record.update({
+                "call_id": row["id"], "tier": row["tier"], "served_tier": row["served_tier"],
+                "model": row["served_model"] or row["requested_model"],
+                "input_tokens": (row["input_tokens"] or 0) + (row["cache_read_tokens"] or 0) + (row["cache_write_tokens"] or 0),
+                "output_tokens": row["output_tokens"], "cost_usd": row["cost_usd"], "ms": row["latency_ms"],
+                "error": row["error_message"],
+            })
+        if error:
+            record["error"] = error
+        try:
+            self.log(record)
+        except Exception:  # noqa: BLE001 - the console must never break a call
+            pass
 
     def _settle_ok(self, flight: Flight, served: Served, out: Outcome) -> None:
         meta = {"serve": {**json.loads(flight.call.row["meta_json"])["serve"], "tool_calls": out.tool_calls}} \
@@ -251,13 +281,14 @@ class Gateway:
 
     # -- the request ---------------------------------------------------------------------------------
     async def handle(self, request: Request, protocol: str) -> Response:
+        endpoint = request.url.path
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return error_response(protocol, 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+            return self._rejected(endpoint, None, protocol, 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
         try:
             inc = read_incoming(protocol, parse_body(await request.body()), request.headers, self.token)
         except BadRequest as exc:
-            return error_response(protocol, 400, str(exc))
+            return self._rejected(endpoint, None, protocol, 400, str(exc))
         call_id = calls.new_id()
         try:
             decision, meta, sticky_ok = await self.route(inc, call_id)
@@ -265,13 +296,15 @@ class Gateway:
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
             call = await self._on_db(self._admit, inc, decision, call_id, meta)
         except BadRequest as exc:
-            return error_response(protocol, 400, str(exc))
+            return self._rejected(endpoint, inc, protocol, 400, str(exc))
         except GuardrailRefusal as exc:
             status = 402 if isinstance(exc, BudgetExceeded) else 403
-            return error_response(protocol, status, str(exc), "budget_exceeded" if status == 402 else "iteration_limit")
+            return self._rejected(endpoint, inc, protocol, status, str(exc),
+                                  "budget_exceeded" if status == 402 else "iteration_limit", "refused")
         except TierError as exc:
-            return error_response(protocol, 500, f"tier serve: {exc}", "api_error" if protocol == "anthropic" else "server_error")
-        flight = Flight(inc, call, sticky_ok, meta)
+            return self._rejected(endpoint, inc, protocol, 500, f"tier serve: {exc}",
+                                  "api_error" if protocol == "anthropic" else "server_error")
+        flight = Flight(inc, call, sticky_ok, meta, endpoint)
         try:
             deployments = self.cfg.deployments(call.decision.tier)
             if all(d.is_offline for d in deployments):
@@ -287,6 +320,11 @@ class Gateway:
             if not isinstance(exc, Exception):
                 raise
             return error_response(protocol, 500, failed.message, "api_error" if protocol == "anthropic" else "server_error")
+
+    def _rejected(self, endpoint: str, inc: Incoming | None, protocol: str, status: int, message: str,
+                  etype: str | None = None, outcome: str = "rejected") -> JSONResponse:
+        self._emit(endpoint, inc, outcome, http_status=status, error=message)
+        return error_response(protocol, status, message, etype)
 
     # -- offline placeholder -------------------------------------------------------------------------
     async def _offline(self, flight: Flight) -> Response:
