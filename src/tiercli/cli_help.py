@@ -10,7 +10,6 @@ nothing here imports litellm, pydantic or SQLAlchemy at start-up.
 from __future__ import annotations
 
 import difflib
-import functools
 from typing import Any
 
 import typer
@@ -137,7 +136,6 @@ def _argument_usage(param: TyperArgument) -> str:
 
 
 # -- valid values, read from the config only while help is shown -------------------------------
-@functools.lru_cache(maxsize=1)
 def config_values() -> dict[str, Any]:
     """Tiers, task types and models of the config that applies (the defaults if it cannot be read)."""
     from tiercli.taxonomy import DEFAULT_TASK_TIERS, TASK_TYPES
