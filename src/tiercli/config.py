@@ -11,6 +11,7 @@ embedded offline default (no key, no network), so a fresh install works at once.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -18,7 +19,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -279,9 +281,11 @@ class Config(_Strict):
     def _known_router_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - ROUTER_SETTINGS_KEYS)
         if unknown:
+            hints = [m for k in unknown for m in difflib.get_close_matches(k, sorted(ROUTER_SETTINGS_KEYS), n=1)]
             raise ValueError(
-                f"unknown key(s) {', '.join(unknown)}; litellm's Router accepts e.g. "
-                "fallbacks, num_retries, timeout, retry_after, allowed_fails, cooldown_time"
+                f"unknown key(s) {', '.join(unknown)}; "
+                + (f"did you mean {', '.join(hints)}? " if hints else "")
+                + "litellm's Router accepts e.g. fallbacks, num_retries, timeout, retry_after, allowed_fails, cooldown_time"
             )
         return value
 
@@ -448,13 +452,46 @@ def parse_yaml(text: str, source: str) -> Any:
     return data
 
 
+def _keys_at(loc: tuple) -> list[str] | None:
+    """The keys the config accepts at `loc` (the path of an unknown key, the key excluded), or None."""
+    node: Any = Config
+    for part in loc:
+        while get_origin(node) in (Union, UnionType):  # X | None: the model inside
+            node = next((a for a in get_args(node) if a is not type(None)), None)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return None
+            node = field.annotation
+        elif get_origin(node) in (dict, list):
+            node = get_args(node)[-1]  # a dict's value type, a list's item type; `part` is the key/index
+        else:
+            return None
+    while get_origin(node) in (Union, UnionType):
+        node = next((a for a in get_args(node) if a is not type(None)), None)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return None
+
+
+def did_you_mean(word: str, choices: list[str] | frozenset[str]) -> str:
+    """' (did you mean X?)' for the closest choice, else ' (valid: a, b, c)' for a short list, else ''."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if len(choices) <= 12:
+        return f" (valid: {', '.join(choices)})"
+    return ""
+
+
 def _format_validation(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            keys = _keys_at(err["loc"][:-1])
+            msg = "unknown key" + (did_you_mean(str(err["loc"][-1]), keys) if keys else "")
         out.append(f"{loc}: {msg}")
     return out
 
@@ -481,15 +518,7 @@ def embedded_default_text() -> str:
 
 def locate(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]:
     """Which config applies: (path or None for the embedded default, how it was chosen)."""
-    if explicit:
-        return Path(explicit).expanduser(), "--config"
-    env = os.environ.get("TIER_CONFIG")
-    if env:
-        return Path(env).expanduser(), "TIER_CONFIG"
-    user = paths.user_config_file()
-    if user.exists():
-        return user, "user config"
-    return None, "embedded default"
+    return paths.config_file(explicit)
 
 
 def read_text(path: Path, how: str) -> str:
