@@ -37,6 +37,7 @@ from tiercli.config import Deployment, LoadedConfig
 from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
 from tiercli.providers import adapt, passthrough
 from tiercli.router import Decision, decide
+from tiercli.serve import responses
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
 from tiercli.serve.wire import (
     MAX_BODY_BYTES, BadRequest, Incoming, error_event, error_response, flatten, is_loopback, parse_body,
@@ -305,12 +306,41 @@ class Gateway:
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return self._rejected(endpoint, None, protocol, 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
         try:
-            inc = read_incoming(protocol, parse_body(await request.body()), request.headers, self.token)
+            body = parse_body(await request.body())
+        except BadRequest as exc:
+            return self._rejected(endpoint, None, protocol, 400, str(exc))
+        return await self._serve(endpoint, protocol, body, request.headers)
+
+    async def handle_responses(self, request: Request) -> Response:
+        """`POST /v1/responses`: translated to a chat request, served like one, translated back."""
+        endpoint = request.url.path
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return self._rejected(endpoint, None, "openai", 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+        try:
+            body = parse_body(await request.body())
+            chat, left_out = responses.to_chat(body)
+        except BadRequest as exc:
+            return self._rejected(endpoint, None, "openai", 400, str(exc))
+        answer = await self._serve(endpoint, "openai", chat, request.headers,
+                                   {"api": "responses", **({"left_out": left_out} if left_out else {})})
+        if answer.status_code >= 400:
+            return answer  # the error shape {"error": {...}} is the Responses API's too
+        if isinstance(answer, StreamingResponse):
+            return StreamingResponse(responses.translate_stream(answer.body_iterator, body), status_code=200,
+                                     media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return JSONResponse(responses.from_chat(json.loads(bytes(answer.body)), body))
+
+    async def _serve(self, endpoint: str, protocol: str, body: dict[str, Any], headers,
+                     extra_meta: dict[str, Any] | None = None) -> Response:
+        try:
+            inc = read_incoming(protocol, body, headers, self.token)
         except BadRequest as exc:
             return self._rejected(endpoint, None, protocol, 400, str(exc))
         call_id = calls.new_id()
         try:
             decision, meta, sticky_ok = await self.route(inc, call_id)
+            meta.update(extra_meta or {})
             if inc.protocol == "anthropic" or not self._chain(protocol, decision.tier):
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
             call = await self._on_db(self._admit, inc, decision, call_id, meta)
