@@ -1,0 +1,265 @@
+"""`tier tune`: search cascade policies on an outcome matrix, keep the Pareto frontier of quality
+against cost, choose the cheapest policy within `within` of the best quality, and cross-validate.
+
+The policy space (every point is a policy `tier run` can follow, and a config `run:` section):
+- order: the tiers tried, in order (default: every permutation of the mapped tiers when there are at
+  most four, else cheapest first only). With a start tier per task type (a suffix of the order),
+  every sequence of distinct tiers is reachable, including always:<tier> (a one-tier suffix);
+- caps: one cap (or none) per tier from a grid (default per tier: none and the 75th and 90th
+  percentiles of that tier's recorded costs on the tasks searched, to 3 significant digits);
+- start: per task type, where in the order its tasks start (tasks without a type, and types not
+  seen in the search, start at the first tier of the order).
+
+The objective is `success` (share of tasks with quality >= threshold; for 0/1 tables the resolved
+rate) or `quality` (mean quality of the final attempt). Speed: for one caps choice, tasks are summed
+per (task type, success pattern over the tiers), so a cascade's totals for a type cost a few
+additions per pattern instead of a pass over the tasks; the per-type choices of one (order, caps)
+combine into a frontier by Pareto-filtered sums (the types are independent given order and caps).
+`simulate.simulate` is the task-by-task reference the search agrees with (tested).
+
+Cross-validation: tasks go to k folds by a hash of their id (the same folds every run); for each
+fold the policy is searched and chosen on the other folds only, then scored on the held-out fold,
+next to the oracle and always:<tier> on the same held-out tasks. Held-out sums pool to one figure
+per policy over the whole table (each task is held out exactly once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from tiercli.errors import UsageError
+from tiercli.replay_outcomes.simulate import Matrix, Policy, Spec, describe, simulate
+
+EPS = 1e-9
+DEFAULT_QUANTILES = (0.75, 0.9)
+DEFAULT_WITHIN = 0.01
+DEFAULT_FOLDS = 5
+OBJECTIVES = ("success", "quality")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One policy on the frontier: objective sum and cost sum over the tasks searched."""
+
+    value: float
+    cost: float
+    order: tuple[int, ...]
+    caps: tuple[float | None, ...]
+    start: tuple[tuple[str, int], ...]  # task type -> start tier index (only those not at order[0])
+
+    def spec(self, tiers: list[str]) -> Spec:
+        s = Spec("cascade", self.order, self.start, self.caps)
+        return Spec("cascade", self.order, self.start, self.caps, name=describe(s, tiers))
+
+
+@dataclass
+class Search:
+    tasks: int
+    frontier: list[Point]  # cost ascending, value strictly ascending
+    settings: int  # (order, caps) pairs evaluated
+    orders: list[tuple[int, ...]]
+    cap_grid: list[list[float | None]]  # per tier index
+    groups: list[str]
+
+    def best(self) -> Point:
+        return self.frontier[-1]
+
+    def choose(self, within: float) -> Point:
+        """The cheapest frontier point whose mean value is within `within` of the best's."""
+        floor = self.best().value - within * self.tasks - EPS
+        return next(p for p in self.frontier if p.value >= floor)
+
+
+def default_cap_grid(m: Matrix, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> list[list[float | None]]:
+    grid: list[list[float | None]] = []
+    for k in range(len(m.tiers)):
+        costs = sorted(row[k] for row in m.cost)
+        caps: list[float | None] = [None]
+        for q in quantiles:
+            v = _round3(costs[min(len(costs) - 1, int(q * len(costs)))]) if costs else 0.0
+            if v > 0 and v not in caps:
+                caps.append(v)
+        grid.append(caps)
+    return grid
+
+
+def _round3(x: float) -> float:
+    if x <= 0:
+        return 0.0
+    digits = 2 - int(math.floor(math.log10(x)))
+    return round(x, digits)
+
+
+def default_orders(n: int) -> list[tuple[int, ...]]:
+    return list(itertools.permutations(range(n))) if n <= 4 else [tuple(range(n))]
+
+
+def _pareto(points: list) -> list:
+    """(cost, value, payload) -> the non-dominated ones, cost ascending (ties: the first listed wins)."""
+    points.sort(key=lambda p: (p[0], -p[1]))
+    out, best = [], -math.inf
+    for p in points:
+        if p[1] > best + EPS:
+            out.append(p)
+            best = p[1]
+    return out
+
+
+def _aggregate(m: Matrix, gidx: list[int], ngroups: int, cols: list[tuple[list[int], list[float], list[float]]],
+               ntiers: int) -> list[dict[int, list[float]]]:
+    """Per group: success pattern -> [count, cost per tier..., value per tier...] under one caps choice."""
+    agg: list[dict[int, list[float]]] = [dict() for _ in range(ngroups)]
+    width = 1 + 2 * ntiers
+    if ntiers == 3:  # the common case, unrolled
+        (b0, c0, v0), (b1, c1, v1), (b2, c2, v2) = cols
+        for t, g in enumerate(gidx):
+            pat = b0[t] | b1[t] | b2[t]
+            acc = agg[g].get(pat)
+            if acc is None:
+                acc = agg[g][pat] = [0.0] * width
+            acc[0] += 1
+            acc[1] += c0[t]
+            acc[2] += c1[t]
+            acc[3] += c2[t]
+            acc[4] += v0[t]
+            acc[5] += v1[t]
+            acc[6] += v2[t]
+        return agg
+    for t, g in enumerate(gidx):
+        pat = 0
+        for b, _, _ in cols:
+            pat |= b[t]
+        acc = agg[g].get(pat)
+        if acc is None:
+            acc = agg[g][pat] = [0.0] * width
+        acc[0] += 1
+        for k, (_, c, v) in enumerate(cols):
+            acc[1 + k] += c[t]
+            acc[1 + ntiers + k] += v[t]
+    return agg
+
+
+def _chain_total(pats: dict[int, list[float]], chain: tuple[int, ...], ntiers: int) -> tuple[float, float]:
+    cost = value = 0.0
+    last = len(chain) - 1
+    for pat, acc in pats.items():
+        for i, k in enumerate(chain):
+            cost += acc[1 + k]
+            if pat >> k & 1 or i == last:
+                value += acc[1 + ntiers + k]
+                break
+    return cost, value
+
+
+def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
+           cap_grid: list[list[float | None]] | None = None, objective: str = "success",
+           by_type: bool = True) -> Search:
+    """The frontier over orders x caps x start tier per task type (see the module docstring)."""
+    n = len(m.tiers)
+    orders = orders or default_orders(n)
+    cap_grid = cap_grid or default_cap_grid(m)
+    groups = m.group_names() if by_type else []
+    gpos = {g: i for i, g in enumerate(groups)}
+    gidx = [gpos.get(g, len(groups)) if by_type else 0 for g in m.groups]  # last slot: no type
+    ngroups = len(groups) + 1
+    thr = m.threshold
+    # per tier and cap: success bit, capped cost and objective value of every task
+    cols: list[list[tuple[list[int], list[float], list[float]]]] = []
+    for k in range(n):
+        per_cap = []
+        for cap in cap_grid[k]:
+            bits, costs, values = [], [], []
+            for row_q, row_c in zip(m.quality, m.cost):
+                q, c = row_q[k], row_c[k]
+                if cap is not None and c > cap:
+                    q, c = 0.0, cap
+                ok = q >= thr
+                bits.append((1 << k) if ok else 0)
+                costs.append(c)
+                values.append((1.0 if ok else 0.0) if objective == "success" else q)
+            per_cap.append((bits, costs, values))
+        cols.append(per_cap)
+    chains = sorted({o[i:] for o in orders for i in range(len(o))})
+    everything: list[tuple[float, float, tuple]] = []
+    settings = 0
+    for cap_choice in itertools.product(*(range(len(g)) for g in cap_grid)):
+        caps = tuple(cap_grid[k][i] for k, i in enumerate(cap_choice))
+        agg = _aggregate(m, gidx, ngroups, [cols[k][i] for k, i in enumerate(cap_choice)], n)
+        totals = {(g, ch): _chain_total(agg[g], ch, n) for g in range(ngroups) if agg[g] for ch in chains}
+        for order in orders:
+            settings += 1
+            frontier = [(0.0, 0.0, ())]
+            for g in range(ngroups):
+                if not agg[g]:
+                    continue
+                starts = range(len(order)) if g < len(groups) else range(1)
+                opts = _pareto([(*totals[(g, order[s:])], s) for s in starts])
+                frontier = _pareto([(fc + c, fv + v, fp + ((g, s),) if s else fp)
+                                    for fc, fv, fp in frontier for c, v, s in opts])
+            everything += [(c, v, (order, caps, p)) for c, v, p in frontier]
+    points = [Point(v, c, order, caps, tuple((groups[g], order[s]) for g, s in p))
+              for c, v, (order, caps, p) in _pareto(everything)]
+    return Search(len(m), points, settings, list(orders), cap_grid, groups)
+
+
+# -- cross-validation ----------------------------------------------------------------------------
+def fold_of(task_id: str, k: int) -> int:
+    return int.from_bytes(hashlib.sha256(task_id.encode("utf-8")).digest()[:8], "big") % k
+
+
+@dataclass
+class Fold:
+    index: int
+    train: list[int]
+    test: list[int]
+    chosen: Point | None = None
+    policies: dict[str, Policy] = field(default_factory=dict)  # name -> scored on the held-out tasks
+
+
+@dataclass
+class CrossValidation:
+    k: int
+    folds: list[Fold]
+    pooled: dict[str, Policy]  # name -> held-out sums over all folds
+
+
+def baselines(m: Matrix) -> list[Spec]:
+    n = len(m.tiers)
+    specs = [Spec("oracle", name="oracle")]
+    specs += [Spec("always", (k,), name=f"always:{m.tiers[k]}") for k in range(n)]
+    specs.append(Spec("cascade", tuple(range(n)), name="cascade"))
+    return specs
+
+
+def cross_validate(m: Matrix, k: int, within: float, run_search: Callable[[Matrix], Search]) -> CrossValidation:
+    """Choose on k-1 folds, score on the held-out one, k times; baselines on the same held-out tasks."""
+    if k < 2:
+        raise UsageError("--folds must be at least 2")
+    if len(m) < k:
+        raise UsageError(f"--folds {k}: the table has only {len(m)} complete task(s)", "use fewer folds")
+    fold_ids = [fold_of(t, k) for t in m.task_ids]
+    folds: list[Fold] = []
+    pooled: dict[str, Policy] = {}
+    for f in range(k):
+        test = [i for i, x in enumerate(fold_ids) if x == f]
+        train = [i for i, x in enumerate(fold_ids) if x != f]
+        fold = Fold(f, train, test)
+        folds.append(fold)
+        if not test or not train:
+            continue
+        fold.chosen = run_search(m.subset(train)).choose(within)
+        held_out = m.subset(test)
+        specs = [Spec("cascade", fold.chosen.order, fold.chosen.start, fold.chosen.caps, name="tuned"), *baselines(m)]
+        for spec in specs:
+            p = simulate(held_out, spec)
+            fold.policies[spec.name] = p
+            total = pooled.setdefault(spec.name, Policy(spec.name, finished=dict.fromkeys(m.tiers, 0)))
+            for attr in ("tasks", "quality_sum", "successes", "cost_usd", "attempts", "capped"):
+                setattr(total, attr, getattr(total, attr) + getattr(p, attr))
+            for t, c in p.finished.items():
+                total.finished[t] += c
+    return CrossValidation(k, folds, pooled)
