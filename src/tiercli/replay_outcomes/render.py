@@ -146,7 +146,7 @@ def print_outcomes(data: dict[str, Any], con=None) -> None:
     cols = ["policy", "quality"] + (["success"] if graded else []) + ["cost", "vs top"]
     cols += (["capped"] if capped else []) + (["PGR"] if data["pgr"] is not None else []) + tiers
     for col in cols:
-        table.add_column(text(col), justify="left" if col == "policy" else "right")
+        table.add_column(text(col), justify="left" if col == "policy" else "right", overflow="fold")
     for p in data["policies"]:
         row = [text(p["name"]), f"{p['quality']:.4f}"] + ([pct(p["success_rate"])] if graded else [])
         row += [money(p["cost_usd"]), pct(p["cost_vs_top"])]

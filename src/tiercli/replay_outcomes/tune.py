@@ -263,3 +263,41 @@ def cross_validate(m: Matrix, k: int, within: float, run_search: Callable[[Matri
             for t, c in p.finished.items():
                 total.finished[t] += c
     return CrossValidation(k, folds, pooled)
+
+
+# -- the whole `tier tune` -----------------------------------------------------------------------
+@dataclass
+class TuneResult:
+    matrix: Matrix
+    search: Search
+    chosen: Point
+    in_sample: dict[str, Policy]  # tuned (the chosen policy) and the baselines on every task
+    cv: CrossValidation
+    objective: str
+    within: float
+    seconds: float = 0.0
+
+
+def tune(m: Matrix, *, within: float = DEFAULT_WITHIN, folds: int = DEFAULT_FOLDS, objective: str = "success",
+         orders: list[tuple[int, ...]] | None = None, cap_grid: dict[str, list[float | None]] | None = None,
+         by_type: bool = True) -> TuneResult:
+    """Search on every task (the policy to write), then k-fold cross-validate the same procedure."""
+    import time
+
+    if objective not in OBJECTIVES:
+        raise UsageError(f"unknown --objective {objective!r}", f"use {' or '.join(OBJECTIVES)}")
+    if not (0 <= within <= 1):
+        raise UsageError("--within is a share of quality between 0 and 1, e.g. 0.01 for one point")
+    t0 = time.perf_counter()
+    grid = [cap_grid[t] for t in m.tiers] if cap_grid else None
+
+    def run_search(sub: Matrix) -> Search:
+        return search(sub, orders=orders, cap_grid=grid, objective=objective, by_type=by_type)
+
+    full = run_search(m)
+    chosen = full.choose(within)
+    in_sample = {"tuned": simulate(m, chosen.spec(m.tiers))}
+    for spec in baselines(m):
+        in_sample[spec.name] = simulate(m, spec)
+    cv = cross_validate(m, folds, within, run_search)
+    return TuneResult(m, full, chosen, in_sample, cv, objective, within, time.perf_counter() - t0)
