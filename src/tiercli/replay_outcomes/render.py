@@ -2,7 +2,7 @@
 
 JSON keys: mode ("outcomes"), config, table, map, tiers, success_threshold, tasks, tasks_incomplete,
 pricing, decisions, remapped, caps, start, task_types (the table's, with task counts), policies
-[{name, quality, success_rate, cost_usd, cost_per_task_usd, cost_vs_top, tier_shares, attempts,
+[{name, tasks, quality, success_rate, cost_usd, cost_per_task_usd, cost_vs_top, tier_shares, attempts,
 capped_attempts, pgr}], pgr (the config policy's, two mapped tiers only), changed_tasks; before = the
 always-top-tier policy, after = the config policy (when judged; tiers: {tier: {tasks, share}}),
 changed = tasks the config sends below the top tier, by |cost difference|; notes.
@@ -30,6 +30,7 @@ def usd(value: float | None) -> float | None:
 def policy_json(p, tasks: int) -> dict[str, Any]:
     return {
         "name": p.name,
+        "tasks": p.tasks,
         "quality": p.quality,
         "success_rate": p.success_rate,
         "cost_usd": usd(p.cost_usd),

@@ -171,7 +171,7 @@ def print_tune(data: dict[str, Any], top: int = 15, con=None) -> None:
               + f"; {data['seconds']:.2f}s")
     front = Table(title=f"Pareto frontier ({s['frontier_points']} policies; * = chosen)", title_justify="left")
     for col in ("", data["objective"], "cost", "vs top", "policy"):
-        front.add_column(col, justify="left" if col in ("", "policy") else "right")
+        front.add_column(col, justify="left" if col in ("", "policy") else "right", overflow="fold")
     for p in _spread(data["frontier"], top):
         front.add_row("*" if p["chosen"] else "", pct(p["value"]), money(p["cost_usd"]), pct(p["cost_vs_top"]), text(p["policy"]))
     con.print(front)
@@ -181,7 +181,8 @@ def print_tune(data: dict[str, Any], top: int = 15, con=None) -> None:
     table = Table(title=f"Held-out figures ({cv['folds']}-fold cross-validation; each task scored once, by a policy "
                         "chosen without it) and in-sample", title_justify="left")
     for col in ("policy", "quality", "success", "cost", "vs top", "in-sample success", "in-sample cost"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
+        table.add_column(col, justify="left" if col == "policy" else "right", overflow="fold",
+                         min_width=12 if col == "policy" else None)
     for name, p in cv["policies"].items():
         ins = ch["in_sample"].get(name)
         table.add_row(text(name), f"{p['quality']:.4f}", pct(p["success_rate"]), money(p["cost_usd"]), pct(p["cost_vs_top"]),

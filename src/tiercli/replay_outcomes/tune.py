@@ -2,9 +2,9 @@
 against cost, choose the cheapest policy within `within` of the best quality, and cross-validate.
 
 The policy space (every point is a policy `tier run` can follow, and a config `run:` section):
-- order: the tiers tried, in order (default: every permutation of the mapped tiers when there are at
-  most four, else cheapest first only). With a start tier per task type (a suffix of the order),
-  every sequence of distinct tiers is reachable, including always:<tier> (a one-tier suffix);
+- order: the tiers tried, in order (default: every sequence of distinct mapped tiers when there are at
+  most four, e.g. tier1,tier2,tier3 or tier2,tier3 or tier3 alone, i.e. always:tier3; else cheapest
+  first and its suffixes);
 - caps: one cap (or none) per tier from a grid (default per tier: none and the 75th and 90th
   percentiles of that tier's recorded costs on the tasks searched, to 3 significant digits);
 - start: per task type, where in the order its tasks start (tasks without a type, and types not
@@ -95,7 +95,11 @@ def _round3(x: float) -> float:
 
 
 def default_orders(n: int) -> list[tuple[int, ...]]:
-    return list(itertools.permutations(range(n))) if n <= 4 else [tuple(range(n))]
+    """Every sequence of distinct tiers (up to four tiers), else cheapest first and its suffixes. A
+    sequence is the whole cascade of tasks without a listed type; typed tasks may start further in."""
+    if n > 4:
+        return [tuple(range(i, n)) for i in reversed(range(n))]
+    return [o for size in range(1, n + 1) for o in itertools.permutations(range(n), size)]  # simplest first: ties keep it
 
 
 def _pareto(points: list) -> list:
