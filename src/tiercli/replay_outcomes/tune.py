@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -102,52 +103,47 @@ def default_orders(n: int) -> list[tuple[int, ...]]:
     return [o for size in range(1, n + 1) for o in itertools.permutations(range(n), size)]  # simplest first: ties keep it
 
 
+_BY_COST_THEN_VALUE = operator.itemgetter(0, 1)
+
+
 def _pareto(points: list) -> list:
-    """(cost, value, payload) -> the non-dominated ones, cost ascending (ties: the first listed wins)."""
-    points.sort(key=lambda p: (p[0], -p[1]))
-    out, best = [], -math.inf
+    """(cost, -value, payload) -> the non-dominated ones, cost ascending (ties: the first listed wins)."""
+    points.sort(key=_BY_COST_THEN_VALUE)  # stable
+    out, best = [], math.inf
     for p in points:
-        if p[1] > best + EPS:
+        if p[1] < best - EPS:
             out.append(p)
             best = p[1]
     return out
 
 
-def _aggregate(m: Matrix, gidx: list[int], ngroups: int, cols: list[tuple[list[int], list[float], list[float]]],
+def _aggregate(gidx: list[int], ngroups: int, cols: list[tuple[list[int], list[float], list[float]]],
                ntiers: int) -> list[dict[int, list[float]]]:
     """Per group: success pattern -> [count, cost per tier..., value per tier...] under one caps choice."""
-    agg: list[dict[int, list[float]]] = [dict() for _ in range(ngroups)]
+    keys = [g << ntiers for g in gidx]
+    for bits, _, _ in cols:
+        keys = [key | b for key, b in zip(keys, bits)]
     width = 1 + 2 * ntiers
-    if ntiers == 3:  # the common case, unrolled
-        (b0, c0, v0), (b1, c1, v1), (b2, c2, v2) = cols
-        for t, g in enumerate(gidx):
-            pat = b0[t] | b1[t] | b2[t]
-            acc = agg[g].get(pat)
-            if acc is None:
-                acc = agg[g][pat] = [0.0] * width
-            acc[0] += 1
-            acc[1] += c0[t]
-            acc[2] += c1[t]
-            acc[3] += c2[t]
-            acc[4] += v0[t]
-            acc[5] += v1[t]
-            acc[6] += v2[t]
-        return agg
-    for t, g in enumerate(gidx):
-        pat = 0
-        for b, _, _ in cols:
-            pat |= b[t]
-        acc = agg[g].get(pat)
+    sums: dict[int, list[float]] = {}
+    for key in keys:
+        acc = sums.get(key)
         if acc is None:
-            acc = agg[g][pat] = [0.0] * width
+            sums[key] = acc = [0.0] * width
         acc[0] += 1
-        for k, (_, c, v) in enumerate(cols):
-            acc[1 + k] += c[t]
-            acc[1 + ntiers + k] += v[t]
+    for k, (_, costs, values) in enumerate(cols):
+        for key, c in zip(keys, costs):
+            sums[key][1 + k] += c
+        for key, v in zip(keys, values):
+            sums[key][1 + ntiers + k] += v
+    agg: list[dict[int, list[float]]] = [dict() for _ in range(ngroups)]
+    mask = (1 << ntiers) - 1
+    for key in sorted(sums):
+        agg[key >> ntiers][key & mask] = sums[key]
     return agg
 
 
 def _chain_total(pats: dict[int, list[float]], chain: tuple[int, ...], ntiers: int) -> tuple[float, float]:
+    """(cost, -value) of a cascade over one group's patterns."""
     cost = value = 0.0
     last = len(chain) - 1
     for pat, acc in pats.items():
@@ -156,7 +152,7 @@ def _chain_total(pats: dict[int, list[float]], chain: tuple[int, ...], ntiers: i
             if pat >> k & 1 or i == last:
                 value += acc[1 + ntiers + k]
                 break
-    return cost, value
+    return cost, -value
 
 
 def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
@@ -188,13 +184,15 @@ def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
             per_cap.append((bits, costs, values))
         cols.append(per_cap)
     chains = sorted({o[i:] for o in orders for i in range(len(o))})
-    everything: list[tuple[float, float, tuple]] = []
+    everything: list[tuple[float, float, tuple]] = []  # (cost, -value, (order, caps, starts))
     settings = 0
     for cap_choice in itertools.product(*(range(len(g)) for g in cap_grid)):
         caps = tuple(cap_grid[k][i] for k, i in enumerate(cap_choice))
-        agg = _aggregate(m, gidx, ngroups, [cols[k][i] for k, i in enumerate(cap_choice)], n)
+        agg = _aggregate(gidx, ngroups, [cols[k][i] for k, i in enumerate(cap_choice)], n)
         totals = {(g, ch): _chain_total(agg[g], ch, n) for g in range(ngroups) if agg[g] for ch in chains}
         for order in orders:
+            if any(cap_choice[k] for k in range(n) if k not in order):
+                continue  # a cap on a tier the order never tries changes nothing: judged once, uncapped
             settings += 1
             frontier = [(0.0, 0.0, ())]
             for g in range(ngroups):
@@ -205,7 +203,7 @@ def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
                 frontier = _pareto([(fc + c, fv + v, fp + ((g, s),) if s else fp)
                                     for fc, fv, fp in frontier for c, v, s in opts])
             everything += [(c, v, (order, caps, p)) for c, v, p in frontier]
-    points = [Point(v, c, order, caps, tuple((groups[g], order[s]) for g, s in p))
+    points = [Point(-v, c, order, caps, tuple((groups[g], order[s]) for g, s in p))
               for c, v, (order, caps, p) in _pareto(everything)]
     return Search(len(m), points, settings, list(orders), cap_grid, groups)
 
