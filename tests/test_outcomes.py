@@ -231,6 +231,9 @@ def test_malformed_tables_are_input_errors(cfg, tmp_path, content, name, needle)
     (["nobody=tier1"], "the table has no model 'nobody'"),
     (["small=tier1", "big=tier1"], "tier 'tier1' has two models"),
     (["small=tier1", "small=tier2"], "mapped twice"),
+    (["tier1=nobody"], "the table has no model 'nobody'"),
+    (["tier9=small"], "unknown tier 'tier9'"),
+    (["tier1=small,tier1=big"], "tier 'tier1' has two models"),
 ])
 def test_bad_maps_are_usage_errors(cfg, maps, needle):
     table = load_outcomes(DATA / "outcomes_long.csv")

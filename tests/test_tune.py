@@ -9,6 +9,8 @@ import io
 import itertools
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -174,7 +176,7 @@ def test_written_snippet_loads_and_replays_to_the_same_figures(cfg, tmp_path):
 def test_snippet_with_hostile_task_types_still_loads(cfg, tmp_path):
     table = tmp_path / "t.csv"
     rows = ["task_id,task_type,model,quality,cost_usd"]
-    for i, kind in enumerate(["x: {y}\n# z", "x: {y}\n# z", "plain", "plain"]):
+    for i, kind in enumerate(["x: {y}\n# z", "x: {y}\n# z", "[red]plain[/red]", "[red]plain[/red]"]):
         q1, q3 = (0, 1) if i < 2 else (1, 1)
         rows += [f'{i},"{kind}",small,{q1},0.01', f'{i},"{kind}",big,{q3},0.5']
     table.write_text("\n".join(rows) + "\n")
@@ -184,6 +186,23 @@ def test_snippet_with_hostile_task_types_still_loads(cfg, tmp_path):
     assert result.exit_code == 0, result.output
     run = load(write_config(tmp_path / "m.yaml", out.read_text())).config.run
     assert run.tiers[0] in ("tier1", "tier3") and all(t in ("tier1", "tier3") for t in run.start.values())
+    # the small model solves the plain tasks: at the best quality they start on tier1, the others on tier3
+    assert (run.tiers, run.start) == (["tier1", "tier3"], {"x: {y}\n# z": "tier3"})
+    shown = tier("tune", "-c", cfg, "--outcomes", table, "--map", "small=tier1,big=tier3", "--folds", "2",
+                 "--cap-grid", "none", "--within", "0", "--top", "50")
+    assert shown.exit_code == 0, shown.output
+    text = shown.stdout.replace("\n", "")
+    assert "x: {y}\\x0a# z=tier3" in text  # shown as text, the newline made visible, never a markup tag
+    assert "\x1b" not in shown.stdout
+
+
+def test_tune_never_imports_litellm(cfg):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "tiercli", "tune", "-c", str(cfg), "--outcomes",
+                           str(TYPED), *maps(*MAP3), "--folds", "2", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "tiercli.replay_outcomes.tune" in modules
+    assert not any(m == "litellm" or m.startswith("litellm.") for m in modules)
 
 
 def test_frontier_csv_and_terminal_view(cfg):

@@ -67,7 +67,7 @@ def outcomes_json(r: OutcomeReplay) -> dict[str, Any]:
         "caps": dict(r.caps),
         "start": dict(r.start),
         "task_types": dict(r.groups),
-        "config_decided_tiers": {k: n for k, n in r.config_decided.items()} if config else {},
+        "config_decided_tiers": dict(r.config_decided) if config else {},
         "config_task_types": dict(r.config_task_types),
         "policies": [policy_json(p, r.tasks) for p in r.policies],
         "pgr": config.pgr if config else None,

@@ -404,7 +404,8 @@ def _map_items(items: list[str], table: OutcomeTable, tiers: list[str]) -> list[
 
 
 def _bad_map_item(item: str, table: OutcomeTable, tiers: list[str]) -> None:
-    left, sep, right = (x.strip() if isinstance(x, str) else x for x in item.rpartition("="))
+    left, sep, right = item.rpartition("=")
+    left, right = left.strip(), right.strip()
     if not sep or not left or not right:
         raise UsageError(f"--map {item!r}: expected MODEL=TIER (or TIER=MODEL)")
     models = f"its models: {', '.join(table.models)}"
