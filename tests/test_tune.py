@@ -282,3 +282,9 @@ def test_gsm8k_still_tunes_as_a_second_check(tmp_path):
     assert cv["tuned"]["success_rate"] >= cv["oracle"]["success_rate"] - 0.01 - 0.02
     assert cv["tuned"]["cost_usd"] >= cv["oracle"]["cost_usd"]
     json.dumps(data)  # serialisable as printed by --json
+
+
+def test_run_section_changes_the_config_hash_only_when_set(tmp_path):
+    plain = load(write_config(tmp_path / "a.yaml")).hash
+    assert load(write_config(tmp_path / "b.yaml", "run: {}\n")).hash == plain  # ledgers keep grouping by config
+    assert load(write_config(tmp_path / "c.yaml", "run: {caps: {tier3: 3}}\n")).hash != plain

@@ -497,7 +497,10 @@ def validate(data: Any, source: str) -> Config:
 
 
 def config_hash(cfg: Config) -> str:
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = cfg.model_dump(mode="json")
+    if data.get("run") == Run().model_dump(mode="json"):
+        del data["run"]  # a config without a run: section keeps the hash it had before the section existed
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
