@@ -288,3 +288,15 @@ def test_run_section_changes_the_config_hash_only_when_set(tmp_path):
     plain = load(write_config(tmp_path / "a.yaml")).hash
     assert load(write_config(tmp_path / "b.yaml", "run: {}\n")).hash == plain  # ledgers keep grouping by config
     assert load(write_config(tmp_path / "c.yaml", "run: {caps: {tier3: 3}}\n")).hash != plain
+
+
+def test_default_cap_grid_keeps_the_dearest_success():
+    m = random_matrix(5, n=30)
+    grid = tuning.default_cap_grid(m)
+    for k, caps in enumerate(grid):
+        assert caps[0] is None and len(caps) == len(set(caps))
+        wins = [c[k] for q, c in zip(m.quality, m.cost) if q[k] >= m.threshold]
+        assert caps[1] >= max(wins) and caps[1] < max(wins) * 1.01  # rounded up, 3 significant digits
+        uncapped = simulate(m, Spec("always", (k,)))
+        at_max = simulate(m, Spec("always", (k,), caps=tuple(caps[1] if j == k else None for j in range(3))))
+        assert at_max.successes == uncapped.successes and at_max.cost_usd <= uncapped.cost_usd

@@ -5,8 +5,8 @@ The policy space (every point is a policy `tier run` can follow, and a config `r
 - order: the tiers tried, in order (default: every sequence of distinct mapped tiers when there are at
   most four, e.g. tier1,tier2,tier3 or tier2,tier3 or tier3 alone, i.e. always:tier3; else cheapest
   first and its suffixes);
-- caps: one cap (or none) per tier from a grid (default per tier: none and the 75th and 90th
-  percentiles of that tier's recorded costs on the tasks searched, to 3 significant digits);
+- caps: one cap (or none) per tier from a grid (default per tier: none, and the dearest and the
+  90th-percentile cost of that tier's successful attempts on the tasks searched, rounded up);
 - start: per task type, where in the order its tasks start (tasks without a type, and types not
   seen in the search, start at the first tier of the order).
 
@@ -36,7 +36,7 @@ from tiercli.errors import UsageError
 from tiercli.replay_outcomes.simulate import Matrix, Policy, Spec, describe, simulate
 
 EPS = 1e-9
-DEFAULT_QUANTILES = (0.75, 0.9)
+DEFAULT_QUANTILES = (1.0, 0.9)
 DEFAULT_WITHIN = 0.01
 DEFAULT_FOLDS = 5
 OBJECTIVES = ("success", "quality")
@@ -76,23 +76,28 @@ class Search:
 
 
 def default_cap_grid(m: Matrix, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> list[list[float | None]]:
+    """Per tier: no cap, and caps at quantiles of the costs of that tier's *successful* attempts (rounded
+    up to 3 significant digits, so the attempt at the quantile still succeeds). A cap at the dearest
+    success loses nothing and cuts every failure that cost more; lower ones trade successes for money."""
     grid: list[list[float | None]] = []
     for k in range(len(m.tiers)):
-        costs = sorted(row[k] for row in m.cost)
+        costs = sorted(c[k] for q, c in zip(m.quality, m.cost) if q[k] >= m.threshold)
         caps: list[float | None] = [None]
         for q in quantiles:
-            v = _round3(costs[min(len(costs) - 1, int(q * len(costs)))]) if costs else 0.0
+            v = _ceil3(costs[min(len(costs) - 1, max(0, math.ceil(q * len(costs)) - 1))]) if costs else 0.0
             if v > 0 and v not in caps:
                 caps.append(v)
         grid.append(caps)
     return grid
 
 
-def _round3(x: float) -> float:
+def _ceil3(x: float) -> float:
+    """x rounded up to 3 significant digits (never below x)."""
     if x <= 0:
         return 0.0
-    digits = 2 - int(math.floor(math.log10(x)))
-    return round(x, digits)
+    scale = 10 ** (2 - int(math.floor(math.log10(x))))
+    up = math.ceil(x * scale - 1e-9) / scale
+    return up if up >= x else math.ceil(x * scale) / scale
 
 
 def default_orders(n: int) -> list[tuple[int, ...]]:
