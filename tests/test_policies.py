@@ -210,3 +210,21 @@ def test_two_task_types_for_one_task_is_an_input_error(cfg, tmp_path):
     table.write_text("task_id,dimension,model,resolved,cost_usd\n1,a,small,1,0.1\n1,b,big,1,0.2\n")
     result = tier("replay", "-c", cfg, "--outcomes", table, "--map", "small=tier1,big=tier3")
     assert result.exit_code == 4 and "two task types" in result.stderr
+
+
+def test_task_types_from_the_classifier(cfg):
+    # tests/data/replay/tasks.jsonl: t1 docstring, t2 bug_fix, t3 architecture, t4 file_lookup; t5 no prompt
+    data = ok_json("replay", "-c", cfg, "--outcomes", DATA / "outcomes_long.csv", "--tasks", DATA / "tasks.jsonl",
+                   *maps(*MAP3), "--by", "classifier", "--start", "architecture=tier3", "--policy", "cascade")
+    assert data["task_types"] == {"architecture": 1, "bug_fix": 1, "docstring": 1, "file_lookup": 1}
+    # t3 (architecture) starts on big: .15 instead of .01+.04+.15; t1 .01 | t2 .02+.05 | t4 .01+.02 | t5 .03+.06+.30
+    check(policies(data)["cascade"], 4 / 5, 0.01 + 0.07 + 0.15 + 0.03 + 0.39)
+    result = tier("replay", "-c", cfg, "--outcomes", DATA / "outcomes_long.csv", *maps(*MAP3), "--by", "classifier")
+    assert result.exit_code == 2 and "--by classifier needs prompts" in result.stderr
+
+
+def test_run_start_types_missing_from_the_table_are_noted(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", "run: {start: {refactor: tier2, hard: tier2}}\n")
+    data, p = judge(cfg, "--policy", "run")
+    check(p["run"], 4 / 5, 0.01 + 0.07 + 0.54 + 0.06 + 0.92)
+    assert any("run.start names task type(s) no task here has: refactor" in n for n in data["notes"])

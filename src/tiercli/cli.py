@@ -423,7 +423,7 @@ def replay(
     policy: Optional[list[str]] = typer.Option(None, "--policy", help="With --outcomes: config, always:TIER, cascade, cascade:TIER,TIER,..., oracle or run (repeatable; default: config, always:<each>, cascade, oracle).", show_default=False),
     cap: Optional[list[str]] = typer.Option(None, "--cap", help="With --outcomes: TIER=USD (or USD for every tier) per attempt; an attempt costing more counts as failed at the cap.", show_default=False),
     start: Optional[list[str]] = typer.Option(None, "--start", help="With --outcomes: TASK_TYPE=TIER, where a cascade starts for tasks of that type (repeatable).", show_default=False),
-    by: Optional[str] = typer.Option(None, "--by", help="With --outcomes: the table's task-type column (default: task_type, dimension or category).", show_default=False),
+    by: Optional[str] = typer.Option(None, "--by", help="With --outcomes: the table's task-type column (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`).", show_default=False),
     as_csv: bool = typer.Option(False, "--csv", help="With --outcomes: one CSV row per policy on stdout."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local: overrides the config's classifier for calls without a recorded task type."),
     llm_classifier: bool = typer.Option(False, "--llm-classifier", help="With --live: let the config's llm or hybrid classifier run (it calls a model)."),
@@ -564,7 +564,8 @@ def tune(
     success_threshold: float = typer.Option(1.0, "--success-threshold", help="An answer succeeds when quality >= this."),
     order: Optional[list[str]] = typer.Option(None, "--order", help="TIER,TIER,...: a cascade order to search (repeatable; default: every order of the mapped tiers).", show_default=False),
     cap_grid: Optional[list[str]] = typer.Option(None, "--cap-grid", help="[TIER=]USD,USD,...: caps to search (repeatable, `none` for no cap; default: none, p75, p90 of each tier's costs).", show_default=False),
-    by: Optional[str] = typer.Option(None, "--by", help="The task-type column to start tiers by (default: task_type, dimension or category; `none`: one start for all).", show_default=False),
+    by: Optional[str] = typer.Option(None, "--by", help="The task-type column to start tiers by (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`: one start for all).", show_default=False),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Prompts per task_id (CSV or JSONL), for --by classifier.", show_default=False),
     write: Optional[Path] = typer.Option(None, "--write", help="Write the chosen policy as a config `run:` section (YAML) to this file.", show_default=False),
     force: bool = typer.Option(False, "--force", help="With --write: replace an existing file."),
     top: int = typer.Option(15, "--top", min=2, max=10_000, help="How many frontier policies to show."),
@@ -582,7 +583,7 @@ def tune(
         raise UsageError("--force goes with --write")
     loaded = _load_config(config)
     data = commands.tune(loaded, outcomes, mapping=mapping, within=within, folds=folds, objective=objective,
-                         threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by)
+                         threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by, tasks=tasks)
     if write is not None:
         render_tune.write_snippet(write, data["snippet"], force)
         data["written"] = str(write)

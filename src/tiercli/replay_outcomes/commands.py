@@ -16,12 +16,28 @@ if TYPE_CHECKING:
 
 
 def _load(path: Path, tasks: Path | None, by: str | None) -> tuple[OutcomeTable, bool]:
-    """The table and whether task types are used (`--by none` drops them)."""
-    if by is not None and by.strip().lower() == "none":
+    """The table and whether task types are used. `--by none` drops them; `--by classifier` takes each
+    task's type from the local classifier on its prompt (the taxonomy `tier ask` and `tier run` use)."""
+    how = (by or "").strip().lower()
+    if how in ("none", "classifier"):
         table = load_outcomes(path, tasks)
         table.groups, table.group_column = {}, None
         table.columns.pop("task_type", None)
-        return table, False
+        if how == "none":
+            return table, False
+        from tiercli.classify import run_local
+
+        seen: dict[str, str] = {}
+        for task in table.task_ids:
+            prompt = table.prompts.get(task)
+            if prompt and prompt.strip():
+                if prompt not in seen:
+                    seen[prompt] = run_local(prompt).task_type
+                table.groups[task] = seen[prompt]
+        if not table.groups:
+            raise UsageError("--by classifier needs prompts", "add a prompt column or --tasks FILE")
+        table.group_column = table.columns["task_type"] = "classifier"
+        return table, True
     return load_outcomes(path, tasks, group_column=by), True
 
 
@@ -61,8 +77,8 @@ def parse_orders(items: list[str] | None, tiers: list[str]) -> list[tuple[int, .
 
 def tune(loaded: "LoadedConfig", path: Path, *, mapping: list[str] | None = None, within: float = 0.01,
          folds: int = 5, objective: str = "success", threshold: float = 1.0, orders: list[str] | None = None,
-         cap_grid: list[str] | None = None, by: str | None = None) -> dict[str, Any]:
-    table, by_type = _load(path, None, by)
+         cap_grid: list[str] | None = None, by: str | None = None, tasks: Path | None = None) -> dict[str, Any]:
+    table, by_type = _load(path, tasks, by)
     return tune_table(loaded, table, mapping=mapping, within=within, folds=folds, objective=objective,
                       threshold=threshold, orders=orders, cap_grid=cap_grid, by_type=by_type)
 

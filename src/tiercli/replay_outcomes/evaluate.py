@@ -294,6 +294,10 @@ def _notes(priced: Priced, table, mapping, decided, remapped, which, caps, resul
                      "the table holds each attempt's final cost only, not what it had spent when it reached the cap")
     if start and not groups:
         notes.append("--start given but the table has no task-type column: every task starts at the cascade's first tier")
+    if run is not None and run.spec is not None:
+        absent = sorted(g for g, _ in run.spec.start if g not in groups)
+        if absent:
+            notes.append(f"run.start names task type(s) no task here has: {', '.join(absent)}")
     return notes
 
 
