@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 
-from outcomeshelp import CONFIG, DATA, MAP3, TYPED, maps, ok_json, policies, tier, write_config
+from outcomeshelp import DATA, MAP3, TYPED, maps, ok_json, policies, tier, write_config
 from tiercli.config import load
 from tiercli.replay_outcomes.evaluate import build_matrix
 from tiercli.replay_outcomes.simulate import Spec, simulate

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from outcomeshelp import CONFIG, MAP3, TYPED, maps, ok_json, tier, write_config
+from outcomeshelp import MAP3, TYPED, maps, ok_json, tier, write_config
 from tiercli.config import load
 from tiercli.errors import ConfigError
 from tiercli.replay_outcomes import tune as tuning

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiercli.errors import InputError, UsageError
 from tiercli.replay_outcomes.parse import parse_policy
-from tiercli.replay_outcomes.simulate import Matrix, Policy, Spec, describe, simulate, simulate_fixed
+from tiercli.replay_outcomes.simulate import Matrix, Policy, Spec, simulate, simulate_fixed
 
 if TYPE_CHECKING:
     from tiercli.config import Config, LoadedConfig
@@ -299,7 +299,3 @@ def _notes(priced: Priced, table, mapping, decided, remapped, which, caps, resul
         if absent:
             notes.append(f"run.start names task type(s) no task here has: {', '.join(absent)}")
     return notes
-
-
-def describe_spec(spec: Spec, tiers: list[str]) -> str:
-    return describe(spec, tiers)
