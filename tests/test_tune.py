@@ -31,7 +31,7 @@ def cfg(tmp_path):
 
 
 def tune_json(cfg, *args):
-    return ok_json("tune", "-c", cfg, "--outcomes", TYPED, *maps(*MAP3), "--folds", "2", *args)
+    return ok_json("tune", "-c", cfg, "--outcomes", TYPED, *maps(*MAP3), "--folds", "2", "--min-type-tasks", "1", *args)
 
 
 def test_cheapest_policy_at_the_best_quality_by_hand(cfg):
@@ -98,7 +98,7 @@ def brute_force(m: Matrix, grid, objective: str):
 def test_search_frontier_equals_brute_force(seed, objective):
     m = random_matrix(seed)
     grid = [[None, 0.5], [None], [None, 1.2, 2.0]]
-    found = tuning.search(m, cap_grid=grid, objective=objective)
+    found = tuning.search(m, cap_grid=grid, objective=objective, min_type_tasks=1)
     assert [(round(p.cost, 9), round(p.value, 9)) for p in found.frontier] == brute_force(m, grid, objective)
     for p in found.frontier:  # each point is the policy it claims to be
         q = simulate(m, p.spec(m.tiers))
@@ -159,7 +159,7 @@ def test_cli_cross_validation_report(cfg):
 def test_written_snippet_loads_and_replays_to_the_same_figures(cfg, tmp_path):
     out = tmp_path / "run.yaml"
     result = tier("tune", "-c", cfg, "--outcomes", TYPED, *maps(*MAP3), "--folds", "2", "--cap-grid", "tier3=0.6",
-                  "--within", "0", "--write", out)
+                  "--within", "0", "--min-type-tasks", "1", "--write", out)
     assert result.exit_code == 0, result.output
     assert "wrote the chosen policy" in result.stdout
     merged = write_config(tmp_path / "merged.yaml", out.read_text())
@@ -182,14 +182,14 @@ def test_snippet_with_hostile_task_types_still_loads(cfg, tmp_path):
     table.write_text("\n".join(rows) + "\n")
     out = tmp_path / "run.yaml"
     result = tier("tune", "-c", cfg, "--outcomes", table, "--map", "small=tier1,big=tier3", "--folds", "2",
-                  "--cap-grid", "none", "--within", "0", "--write", out)
+                  "--cap-grid", "none", "--within", "0", "--min-type-tasks", "1", "--write", out)
     assert result.exit_code == 0, result.output
     run = load(write_config(tmp_path / "m.yaml", out.read_text())).config.run
     assert run.tiers[0] in ("tier1", "tier3") and all(t in ("tier1", "tier3") for t in run.start.values())
     # the small model solves the plain tasks: at the best quality they start on tier1, the others on tier3
     assert (run.tiers, run.start) == (["tier1", "tier3"], {"x: {y}\n# z": "tier3"})
     shown = tier("tune", "-c", cfg, "--outcomes", table, "--map", "small=tier1,big=tier3", "--folds", "2",
-                 "--cap-grid", "none", "--within", "0", "--top", "50")
+                 "--cap-grid", "none", "--within", "0", "--top", "50", "--min-type-tasks", "1")
     assert shown.exit_code == 0, shown.output
     text = shown.stdout.replace("\n", "")
     assert "x: {y}\\x0a# z=tier3" in text  # shown as text, the newline made visible, never a markup tag
@@ -225,9 +225,10 @@ def test_ledger_rows_tune_like_the_file(tmp_path):
     tier_of = {"small": "tier1", "mid": "tier2", "big": "tier3"}
     rows = [(t, table.groups[t], tier_of[m], o.quality, o.cost_usd) for t in table.task_ids
             for m, o in table.outcomes[t].items()]
-    a = tune_table(loaded, table, mapping=MAP3, folds=2, cap_grid=["none"])
+    a = tune_table(loaded, table, mapping=MAP3, folds=2, cap_grid=["none"], min_type_tasks=1)
     b = tune_table(loaded, table_from_rows(rows), mapping=["tier1=tier1,tier2=tier2,tier3=tier3"], folds=2,
-                   cap_grid=["none"])
+                   cap_grid=["none"], min_type_tasks=1)
+    assert a["search"]["task_types"] == ["easy", "hard"]
     assert a["frontier"] == b["frontier"] and a["cross_validation"] == b["cross_validation"]
 
 
@@ -300,3 +301,17 @@ def test_default_cap_grid_keeps_the_dearest_success():
         uncapped = simulate(m, Spec("always", (k,)))
         at_max = simulate(m, Spec("always", (k,), caps=tuple(caps[1] if j == k else None for j in range(3))))
         assert at_max.successes == uncapped.successes and at_max.cost_usd <= uncapped.cost_usd
+
+
+def test_rare_task_types_share_the_default_start_and_too_many_are_refused(cfg, tmp_path):
+    data = ok_json("tune", "-c", cfg, "--outcomes", TYPED, *maps(*MAP3), "--folds", "2", "--cap-grid", "none",
+                   "--within", "0", "--min-type-tasks", "3")
+    # easy has 2 tasks: no start of its own; hard (3 tasks) keeps one
+    assert data["search"]["task_types"] == ["hard"] and data["search"]["rare_types"] == 1
+    assert set(data["chosen"]["start"]) <= {"hard"}
+    assert any("1 task type(s) with fewer than 3 tasks share the default start" in n for n in data["notes"])
+    table = tmp_path / "many.csv"
+    table.write_text("task_id,task_type,model,quality,cost_usd\n" + "".join(
+        f"{i},type{i},small,{i % 2},0.01\n{i},type{i},big,1,0.1\n" for i in range(40)))
+    result = tier("tune", "-c", cfg, "--outcomes", table, "--map", "small=tier1,big=tier3", "--min-type-tasks", "1")
+    assert result.exit_code == 2 and "40 task types" in result.stderr and "at most 32" in result.stderr

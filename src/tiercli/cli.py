@@ -566,6 +566,7 @@ def tune(
     cap_grid: Optional[list[str]] = typer.Option(None, "--cap-grid", help="[TIER=]USD,USD,...: caps to search (repeatable, `none` for no cap; default: none, p75, p90 of each tier's costs).", show_default=False),
     by: Optional[str] = typer.Option(None, "--by", help="The task-type column to start tiers by (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`: one start for all).", show_default=False),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="Prompts per task_id (CSV or JSONL), for --by classifier.", show_default=False),
+    min_type_tasks: int = typer.Option(10, "--min-type-tasks", min=1, help="A task type with fewer tasks gets no start tier of its own."),
     write: Optional[Path] = typer.Option(None, "--write", help="Write the chosen policy as a config `run:` section (YAML) to this file.", show_default=False),
     force: bool = typer.Option(False, "--force", help="With --write: replace an existing file."),
     top: int = typer.Option(15, "--top", min=2, max=10_000, help="How many frontier policies to show."),
@@ -583,7 +584,8 @@ def tune(
         raise UsageError("--force goes with --write")
     loaded = _load_config(config)
     data = commands.tune(loaded, outcomes, mapping=mapping, within=within, folds=folds, objective=objective,
-                         threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by, tasks=tasks)
+                         threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by, tasks=tasks,
+                         min_type_tasks=min_type_tasks)
     if write is not None:
         render_tune.write_snippet(write, data["snippet"], force)
         data["written"] = str(write)

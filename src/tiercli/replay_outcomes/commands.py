@@ -77,15 +77,17 @@ def parse_orders(items: list[str] | None, tiers: list[str]) -> list[tuple[int, .
 
 def tune(loaded: "LoadedConfig", path: Path, *, mapping: list[str] | None = None, within: float = 0.01,
          folds: int = 5, objective: str = "success", threshold: float = 1.0, orders: list[str] | None = None,
-         cap_grid: list[str] | None = None, by: str | None = None, tasks: Path | None = None) -> dict[str, Any]:
+         cap_grid: list[str] | None = None, by: str | None = None, tasks: Path | None = None,
+         min_type_tasks: int = 10) -> dict[str, Any]:
     table, by_type = _load(path, tasks, by)
     return tune_table(loaded, table, mapping=mapping, within=within, folds=folds, objective=objective,
-                      threshold=threshold, orders=orders, cap_grid=cap_grid, by_type=by_type)
+                      threshold=threshold, orders=orders, cap_grid=cap_grid, by_type=by_type,
+                      min_type_tasks=min_type_tasks)
 
 
 def tune_table(loaded: "LoadedConfig", table: OutcomeTable, *, mapping: list[str] | None = None, within: float = 0.01,
                folds: int = 5, objective: str = "success", threshold: float = 1.0, orders: list[str] | None = None,
-               cap_grid: list[str] | None = None, by_type: bool = True) -> dict[str, Any]:
+               cap_grid: list[str] | None = None, by_type: bool = True, min_type_tasks: int = 10) -> dict[str, Any]:
     """`tier tune` on a table already read: from a file, or `table_from_rows` (the ledger's task outcomes)."""
     from tiercli.replay_outcomes import tune as tuning
     from tiercli.replay_outcomes.render_tune import tune_json
@@ -95,13 +97,16 @@ def tune_table(loaded: "LoadedConfig", table: OutcomeTable, *, mapping: list[str
     priced = build_matrix(loaded, table, model_map, threshold)
     m = priced.matrix
     result = tuning.tune(m, within=within, folds=folds, objective=objective, orders=parse_orders(orders, m.tiers),
-                         cap_grid=parse_cap_grid(cap_grid, m.tiers), by_type=by_type)
+                         cap_grid=parse_cap_grid(cap_grid, m.tiers), by_type=by_type, min_type_tasks=min_type_tasks)
     notes = []
     if priced.incomplete:
         notes.append(f"{priced.incomplete} task(s) lack an outcome for a mapped model and were left out")
     unmapped = [x for x in table.models if x not in model_map]
     if unmapped:
         notes.append(f"table model(s) not mapped to a tier, ignored: {', '.join(unmapped)}")
+    if result.search.rare_types:
+        notes.append(f"{result.search.rare_types} task type(s) with fewer than {min_type_tasks} tasks share the default "
+                     "start (--min-type-tasks)")
     if by_type and not table.groups:
         notes.append("the table has no task-type column (task_type, dimension, category or --by): one start tier for all")
     if any(c is not None for g in result.search.cap_grid for c in g):

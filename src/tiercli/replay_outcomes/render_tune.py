@@ -1,7 +1,7 @@
 """Output of `tier tune`: JSON, CSV (the frontier), a Rich view, and the config snippet (`--write`).
 
 JSON keys: mode ("tune"), config, table, map, tiers, objective, success_threshold, within, tasks,
-tasks_incomplete, search {settings, orders, cap_grid, task_types, frontier_points}, frontier
+tasks_incomplete, search {settings, orders, cap_grid, task_types, rare_types, frontier_points}, frontier
 [{value, cost_usd, cost_vs_top, chosen, policy, order, caps, start}], chosen {policy, order, caps,
 start, in_sample {tuned, oracle, always:<tier>..., cascade}}, cross_validation {folds, tasks,
 policies {name: {...}}, per_fold [{fold, train_tasks, test_tasks, chosen}]}, snippet, notes, seconds.
@@ -67,6 +67,7 @@ def tune_json(r: TuneResult, *, loaded, table: dict[str, Any], mapping: dict[str
         "tasks_incomplete": incomplete,
         "search": {"settings": s.settings, "orders": [[tiers[k] for k in o] for o in s.orders],
                    "cap_grid": {tiers[k]: g for k, g in enumerate(s.cap_grid)}, "task_types": list(s.groups),
+                   "rare_types": s.rare_types,
                    "frontier_points": len(s.frontier)},
         "frontier": [_point_json(p, tiers, n, top_cost, r.chosen) for p in s.frontier],
         "chosen": {"policy": r.chosen.spec(tiers).name, **_run_section(r.chosen, tiers),

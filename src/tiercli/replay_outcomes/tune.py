@@ -7,8 +7,9 @@ The policy space (every point is a policy `tier run` can follow, and a config `r
   first and its suffixes);
 - caps: one cap (or none) per tier from a grid (default per tier: none, and the dearest and the
   90th-percentile cost of that tier's successful attempts on the tasks searched, rounded up);
-- start: per task type, where in the order its tasks start (tasks without a type, and types not
-  seen in the search, start at the first tier of the order).
+- start: per task type, where in the order its tasks start (tasks without a type, types with fewer
+  than `min_type_tasks` tasks in the search, and types not seen there start at the first tier of the
+  order; at most MAX_TYPES types).
 
 The objective is `success` (share of tasks with quality >= threshold; for 0/1 tables the resolved
 rate) or `quality` (mean quality of the final attempt). Speed: for one caps choice, tasks are summed
@@ -39,6 +40,8 @@ EPS = 1e-9
 DEFAULT_QUANTILES = (1.0, 0.9)
 DEFAULT_WITHIN = 0.01
 DEFAULT_FOLDS = 5
+DEFAULT_MIN_TYPE_TASKS = 10  # a type with fewer tasks shares the default start (too few to learn from)
+MAX_TYPES = 32  # the per-type choices multiply: beyond this the search stops being a matter of seconds
 OBJECTIVES = ("success", "quality")
 
 
@@ -64,7 +67,8 @@ class Search:
     settings: int  # (order, caps) pairs evaluated
     orders: list[tuple[int, ...]]
     cap_grid: list[list[float | None]]  # per tier index
-    groups: list[str]
+    groups: list[str]  # task types with their own start tier
+    rare_types: int = 0  # types with fewer than min_type_tasks tasks: they share the default start
 
     def best(self) -> Point:
         return self.frontier[-1]
@@ -162,12 +166,19 @@ def _chain_total(pats: dict[int, list[float]], chain: tuple[int, ...], ntiers: i
 
 def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
            cap_grid: list[list[float | None]] | None = None, objective: str = "success",
-           by_type: bool = True) -> Search:
+           by_type: bool = True, min_type_tasks: int = DEFAULT_MIN_TYPE_TASKS) -> Search:
     """The frontier over orders x caps x start tier per task type (see the module docstring)."""
     n = len(m.tiers)
     orders = orders or default_orders(n)
     cap_grid = cap_grid or default_cap_grid(m)
-    groups = m.group_names() if by_type else []
+    sizes: dict[str, int] = {}
+    for g in (m.groups if by_type else ()):
+        if g is not None:
+            sizes[g] = sizes.get(g, 0) + 1
+    groups = sorted(g for g, size in sizes.items() if size >= min_type_tasks)
+    if len(groups) > MAX_TYPES:
+        raise UsageError(f"{len(groups)} task types with at least {min_type_tasks} tasks each: the search takes at most "
+                         f"{MAX_TYPES}", "choose a coarser --by column, raise --min-type-tasks, or --by none")
     gpos = {g: i for i, g in enumerate(groups)}
     gidx = [gpos.get(g, len(groups)) if by_type else 0 for g in m.groups]  # last slot: no type
     ngroups = len(groups) + 1
@@ -210,7 +221,7 @@ def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
             everything += [(c, v, (order, caps, p)) for c, v, p in frontier]
     points = [Point(-v, c, order, caps, tuple((groups[g], order[s]) for g, s in p))
               for c, v, (order, caps, p) in _pareto(everything)]
-    return Search(len(m), points, settings, list(orders), cap_grid, groups)
+    return Search(len(m), points, settings, list(orders), cap_grid, groups, len(sizes) - len(groups))
 
 
 # -- cross-validation ----------------------------------------------------------------------------
@@ -287,7 +298,7 @@ class TuneResult:
 
 def tune(m: Matrix, *, within: float = DEFAULT_WITHIN, folds: int = DEFAULT_FOLDS, objective: str = "success",
          orders: list[tuple[int, ...]] | None = None, cap_grid: dict[str, list[float | None]] | None = None,
-         by_type: bool = True) -> TuneResult:
+         by_type: bool = True, min_type_tasks: int = DEFAULT_MIN_TYPE_TASKS) -> TuneResult:
     """Search on every task (the policy to write), then k-fold cross-validate the same procedure."""
     import time
 
@@ -299,7 +310,8 @@ def tune(m: Matrix, *, within: float = DEFAULT_WITHIN, folds: int = DEFAULT_FOLD
     grid = [cap_grid[t] for t in m.tiers] if cap_grid else None
 
     def run_search(sub: Matrix) -> Search:
-        return search(sub, orders=orders, cap_grid=grid, objective=objective, by_type=by_type)
+        return search(sub, orders=orders, cap_grid=grid, objective=objective, by_type=by_type,
+                      min_type_tasks=min_type_tasks)
 
     full = run_search(m)
     chosen = full.choose(within)
