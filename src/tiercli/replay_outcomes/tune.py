@@ -15,7 +15,9 @@ The objective is `success` (share of tasks with quality >= threshold; for 0/1 ta
 rate) or `quality` (mean quality of the final attempt). Speed: for one caps choice, tasks are summed
 per (task type, success pattern over the tiers), so a cascade's totals for a type cost a few
 additions per pattern instead of a pass over the tasks; the per-type choices of one (order, caps)
-combine into a frontier by Pareto-filtered sums (the types are independent given order and caps).
+combine into a frontier by Pareto-filtered sums (the types are independent given order and caps),
+dropping a partial policy as soon as its best possible completion is no better than a policy
+already found (exact: the frontier is the same, only found faster).
 `simulate.simulate` is the task-by-task reference the search agrees with (tested).
 
 Cross-validation: tasks go to k folds by a hash of their id (the same folds every run); for each
@@ -26,6 +28,7 @@ per policy over the whole table (each task is held out exactly once).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import math
@@ -126,6 +129,24 @@ def _pareto(points: list) -> list:
     return out
 
 
+class _Staircase:
+    """The frontier found so far, (cost, -value, payload) by cost; answers "is this weakly dominated?"
+    by bisection. Points found earlier win ties, as in _pareto."""
+
+    def __init__(self) -> None:
+        self.points: list = []
+        self.costs: list[float] = []
+
+    def dominated(self, cost: float, neg_value: float) -> bool:
+        i = bisect.bisect_right(self.costs, cost) - 1  # the best value at this cost or less
+        return i >= 0 and self.points[i][1] <= neg_value + EPS
+
+    def add(self, points: list) -> None:
+        if points:
+            self.points = _pareto(self.points + points)
+            self.costs = [p[0] for p in self.points]
+
+
 def _aggregate(gidx: list[int], ngroups: int, cols: list[tuple[list[int], list[float], list[float]]],
                ntiers: int) -> list[dict[int, list[float]]]:
     """Per group: success pattern -> [count, cost per tier..., value per tier...] under one caps choice."""
@@ -200,27 +221,35 @@ def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
             per_cap.append((bits, costs, values))
         cols.append(per_cap)
     chains = sorted({o[i:] for o in orders for i in range(len(o))})
-    everything: list[tuple[float, float, tuple]] = []  # (cost, -value, (order, caps, starts))
+    found = _Staircase()
     settings = 0
     for cap_choice in itertools.product(*(range(len(g)) for g in cap_grid)):
         caps = tuple(cap_grid[k][i] for k, i in enumerate(cap_choice))
         agg = _aggregate(gidx, ngroups, [cols[k][i] for k, i in enumerate(cap_choice)], n)
-        totals = {(g, ch): _chain_total(agg[g], ch, n) for g in range(ngroups) if agg[g] for ch in chains}
+        active = [g for g in range(ngroups) if agg[g]]
+        totals = {(g, ch): _chain_total(agg[g], ch, n) for g in active for ch in chains}
         for order in orders:
             if any(cap_choice[k] for k in range(n) if k not in order):
                 continue  # a cap on a tier the order never tries changes nothing: judged once, uncapped
             settings += 1
+            opts = [_pareto([(*totals[(g, order[s:])], s) for s in (range(len(order)) if g < len(groups) else (0,))])
+                    for g in active]
+            # the best the groups not yet added could still contribute: cheapest cost, best value
+            rest_c, rest_v = [0.0] * (len(active) + 1), [0.0] * (len(active) + 1)
+            for j in reversed(range(len(active))):
+                rest_c[j] = rest_c[j + 1] + min(o[0] for o in opts[j])
+                rest_v[j] = rest_v[j + 1] + min(o[1] for o in opts[j])
             frontier = [(0.0, 0.0, ())]
-            for g in range(ngroups):
-                if not agg[g]:
-                    continue
-                starts = range(len(order)) if g < len(groups) else range(1)
-                opts = _pareto([(*totals[(g, order[s:])], s) for s in starts])
+            for j, g in enumerate(active):
                 frontier = _pareto([(fc + c, fv + v, fp + ((g, s),) if s else fp)
-                                    for fc, fv, fp in frontier for c, v, s in opts])
-            everything += [(c, v, (order, caps, p)) for c, v, p in frontier]
+                                    for fc, fv, fp in frontier for c, v, s in opts[j]])
+                # a partial policy whose best completion is no better than a policy already found is dropped
+                frontier = [f for f in frontier if not found.dominated(f[0] + rest_c[j + 1], f[1] + rest_v[j + 1])]
+                if not frontier:
+                    break
+            found.add([(c, v, (order, caps, p)) for c, v, p in frontier])
     points = [Point(-v, c, order, caps, tuple((groups[g], order[s]) for g, s in p))
-              for c, v, (order, caps, p) in _pareto(everything)]
+              for c, v, (order, caps, p) in found.points]
     return Search(len(m), points, settings, list(orders), cap_grid, groups, len(sizes) - len(groups))
 
 
