@@ -563,7 +563,7 @@ def tune(
     objective: str = typer.Option("success", "--objective", help="success (share of tasks with quality >= threshold) or quality (mean quality)."),
     success_threshold: float = typer.Option(1.0, "--success-threshold", help="An answer succeeds when quality >= this."),
     order: Optional[list[str]] = typer.Option(None, "--order", help="TIER,TIER,...: a cascade order to search (repeatable; default: every order of the mapped tiers).", show_default=False),
-    cap_grid: Optional[list[str]] = typer.Option(None, "--cap-grid", help="[TIER=]USD,USD,...: caps to search (repeatable, `none` for no cap; default: none, p75, p90 of each tier's costs).", show_default=False),
+    cap_grid: Optional[list[str]] = typer.Option(None, "--cap-grid", help="[TIER=]USD,USD,...: caps to search (repeatable, `none` for no cap; default: none, and each tier's dearest and 90th-percentile successful attempt).", show_default=False),
     by: Optional[str] = typer.Option(None, "--by", help="The task-type column to start tiers by (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`: one start for all).", show_default=False),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="Prompts per task_id (CSV or JSONL), for --by classifier.", show_default=False),
     min_type_tasks: int = typer.Option(10, "--min-type-tasks", min=1, help="A task type with fewer tasks gets no start tier of its own."),

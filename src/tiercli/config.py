@@ -1,9 +1,10 @@
 """YAML -> validated, typed config.
 
 The file is a LiteLLM proxy config (`model_list`, `router_settings`) plus tiercli's own sections
-(`routing`, `guardrails`, `caching`, `prices`, `ledger`, `serve`, `run`). Validation is pydantic; the semantic checks
-that need the whole config (fallbacks naming unknown groups, unset key variables, unpriced models)
-live in `problems()`, which `tier config check` prints in full and `load()` applies the fatal ones of.
+(`routing`, `guardrails`, `caching`, `prices`, `ledger`, `serve`, `run`). Validation is pydantic; the
+semantic checks that need the whole config (fallbacks naming unknown groups, unset key variables,
+unpriced models) live in `problems()`, which `tier config check` prints in full and `load()` applies
+the fatal ones of.
 
 Where it comes from, first match wins: `--config`, `TIER_CONFIG`, the user config file, and else the
 embedded offline default (no key, no network), so a fresh install works at once.
