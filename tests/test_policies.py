@@ -227,3 +227,11 @@ def test_run_start_types_missing_from_the_table_are_noted(tmp_path):
     data, p = judge(cfg, "--policy", "run")
     check(p["run"], 4 / 5, 0.01 + 0.07 + 0.54 + 0.06 + 0.92)
     assert any("run.start names task type(s) no task here has: refactor" in n for n in data["notes"])
+
+
+def test_zero_costs_are_counted_and_noted(cfg, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("task_id,model,resolved,cost_usd\n1,small,0,0\n1,big,1,0.5\n2,small,1,0.01\n2,big,1,0\n")
+    data = ok_json("replay", "-c", cfg, "--outcomes", table, "--map", "small=tier1,big=tier3", "--policy", "cascade")
+    check(policies(data)["cascade"], 1, 0 + 0.5 + 0.01)
+    assert any(n.startswith("2 outcome(s) of the mapped models cost $0") for n in data["notes"])

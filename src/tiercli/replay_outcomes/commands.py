@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tiercli.errors import UsageError
-from tiercli.replay_outcomes.evaluate import build_matrix, evaluate_outcomes
+from tiercli.replay_outcomes.evaluate import build_matrix, evaluate_outcomes, zero_cost_note
 from tiercli.replay_outcomes.parse import parse_cap_grid, parse_caps, parse_start
 from tiercli.replay_outcomes.table import OutcomeTable, load_outcomes, parse_map
 
@@ -101,6 +101,7 @@ def tune_table(loaded: "LoadedConfig", table: OutcomeTable, *, mapping: list[str
     notes = []
     if priced.incomplete:
         notes.append(f"{priced.incomplete} task(s) lack an outcome for a mapped model and were left out")
+    notes += zero_cost_note(priced)
     unmapped = [x for x in table.models if x not in model_map]
     if unmapped:
         notes.append(f"table model(s) not mapped to a tier, ignored: {', '.join(unmapped)}")

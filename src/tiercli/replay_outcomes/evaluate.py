@@ -51,6 +51,7 @@ class Priced:
     incomplete: int
     pricing: dict[str, int]  # how each (task, model) cost was found
     priced_with: dict[str, str]  # tier -> config model priced for it (when tokens were priced)
+    zero_cost: int = 0  # outcomes whose cost is $0 (often a missing token record, not a free answer)
 
 
 @dataclass
@@ -147,7 +148,15 @@ def build_matrix(loaded: "LoadedConfig", table: "OutcomeTable", mapping: dict[st
         qual.append(tuple(q_row))
         cost.append(tuple(c_row))
     matrix = Matrix(tiers, complete, [table.groups.get(t) for t in complete], qual, cost, threshold)
-    return Priced(matrix, len(table.task_ids) - len(complete), pricing, priced_with)
+    zero = sum(1 for row in cost for c in row if c == 0)
+    return Priced(matrix, len(table.task_ids) - len(complete), pricing, priced_with, zero)
+
+
+def zero_cost_note(priced: Priced) -> list[str]:
+    if not priced.zero_cost:
+        return []
+    return [f"{priced.zero_cost:,} outcome(s) of the mapped models cost $0 in the table (often a missing token "
+            "record rather than a free answer): counted as $0"]
 
 
 def policy_specs(policies: list[str] | None, cfg: "Config", tiers: list[str], caps: dict[str, float],
@@ -274,6 +283,7 @@ def _notes(priced: Priced, table, mapping, decided, remapped, which, caps, resul
     notes = []
     if priced.incomplete:
         notes.append(f"{priced.incomplete} task(s) lack an outcome for a mapped model and were left out")
+    notes += zero_cost_note(priced)
     if remapped:
         notes.append(f"{remapped} config decision(s) named a tier with no table model: served by the next mapped tier "
                      "above (else the nearest below)")
