@@ -61,14 +61,15 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from tiercli.errors import UsageError
-from tiercli.ledger.db import REPORT_DAY as _DAY
-from tiercli.ledger.db import REPORT_GROUP_COLUMNS as _GROUP_COLUMNS
+from tiercli.ledger import queries as q
 from tiercli.ledger.db import REPORT_INDEX_NAME, REPORT_INDEX_SQL  # noqa: F401 (re-exported)
+from tiercli.ledger.queries import Where, grand_query  # noqa: F401 (re-exported)
 from tiercli.pricing import PriceBook, UnitPrice
 
 TARGET_TIERS_1_2_SHARE = 0.8
 TARGET_TOP_TIER_SHARE = (0.10, 0.12)
 TOP_TIER_WARNING_ABOVE = 0.15
+TOP_TIER_WARNING_MIN_CALLS = 50  # fewer routed calls than this are too few to judge the mix on
 QUALITY_KINDS = ("main", "import")
 ROUTED_KIND = "main"
 DAY_S = 86_400
@@ -142,217 +143,8 @@ def _div(a: float | int | None, b: float | int | None) -> float | None:
 
 
 # -- SQL -----------------------------------------------------------------------------------------
-# The index that makes the grouped pass a streaming scan (no sort, no table reads). Its key columns
-# are exactly the pass's GROUP BY, in the same order; the rest are the columns it sums. Without it
-# the report is still correct, only slower (SQLite then sorts every call of the window into groups).
-# REPORT_INDEX_SQL is defined with the schema in ledger/db.py, which creates it in migration 2.
-_QUALITY_KINDS_SQL = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
-
-
-def _routed_tier_sql(p: str = "") -> str:
-    """SQL for the tier routing chose: decided_tier for an override (when recorded), else the tier."""
-    return (f"CASE WHEN {p}decision_source = 'override' AND COALESCE({p}decided_tier, '') != '' "
-            f"THEN {p}decided_tier ELSE {p}tier END")
-
-
-def _text(sql: str):
-    from sqlalchemy import text
-
-    return text(sql)
-
-
-class Where:
-    """The window and session filter as SQL text plus bound parameters."""
-
-    def __init__(self, since: float | None, until: float | None, session: str | None, alias: str = ""):
-        self.since, self.until, self.session = since, until, session
-        p = f"{alias}." if alias else ""
-        self.parts: list[str] = []
-        self.params: dict[str, Any] = {}
-        if since is not None:
-            self.parts.append(f"{p}started_at >= :w_since")
-            self.params["w_since"] = since
-        if until is not None:
-            self.parts.append(f"{p}started_at < :w_until")
-            self.params["w_until"] = until
-        if session is not None:
-            self.parts.append(f"{p}session = :w_session")
-            self.params["w_session"] = session
-
-    def sql(self, *extra: str) -> str:
-        parts = self.parts + [e for e in extra if e]
-        return ("WHERE " + " AND ".join(parts)) if parts else ""
-
-    def day_range(self) -> tuple[list[str], dict[str, int]]:
-        """The window on the day expression too (implied by the started_at bounds), so SQLite can
-        range-scan ix_calls_report instead of reading all of it."""
-        parts, params = [], {}
-        if self.since is not None:
-            parts.append(f"{_DAY} >= :w_day0")
-            params["w_day0"] = math.floor(self.since / DAY_S)
-        if self.until is not None and self.until > 0:
-            parts.append(f"{_DAY} <= :w_day1")
-            params["w_day1"] = math.floor(self.until / DAY_S)
-        return parts, params
-
-
-# Every rollup row: (section, k1, k2, k3, then these sums)
-_ROLLUP_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read", "cache_write",
-                  "cache_write_1h", "output", "escalations", "overrides", "first")
-_ROLLUP_SUMS = """
-    SUM(calls), SUM(CASE WHEN cost_null THEN 0 ELSE calls END), SUM(CASE WHEN unpriced THEN calls ELSE 0 END),
-    TOTAL(cost), SUM(inp), SUM(cr), SUM(cw), SUM(cw1h), SUM(outp), SUM(escalations),
-    SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END),
-    MIN(first)
-"""
-
-
-def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
-    """The report's one pass over the calls, and its rollups: SQL and parameters.
-
-    `g` groups the window's calls by every dimension at once (a streaming scan of ix_calls_report);
-    the rollups then regroup g's few thousand rows per section. Sections (k1, k2, k3):
-      kind    (kind, cost IS NULL)          tier     (tier, kind = 'main')
-      task    (task_type, tier)             model    (served_model, unpriced, requested model
-      day     (UTC day number)                        when no model answered)
-      status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
-                                                     user-facing kinds only
-    """
-    extra, params = where.day_range() if where.session is None else ([], {})
-    params.update(where.params)
-    ranks = []
-    for i, tier in enumerate(tiers):
-        params[f"rk_{i}"] = tier
-        ranks.append(f"WHEN :rk_{i} THEN {i}")
-    rank = " ".join(ranks)
-    sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
-    sql = f"""
-        WITH g AS MATERIALIZED (
-            SELECT {_DAY} AS day, tier, task_type, kind, served_model AS model, requested_model,
-                   unpriced, (cost_usd IS NULL) AS cost_null, status, error_class,
-                   decision_source, decided_tier, config_hash,
-                   COUNT(*) AS calls, SUM(cost_usd) AS cost, SUM(input_tokens) AS inp,
-                   SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw,
-                   SUM(cache_write_1h_tokens) AS cw1h, SUM(output_tokens) AS outp,
-                   SUM(fallback_count > 0 OR decision_source = 'cascade') AS escalations, MIN(started_at) AS first
-            FROM calls {where.sql(*extra)}
-            GROUP BY {_GROUP_COLUMNS}
-        )
-        SELECT 'kind', kind, cost_null, NULL, {sums} FROM g GROUP BY 2, 3
-        UNION ALL SELECT 'tier', tier, kind = 'main', NULL, {sums} FROM g GROUP BY 2, 3
-        UNION ALL SELECT 'task', task_type, tier, NULL, {sums} FROM g GROUP BY 2, 3
-        UNION ALL SELECT 'model', model, unpriced != 0, CASE WHEN model IS NULL THEN requested_model END, {sums}
-            FROM g GROUP BY 2, 3, 4
-        UNION ALL SELECT 'day', day, NULL, NULL, {sums} FROM g GROUP BY 2
-        UNION ALL SELECT 'status', status, error_class, NULL, {sums} FROM g WHERE status != 'ok' GROUP BY 2, 3
-        UNION ALL SELECT 'quality', {_routed_tier_sql()}, task_type, config_hash, {sums}
-            FROM g WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
-    """
-    return sql, params
-
-
-def _rollups(conn, where: Where, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
-    sql, params = grand_query(where, tiers)
-    out: dict[str, list[dict[str, Any]]] = {
-        s: [] for s in ("kind", "tier", "task", "model", "day", "status", "quality")}
-    for section, k1, k2, k3, *values in conn.execute(_text(sql), params):
-        row = dict(zip(_ROLLUP_FIELDS, values))
-        for field in _ROLLUP_FIELDS[:-1]:
-            row[field] = row[field] or 0
-        row.update(k1=k1, k2=k2, k3=k3)
-        out[section].append(row)
-    return out
-
-
-def _last_call(conn, where: Where) -> float | None:
-    """The window's last call time, off ix_calls_started_at (one index step)."""
-    return conn.execute(_text(f"SELECT MAX(started_at) FROM calls {where.sql()}"), where.params).scalar()
-
-
-def _feedback(conn, where: Where) -> list[tuple]:
-    """(routed tier, task_type, config_hash, bad, good): the latest verdict per call."""
-    calls = Where(where.since, where.until, where.session, alias="c")
-    sql = f"""
-        SELECT {_routed_tier_sql("c.")}, c.task_type, c.config_hash,
-               SUM(f.verdict = 'bad'), SUM(f.verdict = 'good')
-        FROM (SELECT call_id, MAX(id) AS id FROM feedback GROUP BY call_id) AS latest
-        JOIN feedback AS f ON f.id = latest.id
-        JOIN calls AS c ON c.id = latest.call_id
-        {calls.sql(f"c.kind IN ({_QUALITY_KINDS_SQL})")}
-        GROUP BY 1, 2, 3
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), calls.params)]
-
-
-def _retries(conn, where: Where, retry_window_s: float, narrow: bool, indexes: set[str]) -> list[tuple]:
-    """(routed tier, task_type, config_hash, retried calls).
-
-    A call is retried when the next call of the same session with the same prompt_hash starts
-    within retry_window_s of it (user-facing kinds only). The search reaches retry_window_s past
-    `until`, so a call near the end of the window still sees its retry. Indexes are named (ledgers
-    have no statistics for the planner to go by) only when `indexes` holds them.
-    """
-
-    def by(index: str) -> str:
-        return f"INDEXED BY {index}" if index in indexes else ""
-
-    reach = None if where.until is None else where.until + retry_window_s
-    scan = Where(where.since, reach, where.session, alias="c")
-    params = dict(scan.params)
-    params["r_win"] = retry_window_s
-    in_window = ""
-    if where.until is not None:
-        in_window = "AND started_at < :r_until"
-        params["r_until"] = where.until
-    if not narrow and where.session is None and "ix_calls_prompt_hash" in indexes:
-        # Most prompts occur once: read the repeated prompt hashes off the covering index
-        # ix_calls_prompt_hash (in index order, no sort; narrower than (session, prompt_hash)),
-        # then look only at their calls; the window function below splits them by session.
-        source = f"""
-            (SELECT prompt_hash FROM calls {by("ix_calls_prompt_hash")}
-             WHERE prompt_hash IS NOT NULL GROUP BY prompt_hash HAVING COUNT(*) > 1) AS d
-            JOIN calls AS c {by("ix_calls_prompt_hash")} ON c.prompt_hash = d.prompt_hash
-        """
-    elif where.session is None and (where.since is not None or where.until is not None):
-        source = f"calls AS c {by('ix_calls_started_at')}"  # the window's range, not a whole-index walk
-    else:
-        source = "calls AS c"
-    sql = f"""
-        SELECT routed, task_type, config_hash, COUNT(*) FROM (
-            SELECT {_routed_tier_sql("c.")} AS routed, c.task_type AS task_type,
-                   c.config_hash AS config_hash, c.started_at AS started_at,
-                   LEAD(c.started_at) OVER (PARTITION BY c.session, c.prompt_hash
-                                            ORDER BY c.started_at, c.id) AS next_at
-            FROM {source}
-            {scan.sql("c.kind = 'main'", "c.session IS NOT NULL", "c.prompt_hash IS NOT NULL")}
-        )
-        WHERE next_at IS NOT NULL AND next_at - started_at <= :r_win {in_window}
-        GROUP BY 1, 2, 3
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), params)]
-
-
-# -- prices --------------------------------------------------------------------------------------
-def _sticky(conn, where: Where) -> tuple[int, int]:
-    """(calls `tier serve` kept on their session's tier to keep its prompt cache warm, their cache reads)."""
-    scan = Where(where.since, where.until, where.session, alias="c")
-    sql = "SELECT COUNT(*), TOTAL(c.cache_read_tokens) FROM calls AS c " + scan.sql("c.decision_source = 'sticky'")
-    calls, reads = conn.execute(_text(sql), scan.params).one()
-    return int(calls), int(reads)
-
-
-def _compactions(conn, where: Where) -> list[tuple]:
-    """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)."""
-    scan = Where(where.since, where.until, where.session, alias="c")
-    sql = f"""
-        SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
-               SUM(COALESCE(json_extract(c.meta_json, '$.history_tokens'), 0)), SUM(c.output_tokens),
-               TOTAL(c.cost_usd)
-        FROM calls AS c LEFT JOIN calls AS p ON p.id = c.parent_id
-        {scan.sql("c.kind = 'compaction'", "c.status = 'ok'")}
-        GROUP BY 1
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), scan.params)]
+# Every query lives in tiercli.ledger.queries (the index that makes the grouped pass a streaming scan,
+# REPORT_INDEX_SQL, is defined with the schema in ledger/db.py, which creates it in migration 2).
 
 
 def _price_for(config, book: PriceBook, model: str) -> UnitPrice | None:
@@ -469,21 +261,25 @@ def build_report(
     where = Where(since, until, session)
     feedback: list[tuple] = []
     retries: list[tuple] = []
+    compactions: list[tuple] = []
     last_call = None
-    with ledger.read() as conn:
-        roll = _rollups(conn, where, tiers_cfg)
-        compactions = _compactions(conn, where)
-        sticky = _sticky(conn, where)
+    with q.snapshot(ledger) as conn:
+        roll = q.grand_rollups(conn, where, tiers_cfg)
         total_calls = sum(r["calls"] for r in roll["kind"])
         if total_calls:
             threshold = _narrow_threshold
             if threshold is None:
-                ledger_calls = conn.exec_driver_sql("SELECT MAX(rowid) FROM calls").scalar() or 0  # ~ COUNT(*)
-                threshold = max(_NARROW_MIN_CALLS, ledger_calls // _NARROW_FRACTION)
-            indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(calls)")}
-            last_call = _last_call(conn, where)
-            feedback = _feedback(conn, where)
-            retries = _retries(conn, where, retry_window_s, total_calls <= threshold, indexes)
+                threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
+            last_call = q.last_call(conn, where)
+            feedback = q.feedback(conn, where)
+            routed = sum(r["calls"] for r in roll["kind"] if r["k1"] == ROUTED_KIND)
+            if routed:
+                retries = q.task_retries(conn, where, retry_window_s, narrow=total_calls <= threshold)
+            answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
+            if answered:
+                compactions = q.compactions(conn, where, answered)
+    sticky_rows = [r for r in roll["decision"] if r["k1"] == "sticky"]
+    sticky = (sum(r["calls"] for r in sticky_rows), sum(r["cache_read"] for r in sticky_rows))
 
     warnings: list[str] = []
     first = min((r["first"] for r in roll["kind"]), default=None)
@@ -527,7 +323,9 @@ def build_report(
     # -- tiers and targets ---------------------------------------------------------------------
     tier_rows = _by(roll["tier"])
     by_tier = {t: _money(rows) for t, rows in tier_rows.items()}
-    routed_by_tier = {t: sum(r["calls"] for r in rows if r["k2"]) for t, rows in tier_rows.items()}
+    # routed: kind main, routing's own choice; an override (the user's choice) is shown apart
+    routed_by_tier = {t: sum(r["calls"] for r in rows if r["k2"] and not r["k3"]) for t, rows in tier_rows.items()}
+    override_by_tier = {t: sum(r["calls"] for r in rows if r["k2"] and r["k3"]) for t, rows in tier_rows.items()}
     routed_total = sum(routed_by_tier.values())
     tier_order = tiers_cfg + sorted(t for t in by_tier if t is not None and t not in rank)
     if None in by_tier:
@@ -542,6 +340,7 @@ def build_report(
             "share_calls": _div(m["calls"], total_calls) or 0.0,
             "routed_calls": routed_by_tier.get(t, 0),
             "share_routed": _div(routed_by_tier.get(t, 0), routed_total) or 0.0,
+            "override_calls": override_by_tier.get(t, 0),
             "tokens": m["tokens"],
             "cost_usd": _usd(m["cost"]),
             "share_cost": _div(m["cost"], total_cost) or 0.0,
@@ -551,19 +350,21 @@ def build_report(
     lower_share = _div(sum(routed_by_tier.get(t, 0) for t in lower), routed_total)
     top_share = _div(routed_by_tier.get(top, 0), routed_total)
     targets = {
-        "basis": "routed calls (kind main)",
+        "basis": "routed calls (kind main; overrides apart)",
         "routed_calls": routed_total,
+        "override_calls": sum(override_by_tier.values()),
         "tiers_1_2": lower,
         "top_tier": top,
         "tiers_1_2_share_target": TARGET_TIERS_1_2_SHARE,
         "top_tier_share_target": list(TARGET_TOP_TIER_SHARE),
         "top_tier_warning_above": TOP_TIER_WARNING_ABOVE,
+        "top_tier_warning_min_calls": TOP_TIER_WARNING_MIN_CALLS,
         "tiers_1_2_share": lower_share,
         "top_tier_share": top_share,
     }
-    if top_share is not None and top_share > TOP_TIER_WARNING_ABOVE:
+    if top_share is not None and top_share > TOP_TIER_WARNING_ABOVE and routed_total >= TOP_TIER_WARNING_MIN_CALLS:
         warnings.append(
-            f"{top} took {top_share:.1%} of routed calls, above {TOP_TIER_WARNING_ABOVE:.0%}: "
+            f"{top} took {top_share:.1%} of {routed_total:,} routed calls, above {TOP_TIER_WARNING_ABOVE:.0%}: "
             f"the classification needs tightening (target {TARGET_TOP_TIER_SHARE[0]:.0%}-{TARGET_TOP_TIER_SHARE[1]:.0%})"
         )
 
@@ -587,20 +388,27 @@ def build_report(
     task_out.sort(key=lambda r: (-r["cost_usd"], -r["calls"], _none_last(r["task_type"])))
 
     # -- savings -------------------------------------------------------------------------------
-    priced = _money(r for r in roll["kind"] if not r["k2"])  # k2: cost IS NULL
+    # only calls tier handled: imported calls ran as their agent chose, so nothing was "saved" on them
+    handled = [r for r in roll["kind"] if r["k1"] != "import"]
+    priced = _money(r for r in handled if not r["k2"])  # k2: cost IS NULL
+    handled_cost = priced["cost"]
+    imported = _money(r for r in roll["kind"] if r["k1"] == "import")
     top_usd = None if top_price is None else float(_reprice(top_price, **{b: priced[b] for b in _BUCKETS}))
-    saved = None if top_usd is None else top_usd - total_cost
+    saved = None if top_usd is None or not priced["calls"] else top_usd - handled_cost
     savings = {
-        "actual_usd": _usd(total_cost),
+        "basis": "calls tier routed (imported calls left out: tier did not route them)",
+        "actual_usd": _usd(handled_cost),
         "top_tier": top,
         "top_tier_model": top_model,
         "top_tier_usd": _usd(top_usd),
         "saved_usd": _usd(saved),
         "saved_pct": (saved / top_usd * 100) if saved is not None and top_usd else None,
+        "imported_calls": imported["calls"],
+        "imported_usd": _usd(imported["cost"]),
         "classifier_usd": _usd(by_kind["classifier"]["cost"] if "classifier" in by_kind else 0.0),
         "compaction_usd": _usd(by_kind["compaction"]["cost"] if "compaction" in by_kind else 0.0),
-        "priced_calls": total["priced_calls"],
-        "calls_without_cost": total_calls - total["priced_calls"],
+        "priced_calls": priced["calls"],
+        "calls_without_cost": sum(r["calls"] for r in handled) - priced["calls"],
         "compaction": _compaction_saving(config, book, compactions),
     }
     if top_price is None and total_calls:
