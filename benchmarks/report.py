@@ -84,7 +84,7 @@ COLUMNS = (
     "id started_at ended_at session kind source task_type decision_source decided_tier tier served_tier "
     "requested_model served_model fallback_count input_tokens cache_read_tokens cache_write_tokens "
     "cache_write_1h_tokens output_tokens cost_usd unpriced status error_class prompt_hash config_hash "
-    "attempts latency_ms output_estimated prompt_text"
+    "attempts latency_ms output_estimated prompt_text parent_id"
 ).split()
 
 
@@ -166,6 +166,7 @@ def _rows(n: int, seed: int = 7, prompt_chars: int = 0):
             cost, int(unpriced), status, error_class, prompt_hash, config_hash, 1 + fallback,
             rnd.uniform(300, 9000), 0,
             corpus[i % 4096:i % 4096 + rnd.randint(prompt_chars // 2, prompt_chars)] if prompt_chars else None,
+            f"c{i + 1:010d}" if kind in ("classifier", "compaction") else None,  # the call it served
         )
 
 

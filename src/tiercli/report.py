@@ -229,6 +229,12 @@ def _by(rows: Iterable[dict[str, Any]], key: str = "k1") -> dict[Any, list[dict[
     return out
 
 
+def _last_feedback_compactions(ledger, where: Where) -> dict[str, Any]:
+    with q.snapshot(ledger) as conn:
+        return {"last_call": q.last_call(conn, where), "feedback": q.feedback(conn, where),
+                "compactions": q.compactions(conn, where, linked_only=True)}
+
+
 def build_report(
     ledger,
     config,
@@ -263,21 +269,41 @@ def build_report(
     retries: list[tuple] = []
     compactions: list[tuple] = []
     last_call = None
-    with q.snapshot(ledger) as conn:
-        roll = q.grand_rollups(conn, where, tiers_cfg)
-        total_calls = sum(r["calls"] for r in roll["kind"])
-        if total_calls:
-            threshold = _narrow_threshold
-            if threshold is None:
-                threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
-            last_call = q.last_call(conn, where)
-            feedback = q.feedback(conn, where)
-            routed = sum(r["calls"] for r in roll["kind"] if r["k1"] == ROUTED_KIND)
-            if routed:
-                retries = q.task_retries(conn, where, retry_window_s, narrow=total_calls <= threshold)
-            answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
-            if answered:
-                compactions = q.compactions(conn, where, answered)
+    def beside(conn, done: dict) -> None:
+        """Last call, feedback, compactions and retries: read next to the main pass (queries.Beside)."""
+        done["last_call"] = q.last_call(conn, where)
+        done["feedback"] = q.feedback(conn, where)
+        done["compactions"] = q.compactions(conn, where, linked_only=True)
+        threshold = _narrow_threshold
+        if threshold is None:
+            threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
+        narrow = not q.window_exceeds(conn, where, threshold)
+        done["retries"] = q.task_retries(conn, where, retry_window_s, narrow=narrow)
+
+    side = q.Beside(ledger, beside)
+    try:
+        with q.snapshot(ledger) as conn:
+            roll = q.grand_rollups(conn, where, tiers_cfg)
+    except BaseException:
+        side.cancel()
+        raise
+    total_calls = sum(r["calls"] for r in roll["kind"])
+    if not total_calls:
+        side.cancel()
+    elif any(r["k1"] == ROUTED_KIND for r in roll["kind"]):
+        side.result()
+    else:  # no routed calls, so no retries to look for (an imported history repeats its prompts a lot)
+        side.cancel()
+    got = side.done
+    if total_calls:
+        if "compactions" not in got:  # cancelled before it got there
+            got.update(_last_feedback_compactions(ledger, where))
+        last_call, feedback, retries = got["last_call"], got["feedback"], got.get("retries", [])
+        answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
+        compactions = got["compactions"]
+        if sum(r[1] for r in compactions) != answered:  # some were written without their parent
+            with q.snapshot(ledger) as conn:
+                compactions = q.compactions(conn, where, linked_only=False)
     sticky_rows = [r for r in roll["decision"] if r["k1"] == "sticky"]
     sticky = (sum(r["calls"] for r in sticky_rows), sum(r["cache_read"] for r in sticky_rows))
 

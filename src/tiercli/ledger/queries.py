@@ -180,30 +180,33 @@ def feedback(conn: sqlite3.Connection, where: Where) -> list[tuple]:
     return [tuple(r) for r in conn.execute(sql, calls.params)]
 
 
-def compactions(conn: sqlite3.Connection, where: Where, expected: int) -> list[tuple]:
-    """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)
-    for the window's `expected` answered compaction calls (counted by the main pass).
+_COMPACTIONS = """
+    SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
+           SUM(COALESCE(json_extract(c.meta_json, '$.history_tokens'), 0)), SUM(c.output_tokens),
+           TOTAL(c.cost_usd)
+    FROM calls AS c {index} LEFT JOIN calls AS p ON p.id = c.parent_id
+    {where}
+    GROUP BY 1
+"""
 
-    Read through ix_calls_parent_id, as every compaction row names the call it served; when some
-    do not (rows written by hand), the same query over the window's calls."""
+
+def compactions(conn: sqlite3.Connection, where: Where, *, linked_only: bool) -> list[tuple]:
+    """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)
+    for the window's answered compaction calls.
+
+    `linked_only`: read through ix_calls_parent_id, which finds every compaction row tier writes
+    (each names the call it served) without a scan; the caller compares the count with the main
+    pass's and asks again without it when rows were written without a parent."""
     scan = Where(where.since, where.until, where.session, alias="c")
-    sql = """
-        SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
-               SUM(COALESCE(json_extract(c.meta_json, '$.history_tokens'), 0)), SUM(c.output_tokens),
-               TOTAL(c.cost_usd)
-        FROM calls AS c {index} LEFT JOIN calls AS p ON p.id = c.parent_id
-        {where}
-        GROUP BY 1
-    """
     ok = ("c.kind = 'compaction'", "c.status = 'ok'")
-    try:
-        rows = [tuple(r) for r in conn.execute(
-            sql.format(index="INDEXED BY ix_calls_parent_id", where=scan.sql("c.parent_id > ''", *ok)), scan.params)]
-    except sqlite3.OperationalError:  # no such index
-        rows = []
-    if sum(r[1] for r in rows) == expected:
-        return rows
-    return [tuple(r) for r in conn.execute(sql.format(index="", where=scan.sql(*ok)), scan.params)]
+    if linked_only:
+        try:
+            return [tuple(r) for r in conn.execute(_COMPACTIONS.format(
+                index="INDEXED BY ix_calls_parent_id", where=scan.sql("c.parent_id > ''", *ok)), scan.params)]
+        except sqlite3.OperationalError as exc:
+            if "no such index" not in str(exc):
+                raise
+    return [tuple(r) for r in conn.execute(_COMPACTIONS.format(index="", where=scan.sql(*ok)), scan.params)]
 
 
 def task_retries(conn: sqlite3.Connection, where: Where, retry_window_s: float, *, narrow: bool) -> list[tuple]:
@@ -263,3 +266,65 @@ def task_retries(conn: sqlite3.Connection, where: Where, retry_window_s: float, 
         GROUP BY 1, 2, 3
     """
     return [tuple(r) for r in conn.execute(sql, params)]
+
+
+def window_exceeds(conn: sqlite3.Connection, where: Where, limit: int) -> bool:
+    """Whether the window holds more than `limit` calls, counting at most limit + 1 of them
+    (off ix_calls_started_at, or ix_calls_session for one session)."""
+    if where.since is None and where.until is None and where.session is None:
+        return ledger_size(conn) > limit
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM calls {where.sql()} LIMIT :w_limit)"
+    return conn.execute(sql, {**where.params, "w_limit": limit + 1}).fetchone()[0] > limit
+
+
+class Beside:
+    """Queries run on a second read connection in a thread, while the caller's main pass runs.
+
+    SQLite releases the GIL while it steps a statement, so on two cores the report's retry search
+    costs no wall time next to its grouped pass. The second connection reads its own snapshot: a
+    call committed between the two BEGINs can be seen by one of them only (a report is a view of a
+    moving ledger; no figure is written back). `cancel()` interrupts it when its answer is not
+    needed after all (a progress handler stops its statement within a few thousand steps);
+    `result()` waits and re-raises its error. `work(conn, done)` may put partial answers in the
+    dict `done`, which cancel() returns."""
+
+    def __init__(self, ledger: "Ledger", work):
+        import threading
+
+        self._conn = sqlite3.connect(ledger.path.as_uri() + "?mode=ro", uri=True, check_same_thread=False,
+                                     isolation_level=None, timeout=30)
+        self._conn.set_progress_handler(lambda: 1 if self._cancelled else 0, 4096)
+        self._work = work
+        self.done: dict[str, Any] = {}
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name="tier-report-beside", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                self._value = self._work(self._conn, self.done)
+            finally:
+                self._conn.execute("ROLLBACK")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._error = exc
+
+    def cancel(self) -> dict[str, Any]:
+        self._cancelled = True
+        self._thread.join()
+        self._conn.close()
+        return self.done
+
+    def result(self) -> Any:
+        self._thread.join()
+        self._conn.close()
+        if self._error is not None:
+            if isinstance(self._error, sqlite3.Error):
+                from tiercli.errors import LedgerError
+
+                raise LedgerError(f"ledger read failed: {self._error}")
+            raise self._error
+        return self._value
