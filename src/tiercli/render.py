@@ -130,6 +130,8 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
         _header, _warnings, _tiers, _task_types, _savings, _caching, _quality, _days, _models,
         _unpriced, _errors,
     ]
+    if report.get("history"):  # an imported history: tier routed none of it (render_views.print_history)
+        parts = [_header, _warnings, _caching, _days, _unpriced, _errors]
     for i, part in enumerate(parts):
         renderable = part(report, console)
         if renderable is None:

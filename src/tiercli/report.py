@@ -83,7 +83,7 @@ _NARROW_FRACTION = 8
 
 REPORT_KEYS = (
     "window", "totals", "tiers", "targets", "warnings", "task_types", "savings", "caching",
-    "quality", "days", "models", "unpriced", "errors",
+    "quality", "days", "models", "unpriced", "errors", "history",
 )
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)\s*$", re.I)
@@ -93,10 +93,10 @@ WINDOW_FORMS = "a duration back from now (90m, 48h, 7d, 2w), a UTC date (2026-11
 
 
 # -- windows -------------------------------------------------------------------------------------
-def parse_window(text: str, now: float | None = None) -> float:
+def parse_window(text: str, now: float | None = None, tz: dt.tzinfo | None = None) -> float:
     """'48h' | '7d' | '90m' | '2w' (back from now) | '2026-11-01' | ISO datetime -> epoch seconds.
 
-    Dates and datetimes without a zone are UTC (the report's days are UTC days too).
+    Dates and datetimes without a zone are in `tz` (default UTC: the report's --timezone).
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("empty time", f"use {WINDOW_FORMS}")
@@ -117,9 +117,14 @@ def parse_window(text: str, now: float | None = None) -> float:
             when = None
         if when is not None:
             if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.timezone.utc)
+                when = when.replace(tzinfo=tz or dt.timezone.utc)
             return when.timestamp()
     raise UsageError(f"cannot read the time {text!r}", f"use {WINDOW_FORMS}")
+
+
+def is_duration(text: str) -> bool:
+    """'7d', '48h', '90m', '2w': a span back from now (as --last takes)."""
+    return bool(_DURATION.match(text or ""))
 
 
 def iso(ts: float | None) -> str | None:
@@ -316,7 +321,12 @@ def build_report(
         "first_call_at": first, "last_call_at": last_call,
         "first_call_iso": iso(first), "last_call_iso": iso(last_call),
         "retry_window_s": retry_window_s,
+        "timezone": "UTC",
+        "ledger_calls": None,  # when the window is empty: how many calls the whole ledger holds
     }
+    if not total_calls:
+        with q.snapshot(ledger) as conn:
+            window["ledger_calls"] = q.count_calls(conn)
 
     # -- totals --------------------------------------------------------------------------------
     total = _money(roll["kind"])
@@ -608,4 +618,5 @@ def build_report(
         "models": models_out,
         "unpriced": unpriced,
         "errors": errors_out,
+        "history": None,  # an imported history's "as run" and "with routing" (report_views.history)
     }

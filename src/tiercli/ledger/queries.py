@@ -328,3 +328,58 @@ class Beside:
                 raise LedgerError(f"ledger read failed: {self._error}")
             raise self._error
         return self._value
+
+
+# -- report views (tier report sessions | tasks | --by ...) -------------------------------------------
+_PROJECT = ("CASE WHEN json_valid(meta_json) THEN COALESCE(json_extract(meta_json, '$.project'), "
+            "json_extract(meta_json, '$.cwd')) END")
+# What a view groups by: SQL for the key. `bucket` is the quarter hour (UTC), which the caller turns
+# into local days, weeks or months (every zone's offset is a multiple of 15 minutes).
+VIEW_KEYS = {
+    "bucket": "CAST(started_at / 900 AS INTEGER)",
+    "model": "COALESCE(served_model, requested_model)",
+    "task": "task_type",
+    "tier": "tier",
+    "project": _PROJECT,
+    "session": "session",
+}
+VIEW_FIELDS = ("key", "model", "calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read",
+               "cache_write", "cache_write_1h", "output", "first", "last", "project")
+
+
+def grouped(conn: sqlite3.Connection, where: Where, key: str) -> list[dict[str, Any]]:
+    """The window's calls per (key, model): counts, cost, token buckets, first and last call, and
+    (for sessions) the project they ran in."""
+    expr = VIEW_KEYS[key]
+    sql = f"""
+        SELECT {expr} AS k, COALESCE(served_model, requested_model) AS m, COUNT(*), COUNT(cost_usd),
+               SUM(unpriced != 0), TOTAL(cost_usd), SUM(input_tokens), SUM(cache_read_tokens),
+               SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(output_tokens),
+               MIN(started_at), MAX(started_at), {"MAX(" + _PROJECT + ")" if key == "session" else "NULL"}
+        FROM calls {where.sql()}
+        GROUP BY k, m
+    """
+    return [dict(zip(VIEW_FIELDS, r)) for r in conn.execute(sql, where.params)]
+
+
+TASK_FIELDS = ("task", "has_task_id", "session", "steps", "task_type", "tier", "cost", "unpriced_calls",
+               "tokens", "first", "last")
+
+
+def tasks(conn: sqlite3.Connection, where: Where) -> list[dict[str, Any]]:
+    """One row per task of user-facing calls (kind main or import): rows sharing a task_id are the
+    steps of one task; a row without one is a task of its own. Type and tier: the smallest of its
+    steps' (steps of one task share them). Cost sums priced steps; unpriced steps are counted."""
+    sql = f"""
+        SELECT COALESCE(task_id, id), task_id IS NOT NULL, MIN(session), COUNT(*), MIN(task_type),
+               MIN({routed_tier_sql()}), TOTAL(cost_usd), SUM(cost_usd IS NULL),
+               SUM(input_tokens + cache_read_tokens + cache_write_tokens + output_tokens),
+               MIN(started_at), MAX(started_at)
+        FROM calls {where.sql(f"kind IN ({_QUALITY_KINDS_SQL})")}
+        GROUP BY 1, 2
+    """
+    return [dict(zip(TASK_FIELDS, r)) for r in conn.execute(sql, where.params)]
+
+
+def count_calls(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
