@@ -573,32 +573,79 @@ def serve(
 @app.command()
 @guarded
 def log(
+    action: Optional[str] = typer.Argument(None, help="show: print one call whole (tier log show ID).", show_default=False),
+    call_id: Optional[str] = typer.Argument(None, help="With show: the call's id or a unique prefix (as the table shows it).", show_default=False),
     n: int = typer.Option(20, "-n", "--limit", min=1, max=100_000, help="How many calls."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Only this session.", show_default=False),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Only models whose name contains this.", show_default=False),
+    tier: Optional[str] = typer.Option(None, "--tier", help="Only calls sent to (or answered by) this tier.", show_default=False),
+    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", help="Only this task type.", show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", help="From 48h, 7d, a UTC date or an ISO time.", show_default=False),
+    until: Optional[str] = typer.Option(None, "--until", help="Before this time (same forms).", show_default=False),
+    status: Optional[str] = typer.Option(None, "--status", help="ok | error | interrupted | pending | refused.", show_default=False),
+    query: Optional[str] = typer.Option(None, "-q", "--query", help="Only calls whose stored prompt contains this text.", show_default=False),
+    path: bool = typer.Option(False, "--path", help="Print the ledger's path and exit."),
     as_json: bool = JsonOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
-    """The last calls in the ledger, newest first."""
-    from tiercli import paths
+    """The last calls in the ledger, newest first; filters combine.
 
-    path = db or paths.default_db_path()
-    if not Path(path).exists():
-        if as_json:
-            typer.echo("[]")
-        else:
-            typer.echo("no calls yet (the ledger is empty)")
+    Examples: tier log -n 50 --tier tier3 · tier log --since 7d -q "login test" · tier log show 3f2a9c1e
+    """
+    from tiercli import paths
+    from tiercli.errors import UsageError
+
+    ledger_path = Path(db or paths.default_db_path())
+    if path:
+        typer.echo(str(ledger_path))
         return
+    if action is not None and action != "show":
+        raise UsageError(f"unknown log action {action!r}", "use `tier log` or `tier log show ID`")
+    if action == "show" and not call_id:
+        raise UsageError("tier log show needs a call id", "copy one from `tier log`")
+    if action is None and call_id is not None:
+        raise UsageError(f"unexpected argument {call_id!r}", "use `tier log show ID`")
+    from tiercli.ledger.queries import LOG_STATUSES
+
+    if status is not None and status not in LOG_STATUSES:
+        raise UsageError(f"unknown --status {status!r}", f"use one of {', '.join(LOG_STATUSES)}")
+    start = end = None
+    if since is not None or until is not None:
+        from tiercli.report import parse_window
+
+        start = parse_window(since) if since else None
+        end = parse_window(until) if until else None
+    if not ledger_path.exists():
+        if action == "show":
+            raise InputError(f"no call with id {call_id!r}: the ledger is empty", f"ledger at {ledger_path}")
+        typer.echo("[]" if as_json else "no calls yet (the ledger is empty)")
+        return
+    from tiercli import render_calls as render
+    from tiercli.ledger import queries
+
     ledger = _open_ledger(db)
     try:
-        rows = ledger.recent_calls(n)
+        if action == "show":
+            call, feedback = queries.call_with_feedback(ledger, call_id)
+            if call is None:
+                raise InputError(f"no call with id {call_id!r} (or the prefix is ambiguous)", "see `tier log`")
+        else:
+            rows = queries.log_calls(ledger, limit=n, session=session, model=model, tier=tier, task_type=task_type,
+                                     since=start, until=end, status=status, text=query)
     finally:
         ledger.close()
-    from tiercli import render_calls as render
-
+    if action == "show":
+        if as_json:
+            typer.echo(json.dumps(render.call_json(call, feedback), indent=2, ensure_ascii=False))
+        else:
+            render.print_call(call, feedback)
+        return
     if as_json:
         typer.echo(json.dumps([render.log_row_json(r) for r in rows], indent=2, ensure_ascii=False))
         return
     if not rows:
-        typer.echo("no calls yet (the ledger is empty)")
+        filtered = any(v is not None for v in (session, model, tier, task_type, since, until, status, query))
+        typer.echo("no calls match these filters" if filtered else "no calls yet (the ledger is empty)")
         return
     render.print_log(rows)
 

@@ -383,3 +383,59 @@ def tasks(conn: sqlite3.Connection, where: Where) -> list[dict[str, Any]]:
 
 def count_calls(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+# -- tier log --------------------------------------------------------------------------------------
+LOG_STATUSES = ("ok", "error", "interrupted", "pending", "refused")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally (ESCAPE '\\')."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def log_calls(ledger: "Ledger", *, limit: int, session: str | None = None, model: str | None = None,
+              tier: str | None = None, task_type: str | None = None, since: float | None = None,
+              until: float | None = None, status: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
+    """The newest calls matching every filter given, newest first (read off ix_calls_started_at).
+
+    session: exact; model: part of the served or requested model name; tier: the tier it was sent
+    to or the one that answered; text: part of the stored prompt (case-insensitive for ASCII)."""
+    where = Where(since, until, session)
+    extra: list[str] = []
+    params = dict(where.params)
+    if model is not None:
+        extra.append("(served_model LIKE :l_model ESCAPE '\\' OR requested_model LIKE :l_model ESCAPE '\\')")
+        params["l_model"] = _like(model)
+    if tier is not None:
+        extra.append("(tier = :l_tier OR served_tier = :l_tier)")
+        params["l_tier"] = tier
+    if task_type is not None:
+        extra.append("task_type = :l_task")
+        params["l_task"] = task_type
+    if status is not None:
+        extra.append("status = :l_status")
+        params["l_status"] = status
+    if text is not None:
+        extra.append("prompt_text LIKE :l_text ESCAPE '\\'")
+        params["l_text"] = _like(text)
+    params["l_limit"] = limit
+    sql = f"SELECT * FROM calls {where.sql(*extra)} ORDER BY started_at DESC, id LIMIT :l_limit"
+    with snapshot(ledger) as conn:
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def call_with_feedback(ledger: "Ledger", call_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A call by full id or unique prefix, its linked calls (classifier, compaction, replays: the
+    rows whose parent it is) and its feedback. (None, []) when no single call matches."""
+    call = ledger.find_call(call_id)
+    if call is None:
+        return None, []
+    with snapshot(ledger) as conn:
+        linked = [dict(r) for r in conn.execute(
+            "SELECT id, kind, tier, served_model, status, cost_usd, unpriced FROM calls WHERE parent_id = ? "
+            "ORDER BY started_at, id", [call["id"]])]
+        feedback = [dict(r) for r in conn.execute(
+            "SELECT created_at, verdict, note FROM feedback WHERE call_id = ? ORDER BY id", [call["id"]])]
+    call["linked"] = linked
+    return call, feedback
