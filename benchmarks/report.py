@@ -18,7 +18,7 @@ For each size it builds a ledger (schema made by `Ledger(path)`, rows by sqlite3
 transaction), then times build_report for the whole ledger (`--all`) and for the default window
 (`--since 48h`): the first call (in this process: loads the price map, warms SQLite's page cache)
 and the best of --repeat more, with microseconds per ledger row.
-Target (issue 4): <= 1.5 s for 1M calls, growing no worse than linearly. Prints only.
+In process it prints only; the fresh-process figures above are recorded.
 
 The report's covering index (tiercli.report.REPORT_INDEX_SQL) is created when the ledger lacks it
 (as a ledger made by a tiercli whose migration does not add it yet would); --no-report-index

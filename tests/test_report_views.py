@@ -118,7 +118,10 @@ def test_overrides_are_apart_from_the_routed_share(tmp_path, config):
 
 # -- the per-task view ---------------------------------------------------------------------------
 def test_tasks_view_counts_steps_and_cost_per_task(tmp_path):
-    db = _write(tmp_path / "l.db", five_step_task("t1") + five_step_task("t2", start=T0 + 900, prompt_hash="q")[:3]
+    t2 = five_step_task("t2", start=T0 + 900, prompt_hash="q")[:3]
+    t2[1].update(fallback_count=1, served_tier="tier3")  # one step fell back: the task escalated, once
+    t2[2].update(fallback_count=1, served_tier="tier3")
+    db = _write(tmp_path / "l.db", five_step_task("t1") + t2
                 + [_row("solo", T0 + 2000, task_type="search", tier="tier1", served_tier="tier1", served_model=HAIKU,
                         input_tokens=100, output_tokens=10, cost_usd=100 * 1 / M + 10 * 5 / M)])
     result = tier("report", "tasks", "--all", "--json", "--db", db)
@@ -127,6 +130,7 @@ def test_tasks_view_counts_steps_and_cost_per_task(tmp_path):
     step = 1000 * 3 / M + 100 * 15 / M
     assert (data["tasks"], data["steps"], data["with_task_id"], data["max_steps"]) == (3, 9, 2, 5)
     assert data["steps_per_task"] == pytest.approx(3.0)
+    assert (data["escalated_tasks"], data["overridden_tasks"]) == (1, 0)
     groups = {(g["task_type"], g["tier"]): g for g in data["by_type_and_tier"]}
     assert groups[("bug_fix", "tier2")]["tasks"] == 2 and groups[("bug_fix", "tier2")]["steps"] == 8
     assert groups[("bug_fix", "tier2")]["cost_per_task_usd"] == pytest.approx(8 * step / 2)

@@ -84,15 +84,17 @@ def print_tasks(data: dict[str, Any], console: Console | None = None) -> None:
     head = Text(f"{num(data['tasks'])} tasks · {num(data['steps'])} steps · "
                 f"{data['steps_per_task']:.1f} steps per task (median {data['median_steps']}, max {data['max_steps']}) · "
                 f"{usd(data['cost_usd'])}, {usd(data['cost_per_task_usd'])} per task")
-    note = Text(f"{num(data['with_task_id'])} task(s) recorded with a task id; calls without one count as a task each")
+    note = Text(f"escalated {num(data['escalated_tasks'])} · overridden {num(data['overridden_tasks'])} task(s); "
+                f"{num(data['with_task_id'])} recorded with a task id (a call without one is a task of its own)")
     table = _table(console, "Tasks by task type and tier")
     table.add_column("task type", no_wrap=True, overflow="ellipsis", max_width=22)
     table.add_column("tier", no_wrap=True, overflow="ellipsis", max_width=12)
-    for name in ("tasks", "steps", "steps/task", "cost", "cost/task"):
+    for name in ("tasks", "steps", "steps/task", "escal", "cost", "cost/task"):
         table.add_column(name, justify="right", no_wrap=True)
     for g in data["by_type_and_tier"]:
         table.add_row(clean(g["task_type"]), clean(g["tier"]), num(g["tasks"]), num(g["steps"]),
-                      f"{g['steps_per_task']:.1f}", usd(g["cost_usd"]), usd(g["cost_per_task_usd"]))
+                      f"{g['steps_per_task']:.1f}", num(g["escalated_tasks"]), usd(g["cost_usd"]),
+                      usd(g["cost_per_task_usd"]))
     console.print(Group(head, note, table), highlight=False)
 
 

@@ -147,8 +147,11 @@ def tasks_view(ledger, where: q.Where) -> dict[str, Any]:
     groups: dict[tuple[Any, Any], dict[str, Any]] = {}
     for t in tasks:
         g = groups.setdefault((t["task_type"], t["tier"]), {"task_type": t["task_type"], "tier": t["tier"], "tasks": 0,
-                                                           "steps": 0, "cost_usd": 0.0, "unpriced_steps": 0})
+                                                           "steps": 0, "cost_usd": 0.0, "unpriced_steps": 0,
+                                                           "escalated_tasks": 0, "overridden_tasks": 0})
         g["tasks"] += 1
+        g["escalated_tasks"] += 1 if t["escalated"] else 0
+        g["overridden_tasks"] += 1 if t["overridden"] else 0
         g["steps"] += t["steps"]
         g["cost_usd"] += t["cost"] or 0.0
         g["unpriced_steps"] += t["unpriced_calls"] or 0
@@ -174,6 +177,9 @@ def tasks_view(ledger, where: q.Where) -> dict[str, Any]:
         "max_steps": steps[-1] if n else None,
         "cost_usd": round(cost, 9),
         "cost_per_task_usd": round(cost / n, 9) if n else None,
+        # per task, not per step: a task escalated when any step fell back or a --check cascade moved it up
+        "escalated_tasks": sum(1 for t in tasks if t["escalated"]),
+        "overridden_tasks": sum(1 for t in tasks if t["overridden"]),
         "by_type_and_tier": rows,
     }
 

@@ -363,7 +363,7 @@ def grouped(conn: sqlite3.Connection, where: Where, key: str) -> list[dict[str, 
 
 
 TASK_FIELDS = ("task", "has_task_id", "session", "steps", "task_type", "tier", "cost", "unpriced_calls",
-               "tokens", "first", "last")
+               "tokens", "first", "last", "escalated", "overridden")
 
 
 def tasks(conn: sqlite3.Connection, where: Where) -> list[dict[str, Any]]:
@@ -374,7 +374,8 @@ def tasks(conn: sqlite3.Connection, where: Where) -> list[dict[str, Any]]:
         SELECT COALESCE(task_id, id), task_id IS NOT NULL, MIN(session), COUNT(*), MIN(task_type),
                MIN({routed_tier_sql()}), TOTAL(cost_usd), SUM(cost_usd IS NULL),
                SUM(input_tokens + cache_read_tokens + cache_write_tokens + output_tokens),
-               MIN(started_at), MAX(started_at)
+               MIN(started_at), MAX(started_at),
+               MAX(fallback_count > 0 OR decision_source = 'cascade'), MAX(decision_source = 'override')
         FROM calls {where.sql(f"kind IN ({_QUALITY_KINDS_SQL})")}
         GROUP BY 1, 2
     """
