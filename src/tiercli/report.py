@@ -1,47 +1,48 @@
 """`tier report`: where the money goes and whether routing hurts quality, as a JSON-ready dict.
 
-Pure core: `build_report(ledger, config, ...)` reads the ledger through `ledger.read()` and returns
-plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Never imports litellm.
+Pure core: `build_report(ledger, config, ...)` reads the ledger through tiercli.ledger.queries (every
+SQL statement lives there, on the ledger's sqlite3 connection: no SQLAlchemy on this path) and
+returns plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Never imports
+litellm. The other views (sessions, tasks, --by, an imported history) are in report_views.py.
 
 How the figures are made
 ------------------------
-All aggregation is SQL. SQLite has no hash aggregation: a GROUP BY over an unindexed key sorts every
-row of the window, so one GROUP BY per section would sort a million calls a dozen times. The report
-makes ONE grouped pass instead (`grand_query`): a materialized CTE groups the window's calls by
-(UTC day, tier, task_type, kind, served_model, requested_model, unpriced, cost IS NULL, status,
-error_class, decision_source, decided_tier, config_hash),
-summing calls, cost, token buckets and fallbacks; with the covering
-index REPORT_INDEX_SQL (whose key is exactly that GROUP BY) this is a streaming scan of the index,
-no sort and no table reads (table rows also hold prompt texts). UNION ALL rollups of that CTE's few
-thousand rows then give each section its groups, and Python only arranges a few hundred rows (and
-prices each served model once, for caching). Small queries complete it: the last call time
-(ix_calls_started_at), feedback (its own small table) and retries (a window function over the
-window, or for large windows over the repeated prompt hashes read off ix_calls_prompt_hash).
+All aggregation is SQL: ONE grouped pass over the window (queries.grand_query: a streaming scan of
+the covering index ix_calls_report, rolled up per section), plus small queries run next to it on a
+second read connection (queries.Beside): the last call time, feedback, compactions (through
+ix_calls_parent_id) and retries. Python only arranges a few hundred rows (and prices each served
+model once, for caching).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 - Window: `since <= started_at < until` (either end open when None), optionally `session = S`.
-  Every call kind counts in totals, tiers, task types, days, models and savings:
+  Every call kind counts in totals, tiers, task types, days and models:
   main | classifier | compaction | replay | import. Calls with no tier (imports) form a tier row
   whose `tier` is null; calls with no task type a task row whose `task_type` is null.
 - Shares are fractions in 0..1; `saved_pct` is a percentage (0..100).
 - Money: `cost_usd` sums priced calls only; unpriced calls (cost NULL) are counted in `calls` and
   in `unpriced`, never as $0. `mean_cost_usd` = cost_usd / priced calls.
-- Tier targets are checked on ROUTED calls (kind = 'main'): classifier and compaction calls
-  are overhead on fixed tiers and would distort the routing mix. "Tiers 1-2" are the first two
-  configured tiers below the top tier; "top tier" is the last of routing.tiers.
-- Savings: `top_tier_usd` re-prices every priced call's token buckets (uncached input, cache read,
-  5-minute and 1-hour cache writes, output) at the top tier's primary model; the classifier's and
-  compaction's calls are included on both sides (and shown alone in classifier_usd/compaction_usd).
+- Tier targets are checked on ROUTED calls: kind = 'main' and not an override (decision_source
+  'override': the user's choice, shown apart as override_calls). Classifier and compaction calls are
+  overhead on fixed tiers. "Tiers 1-2" are the first two configured tiers below the top tier; "top
+  tier" is the last of routing.tiers. The top-tier warning needs TOP_TIER_WARNING_MIN_CALLS routed
+  calls and names how many it is based on.
+- Savings: over the calls tier handled (every kind but import: tier did not route imported calls,
+  so nothing was saved on them; they are counted apart). `top_tier_usd` re-prices those priced
+  calls' token buckets (uncached input, cache read, 5-minute and 1-hour cache writes, output) at the
+  top tier's primary model; classifier and compaction calls are included on both sides.
 - Caching, per served model: saved = cache_read x (input - cache_read price)
   - [5m writes x (cache_write - input) + 1h writes x (cache_write_1h - input)].
 - Models: per served_model (null: no model answered, e.g. an error before any reply). Unpriced
   calls are named by their served model, else the requested one. Errors: every status but ok
-  (error, interrupted, pending) by error_class. Days: UTC days, gaps inside the span as zero days.
+  (error, interrupted, pending) by error_class. Days: UTC days (the CLI redraws them in
+  --timezone), gaps inside the span as zero days.
 - Quality covers user-facing calls (kind main or import), per ROUTED tier (the tier routing chose:
   decided_tier for an override, else the tier the call was sent to) and per task type:
     overrides   decision_source = 'override' and the forced tier ranks above decided_tier
-    retries     a call whose (session, prompt_hash) comes again within retry_window_s: counted on
-                the earlier call (the answer that did not satisfy), once per call
+    retries     the user asking the same thing again after the task ended: a later task (rows
+                sharing a task_id are one task's steps; a row without one is a task of its own)
+                of the same session with the same prompt_hash, within retry_window_s of the earlier
+                task's last step; counted once, on the earlier task (queries.task_retries)
     escalations fallback_count > 0 (the call went on to another group), or an attempt of a verified
                 cascade after a failed --check (decision_source 'cascade')
     feedback    the latest `tier feedback` verdict per call (good | bad)
@@ -54,7 +55,6 @@ Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import time
 from decimal import Decimal
