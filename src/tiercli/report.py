@@ -60,6 +60,7 @@ import time
 from decimal import Decimal
 from typing import Any, Iterable
 
+from tiercli import report_quality
 from tiercli.errors import UsageError
 from tiercli.ledger import queries as q
 from tiercli.ledger.db import REPORT_INDEX_NAME, REPORT_INDEX_SQL  # noqa: F401 (re-exported)
@@ -178,7 +179,6 @@ def _cache_saving(price: UnitPrice, cread: int, cwrite: int, cw1h: int) -> tuple
 
 
 # -- the report ----------------------------------------------------------------------------------
-_QUALITY_FIELDS = ("calls", "overrides", "retries", "escalations", "feedback_bad", "feedback_good")
 _BUCKETS = ("input", "cache_read", "cache_write", "cache_write_1h", "output")
 _MONEY_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost") + _BUCKETS
 
@@ -202,14 +202,6 @@ def _compaction_saving(config, book: PriceBook, groups: list[tuple]) -> dict[str
         saved += price.input * cut
     return {"calls": calls, "tokens_removed": int(removed), "cost_usd": _usd(cost),
             "saved_usd": _usd(saved - cost), "unpriced_models": sorted(m for m in unpriced if m)}
-
-
-def _new_quality() -> dict[str, int]:
-    return dict.fromkeys(_QUALITY_FIELDS, 0)
-
-
-def _rate(q: dict[str, Any]) -> float | None:
-    return _div(q["overrides"] + q["retries"] + q["escalations"] + q["feedback_bad"], q["calls"])
 
 
 def _none_last(value: Any) -> tuple[bool, str]:
@@ -534,75 +526,13 @@ def build_report(
                              "cost_usd": _usd(m["cost"]), "unpriced_calls": m["unpriced_calls"]})
 
     # -- quality -------------------------------------------------------------------------------
-    q_tier: dict[Any, dict[str, int]] = {}
-    q_task: dict[Any, dict[str, int]] = {}
-    q_task_cfg: dict[tuple[Any, Any], dict[str, int]] = {}
-    q_cfg: dict[Any, dict[str, int]] = {}
-    q_total = _new_quality()
-    cfg_first: dict[str, float] = {}
-
-    def bump(tier: Any, task: Any, cfg: Any, field: str, n: int) -> None:
-        for table, key in ((q_tier, tier), (q_task, task), (q_task_cfg, (task, cfg)), (q_cfg, cfg)):
-            table.setdefault(key, _new_quality())[field] += n
-        q_total[field] += n
-
-    for r in roll["quality"]:
-        tier, task, cfg = r["k1"], r["k2"], r["k3"]
-        for field in ("calls", "escalations", "overrides"):
-            bump(tier, task, cfg, field, r[field])
-        if cfg is not None:
-            cfg_first[cfg] = min(cfg_first.get(cfg, r["first"]), r["first"])
-    for tier, task, cfg, bad, good in feedback:
-        bump(tier, task, cfg, "feedback_bad", bad or 0)
-        bump(tier, task, cfg, "feedback_good", good or 0)
-    for tier, task, cfg, n in retries:
-        bump(tier, task, cfg, "retries", n)
-
-    configs = [
-        {"config_hash": cfg, "first_call_at": cfg_first[cfg], "first_call_iso": iso(cfg_first[cfg]),
-         **q_cfg[cfg], "rate": _rate(q_cfg[cfg])}
-        for cfg in sorted(cfg_first, key=lambda c: (cfg_first[c], c))
-    ]
-    q_tier_order = [t for t in tier_order if t in q_tier] + sorted(
-        (t for t in q_tier if t not in tier_pos), key=_none_last)
-    regressions = []
-    if len(configs) >= 2:
-        prev_cfg, new_cfg = configs[-2]["config_hash"], configs[-1]["config_hash"]
-        for task in sorted(q_task, key=_none_last):
-            a, b = q_task_cfg.get((task, prev_cfg)), q_task_cfg.get((task, new_cfg))
-            if not a or not b or a["calls"] < regression_min_calls or b["calls"] < regression_min_calls:
-                continue
-            rate_a, rate_b = _rate(a), _rate(b)
-            if rate_b - rate_a >= regression_min_increase - 1e-12:
-                regressions.append({
-                    "task_type": task, "previous_config": prev_cfg, "newest_config": new_cfg,
-                    "previous_calls": a["calls"], "newest_calls": b["calls"],
-                    "previous_rate": rate_a, "newest_rate": rate_b, "increase": rate_b - rate_a,
-                })
-    for r in regressions:
+    quality = report_quality.quality(roll["quality"], feedback, retries, tier_order, retry_window_s=retry_window_s,
+                                     min_calls=regression_min_calls, min_increase=regression_min_increase)
+    for r in quality["regressions"]:
         warnings.append(
             f"quality regression: {r['task_type'] or NONE_KEY} went from {r['previous_rate']:.1%} to "
             f"{r['newest_rate']:.1%} after config {r['newest_config']}"
         )
-    quality = {
-        "kinds": list(QUALITY_KINDS),
-        "retry_window_s": retry_window_s,
-        "total": {**q_total, "rate": _rate(q_total)},
-        "tiers": [{"tier": t, **q_tier[t], "rate": _rate(q_tier[t])} for t in q_tier_order],
-        "task_types": [{"task_type": k, **q_task[k], "rate": _rate(q_task[k])}
-                       for k in sorted(q_task, key=_none_last)],
-        "configs": configs,
-        "regression_rule": {
-            "min_calls": regression_min_calls,
-            "min_increase": regression_min_increase,
-            "description": (
-                "a task type is flagged when its rate under the newest config (the config_hash whose first "
-                "call in the window is latest) exceeds its rate under the previous config by at least "
-                f"{regression_min_increase:g}, with at least {regression_min_calls} calls under each"
-            ),
-        },
-        "regressions": regressions,
-    }
 
     return {
         "window": window,
