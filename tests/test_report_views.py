@@ -249,3 +249,13 @@ def test_an_imported_history_shows_as_run_and_with_routing_and_claims_no_saving(
     assert "Your history as it ran" in text and "With routing" in text and "estimate" in text
     assert "saved $" not in text.split("Your history")[0].split("Prompt caching")[0]
     assert "1. Tier distribution" not in text  # tier routed none of it
+
+
+@pytest.mark.parametrize("name", ["rel.db", "with space.db"])
+def test_report_reads_a_relative_or_oddly_named_ledger(tmp_path, monkeypatch, config_file, name):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / name, five_step_task() + five_step_task("task-2", start=T0 + 300))
+    result = tier("report", "--all", "--json", "-c", config_file, "--db", name)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["totals"]["calls"] == 10 and data["quality"]["total"]["retries"] == 1  # the second connection's part

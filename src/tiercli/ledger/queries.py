@@ -291,7 +291,7 @@ class Beside:
     def __init__(self, ledger: "Ledger", work):
         import threading
 
-        self._conn = sqlite3.connect(ledger.path.as_uri() + "?mode=ro", uri=True, check_same_thread=False,
+        self._conn = sqlite3.connect(ledger.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False,
                                      isolation_level=None, timeout=30)
         self._conn.set_progress_handler(lambda: 1 if self._cancelled else 0, 4096)
         self._work = work
