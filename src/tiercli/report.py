@@ -9,8 +9,8 @@ How the figures are made
 ------------------------
 All aggregation is SQL: ONE grouped pass over the window (queries.grand_query: a streaming scan of
 the covering index ix_calls_report, rolled up per section), plus small queries run next to it on a
-second read connection (queries.Beside): the last call time, feedback, compactions (through
-ix_calls_parent_id) and retries. Python only arranges a few hundred rows (and prices each served
+second read connection (queries.Beside): the last call time, feedback and retries; compactions
+(through ix_calls_parent_id) only when the pass counted some. Python only arranges a few hundred rows (and prices each served
 model once, for caching).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
@@ -226,10 +226,9 @@ def _by(rows: Iterable[dict[str, Any]], key: str = "k1") -> dict[Any, list[dict[
     return out
 
 
-def _last_feedback_compactions(ledger, where: Where) -> dict[str, Any]:
+def _last_and_feedback(ledger, where: Where) -> dict[str, Any]:
     with q.snapshot(ledger) as conn:
-        return {"last_call": q.last_call(conn, where), "feedback": q.feedback(conn, where),
-                "compactions": q.compactions(conn, where, linked_only=True)}
+        return {"last_call": q.last_call(conn, where), "feedback": q.feedback(conn, where)}
 
 
 def build_report(
@@ -267,10 +266,9 @@ def build_report(
     compactions: list[tuple] = []
     last_call = None
     def beside(conn, done: dict) -> None:
-        """Last call, feedback, compactions and retries: read next to the main pass (queries.Beside)."""
+        """Last call, feedback and retries: read next to the main pass (queries.Beside)."""
         done["last_call"] = q.last_call(conn, where)
         done["feedback"] = q.feedback(conn, where)
-        done["compactions"] = q.compactions(conn, where, linked_only=True)
         threshold = _narrow_threshold
         if threshold is None:
             threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
@@ -281,6 +279,12 @@ def build_report(
     try:
         with q.snapshot(ledger) as conn:
             roll = q.grand_rollups(conn, where, tiers_cfg)
+            # compaction rows are few or none: read them only when the pass counted some
+            answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
+            if answered:
+                compactions = q.compactions(conn, where, linked_only=True)
+                if sum(r[1] for r in compactions) != answered:  # some were written without their parent
+                    compactions = q.compactions(conn, where, linked_only=False)
     except BaseException:
         side.cancel()
         raise
@@ -293,14 +297,9 @@ def build_report(
         side.cancel()
     got = side.done
     if total_calls:
-        if "compactions" not in got:  # cancelled before it got there
-            got.update(_last_feedback_compactions(ledger, where))
+        if "feedback" not in got:  # cancelled before it got there
+            got.update(_last_and_feedback(ledger, where))
         last_call, feedback, retries = got["last_call"], got["feedback"], got.get("retries", [])
-        answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
-        compactions = got["compactions"]
-        if sum(r[1] for r in compactions) != answered:  # some were written without their parent
-            with q.snapshot(ledger) as conn:
-                compactions = q.compactions(conn, where, linked_only=False)
     sticky_rows = [r for r in roll["decision"] if r["k1"] == "sticky"]
     sticky = (sum(r["calls"] for r in sticky_rows), sum(r["cache_read"] for r in sticky_rows))
 

@@ -17,6 +17,7 @@ rollups, so it costs no scan of its own. The rest are small or indexed:
   feedback       the feedback table (small) joined to its calls by primary key
   compactions    only when the main pass counted compaction calls; read through ix_calls_parent_id
                  (every compaction row names the call it served)
+  Last call, feedback and retries run on a second read connection next to the main pass (Beside).
   task_retries   tasks whose instruction comes again (see its docstring)
   tasks          per-task view, only for sessions with agent tasks (task_id), off ix_calls_task_id
 """
