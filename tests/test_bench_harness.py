@@ -37,7 +37,7 @@ def test_readme_section_is_generated_between_markers_and_idempotent(tmp_path):
     assert bench_readme.main(["--results", str(results), "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert text.index("## Performance") < text.index(bench_readme.START) < text.index("intro text")
-    assert "| tier report --all, 1M calls, fresh process | 1.10 s | sqlite3 CLI: 1.00 s | 1.10 | ratio <= 1.3 | yes |" in text
+    assert "| tier report --all, 1M calls, fresh process | 1.10 s | sqlite3 CLI: 1.00 s | 1.10 | ratio <= 1.3 | yes | - |" in text
     assert text.endswith("## Next\nmore\n")
     assert bench_readme.main(["--results", str(results), "--readme", str(readme), "--check"]) == 0
     harness.record("tier report --all, 1M calls, fresh process", 1.4, "s", anchor="sqlite3 CLI", anchor_value=1.0,
