@@ -259,3 +259,25 @@ def test_report_reads_a_relative_or_oddly_named_ledger(tmp_path, monkeypatch, co
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["totals"]["calls"] == 10 and data["quality"]["total"]["retries"] == 1  # the second connection's part
+
+
+def test_report_and_log_read_without_sqlalchemy_or_litellm(tmp_path, config_file):
+    import subprocess
+    import sys
+
+    db = _write(tmp_path / "l.db", five_step_task())  # an existing ledger: nothing to migrate
+    script = (
+        "import sys\n"
+        "from tiercli.cli import main\n"
+        "for argv in (['report', '--all', '--json'], ['report', 'sessions', '--all'], ['log', '-n', '3']):\n"
+        f"    sys.argv = ['tier', *argv, '--db', {str(db)!r}] + (['-c', {str(config_file)!r}] if argv[0] == 'report' else [])\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel', 'litellm'))\n"
+        "print('LOADED', loaded, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED []" in proc.stderr, proc.stderr
