@@ -256,15 +256,12 @@ def build_report(
     tiers_cfg = list(config.routing.tiers)
     rank = {t: i for i, t in enumerate(tiers_cfg)}
     top = config.top_tier
-    book = PriceBook(config.prices)
-    top_model = config.primary_model(top)
-    top_price = _price_for(config, book, top_model)
-
     where = Where(since, until, session)
     feedback: list[tuple] = []
     retries: list[tuple] = []
     compactions: list[tuple] = []
     last_call = None
+
     def beside(conn, done: dict) -> None:
         """Last call, feedback and retries: read next to the main pass (queries.Beside)."""
         done["last_call"] = q.last_call(conn, where)
@@ -275,17 +272,24 @@ def build_report(
         narrow = not q.window_exceeds(conn, where, threshold)
         done["retries"] = q.task_retries(conn, where, retry_window_s, narrow=narrow)
 
+    # Both reads start at once, each on its own read connection, and the price map loads meanwhile.
     side = q.Beside(ledger, beside)
+    grand = q.Beside(ledger, lambda conn, done: done.update(roll=q.grand_rollups(conn, where, tiers_cfg)))
     try:
-        with q.snapshot(ledger) as conn:
-            roll = q.grand_rollups(conn, where, tiers_cfg)
-            # compaction rows are few or none: read them only when the pass counted some
-            answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
-            if answered:
+        book = PriceBook(config.prices)
+        top_model = config.primary_model(top)
+        top_price = _price_for(config, book, top_model)
+        grand.result()
+        roll = grand.done["roll"]
+        # compaction rows are few or none: read them only when the pass counted some
+        answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
+        if answered:
+            with q.snapshot(ledger) as conn:
                 compactions = q.compactions(conn, where, linked_only=True)
                 if sum(r[1] for r in compactions) != answered:  # some were written without their parent
                     compactions = q.compactions(conn, where, linked_only=False)
     except BaseException:
+        grand.cancel()
         side.cancel()
         raise
     total_calls = sum(r["calls"] for r in roll["kind"])
