@@ -355,29 +355,42 @@ def import_claude_code(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
-    """Import Claude Code session logs as calls (source claude-code). Importing twice adds nothing."""
+    """Import Claude Code session logs as calls grouped in tasks (source claude-code). Importing twice adds nothing."""
     from tiercli.importers import import_claude_code as run_import
+
+    _run_import(run_import, "Claude Code logs", paths, as_json, config, db)
+
+
+@import_app.command("codex")
+@guarded
+def import_codex(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Rollout files or folders (default: $CODEX_HOME/sessions or ~/.codex/sessions).", show_default=False),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Import Codex CLI rollout files as calls grouped in tasks (source codex). Importing twice adds nothing."""
+    from tiercli.importers.codex import import_codex as run_import
+
+    _run_import(run_import, "Codex rollouts", paths, as_json, config, db)
+
+
+def _run_import(run_import, label: str, paths, as_json: bool, config, db) -> None:
+    from tiercli import render_import
     from tiercli.pricing import PriceBook
 
     loaded = _load_config(config)
     ledger = _open_ledger(db)
     try:
-        result = run_import(paths or None, ledger, PriceBook(loaded.config.prices))
+        with render_import.progress_bar(f"importing {label}") as progress:
+            result = run_import(paths or None, ledger, PriceBook(loaded.config.prices), progress=progress)
     finally:
         ledger.close()
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
-    typer.echo(
-        f"{result.files} file(s), {result.lines:,} lines: {result.calls_added:,} call(s) added, "
-        f"{result.duplicates_skipped:,} duplicate(s) skipped, {result.malformed:,} malformed line(s)"
-    )
-    if result.calls_added:
-        t = result.tokens
-        typer.echo(
-            f"tokens: {t['input']:,} input, {t['cache_read']:,} cache read, {t['cache_write']:,} cache write, "
-            f"{t['output']:,} output; cost {_money(result.cost_usd)}"
-        )
+    for line in render_import.summary(result):
+        typer.echo(line)
     if result.unpriced_calls:
         typer.echo(f"unpriced: {result.unpriced_calls} call(s) of {', '.join(result.unpriced_models)} "
                    "(add them under prices: in the config)", err=True)
