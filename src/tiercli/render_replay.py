@@ -76,7 +76,7 @@ def _call_json(c) -> dict[str, Any]:
         "old_model": c.old_model, "new_model": c.new_model, "old_cost_usd": _usd(c.old_cost_usd),
         "new_cost_usd": _usd(c.new_cost_usd), "diff_usd": _usd(c.diff_usd),
         "input_tokens_before": c.input_before, "input_tokens_after": c.input_after, "output_tokens": c.output_tokens,
-        "recounted": c.recounted,
+        "recounted": c.recounted, "task_id": c.task_id, "rule": c.rule, "penalty_usd": _usd(c.penalty_usd),
     }
 
 
@@ -96,11 +96,19 @@ def dry_json(r: DryReplay, tiers: list[str]) -> dict[str, Any]:
             "after_usd": _usd(r.comparable_after_usd),
             "saved_usd": _usd(saved),
             "saved_pct": (100 * saved / r.comparable_before_usd) if r.comparable_before_usd else None,
+            "after_warm_usd": _usd(r.comparable_after_warm_usd),
+            "saved_warm_usd": _usd(r.comparable_before_usd - r.comparable_after_warm_usd),
         },
+        "cache": {"switch_penalty_usd": _usd(r.switch_penalty_usd), "penalty_calls": r.penalty_calls,
+                  "reads_rewritten_tokens": r.penalty_tokens},
+        "tasks": {"tasks": r.tasks, "decided": dict(sorted(r.task_decided.items())),
+                  "calls_by_rule": dict(sorted(r.rules.items(), key=lambda kv: (-kv[1], kv[0])))},
+        "top_tier": {"tier": r.top_tier, "share": r.top_tier_share},
         "decisions": {**r.decided, "distinct_prompts_classified": r.distinct_prompts_classified},
         "tokens": {"recounted_calls": r.recounted_calls, "not_recounted_calls": r.not_recounted_calls,
                    "old_repriced_calls": r.old_repriced_calls},
         "changed_calls": r.changed_calls,
+        "renamed_calls": r.renamed_calls,
         "changed": [_call_json(c) for c in r.changed],
         "notes": list(r.notes),
         "seconds": round(r.seconds, 4),
