@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -143,15 +144,16 @@ def _tier_of_model(cfg: "Config") -> dict[str, str]:
     return out
 
 
+_RULE = re.compile(r'"task_rule":\s*"([a-z_]+)"')
+
+
 def _rule(r: dict[str, Any]) -> str | None:
+    """The agent rule in a call's meta (a substring search: no JSON decoding per call)."""
     meta = r.get("meta_json")
     if not meta or '"task_rule"' not in meta:
         return None
-    i = meta.find('"task_rule":"')
-    if i < 0:
-        return None
-    i += len('"task_rule":"')
-    return meta[i:meta.find('"', i)]
+    m = _RULE.search(meta)
+    return m.group(1) if m else None
 
 
 def _side_decision(cfg: "Config") -> Decision:
