@@ -429,6 +429,7 @@ def replay(
     since: Optional[str] = typer.Option(None, "--since", help="Replay calls since 48h, 7d, a UTC date or an ISO time."),
     all_calls: bool = typer.Option(False, "--all", help="Every call in the ledger (the default without --session/--since)."),
     claude_code: Optional[list[Path]] = typer.Option(None, "--claude-code", help="Replay Claude Code logs (files or folders) as they are, without importing them.", show_default=False),
+    codex: Optional[list[Path]] = typer.Option(None, "--codex", help="Replay Codex rollout files (files or folders) as they are, without importing them.", show_default=False),
     outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="An outcome table (CSV or JSONL, long or wide form): judge routing policies on it.", show_default=False),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="With --outcomes: prompts per task_id (CSV or JSONL).", show_default=False),
     mapping: Optional[list[str]] = typer.Option(None, "--map", help="With --outcomes: MODEL=TIER, which table model stands for which tier (repeatable).", show_default=False),
@@ -440,6 +441,7 @@ def replay(
     yes: bool = typer.Option(False, "--yes", "-y", help="With --live: no confirmation question."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0, help="With --live: refuse when the estimate is above this many dollars; stop before a call would cross it.", show_default=False),
     as_json: bool = JsonOpt,
+    as_csv: bool = typer.Option(False, "--csv", help="A dry replay as CSV (section,key,metric,value), like tier report --csv."),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
@@ -462,8 +464,8 @@ def replay(
     if outcomes is not None:
         from tiercli.outcomes import load_outcomes, parse_map
 
-        if live or claude_code or session or since or all_calls:
-            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --session, --since or --all")
+        if live or claude_code or codex or session or since or all_calls or as_csv:
+            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --codex, --session, --since, --all or --csv")
         table = load_outcomes(outcomes, tasks)
         result = core.evaluate_outcomes(loaded, table, parse_map(mapping or [], table, cfg.routing.tiers),
                                         threshold=success_threshold, classifier=classifier, top=top)
@@ -482,16 +484,25 @@ def replay(
         from tiercli.report import parse_window
 
         since_ts = parse_window(since)
+    if as_csv and (as_json or live):
+        raise UsageError("--csv is for a dry replay, without --json or --live")
+    if claude_code and codex:
+        raise UsageError("replay --claude-code or --codex logs, not both at once", "import both, then replay the ledger")
     ledger = None
     try:
-        if claude_code:
+        logs = claude_code or codex
+        if logs:
             if live:
                 raise UsageError("--live re-executes ledger calls", "import the logs first: tier import claude-code PATH")
+            from tiercli import render_import
             from tiercli.pricing import PriceBook
 
-            rows, stats = core.select_claude_code([str(p) for p in claude_code], PriceBook(cfg.prices),
-                                                  session=session, since=since_ts)
-            selection = core.Selection("claude-code", session, since_ts, [str(p) for p in claude_code], parse=stats)
+            select = core.select_claude_code if claude_code else core.select_codex
+            source = "claude-code" if claude_code else "codex"
+            with render_import.progress_bar(f"reading {source} logs") as progress:
+                rows, stats = select([str(p) for p in logs], PriceBook(cfg.prices), session=session, since=since_ts,
+                                     progress=progress)
+            selection = core.Selection(source, session, since_ts, [str(p) for p in logs], parse=stats)
         else:
             from tiercli import paths
 
@@ -502,7 +513,7 @@ def replay(
                 ledger = _open_ledger(db, create=False)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
-            what = "the Claude Code logs" if claude_code else f"the ledger {selection.location}"
+            what = "the Claude Code logs" if claude_code else "the Codex logs" if codex else f"the ledger {selection.location}"
             skipped = ", ".join(f"{n} {k}" for k, n in selection.skipped.items())
             message = f"no calls to replay: {what} has no main or imported calls in this selection" + (
                 f" (only {skipped} call(s))" if skipped else "")
@@ -516,6 +527,8 @@ def replay(
             data = render.dry_json(dry, cfg.routing.tiers)
             if as_json:
                 typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            elif as_csv:
+                typer.echo(render.to_csv(data), nl=False)
             else:
                 render.print_dry(data)
             return
