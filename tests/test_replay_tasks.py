@@ -130,3 +130,20 @@ def test_with_routing_summary_for_the_report(loaded):
     assert s.after_usd == pytest.approx(cost(HAIKU, 10, 0, 4000, 0, 100) + cost(HAIKU, 10, 4000, 500, 0, 100)
                                         + cost(HAIKU, 10, 4500, 500, 0, 100))
     assert s.switch_penalty_usd == 0 and s.saved_usd == pytest.approx(s.before_usd - s.after_usd)
+
+
+def test_switch_pays_only_when_the_saving_beats_the_rebuild(loaded):
+    from tiercli.replay import Pricer
+    from tiercli.replay.cache import switch_pays
+
+    pricer = Pricer(loaded.config)
+    opus, haiku = pricer.price("claude-opus-4-5"), pricer.price("claude-haiku-4-5")
+    step = (10, 20_000, 500, 0, 200)  # a typical tool step: mostly cached prefix
+    per_step = cost(OPUS, *step[:4], out=200) - cost(HAIKU, *step[:4], out=200)
+    rebuild = 20_000 * (HAIKU["cache_write"] - HAIKU["cache_read"]) / MTOK
+    pays, saving, cost_ = switch_pays(20_000, 1, step, opus, haiku)
+    assert saving == pytest.approx(per_step) and cost_ == pytest.approx(rebuild)
+    assert pays == (per_step > rebuild)
+    assert switch_pays(20_000, 50, step, opus, haiku)[0]  # a long task left: the rebuild pays off
+    assert not switch_pays(20_000, 0, step, opus, haiku)[0]  # the task is ending: stay
+    assert not switch_pays(20_000, 10, step, haiku, opus)[0]  # moving up never saves

@@ -522,7 +522,11 @@ def replay(
             else:
                 typer.echo(message)
             return
-        dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live)
+        from tiercli.render_import import call_progress
+
+        with call_progress("replaying") as progress:
+            dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live,
+                                  progress=progress)
         if not live:
             data = render.dry_json(dry, cfg.routing.tiers)
             if as_json:

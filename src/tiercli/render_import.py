@@ -12,6 +12,20 @@ from tiercli.importers.common import ImportResult, Progress
 
 
 @contextmanager
+def call_progress(label: str, stream: Any = None) -> Iterator[Any]:
+    """(done, total) calls progress on a terminal (replay); None when piped."""
+    with progress_bar(label, stream) as bar:
+        if bar is None:
+            yield None
+            return
+
+        def update(done: int, total: int) -> None:
+            bar(0, 0, done, total, done, unit="calls")
+
+        yield update
+
+
+@contextmanager
 def progress_bar(label: str, stream: Any = None) -> Iterator[Progress | None]:
     """A progress callback drawing on stderr when it is a terminal; None (no output) otherwise."""
     stream = stream if stream is not None else sys.stderr
@@ -27,10 +41,13 @@ def progress_bar(label: str, stream: Any = None) -> Iterator[Progress | None]:
     with bar:
         task = bar.add_task(label, total=None, info="")
 
-        def update(files: int, files_total: int, done: int, total: int, lines: int) -> None:
-            rate = done / 1e6 / max(time.perf_counter() - started, 1e-6)
-            bar.update(task, total=total or None, completed=done,
-                       info=f"{files:,}/{files_total:,} files, {lines:,} lines, {rate:,.0f} MB/s")
+        def update(files: int, files_total: int, done: int, total: int, lines: int, unit: str = "bytes") -> None:
+            elapsed = max(time.perf_counter() - started, 1e-6)
+            if unit == "calls":
+                info = f"{done:,}/{total:,} calls, {done / elapsed:,.0f} calls/s"
+            else:
+                info = f"{files:,}/{files_total:,} files, {lines:,} lines, {done / 1e6 / elapsed:,.0f} MB/s"
+            bar.update(task, total=total or None, completed=done, info=info)
 
         yield update
 

@@ -65,3 +65,16 @@ class PromptCaches:
         else:
             held.prefix, held.expires, held.ttl = prefix, at + ttl, ttl
         return new_read, new_write, new_w1h
+
+
+def switch_pays(cached_prefix: int, calls_left: int, per_call: tuple[int, int, int, int, int], old, new) -> tuple[bool, float, float]:
+    """Whether moving a conversation to `new` mid-task pays: (pays, expected saving, rebuild cost).
+
+    `per_call` is a typical remaining call's buckets (input, cache read, cache write, 1h write,
+    output) as they would be on a warm cache; `old`/`new` have .cost(inp, read, write, w1h, out) in
+    dollars (replay.FloatPrice). The rebuild is the first call on `new` writing the `cached_prefix`
+    it would otherwise read. The gateway's stickiness and replay use the same rule."""
+    inp, read, write, w1h, out = per_call
+    saving = calls_left * (old.cost(inp, read, write, w1h, out) - new.cost(inp, read, write, w1h, out))
+    rebuild = new.cost(0, 0, cached_prefix, 0, 0) - new.cost(0, cached_prefix, 0, 0, 0)
+    return saving > rebuild, saving, rebuild
