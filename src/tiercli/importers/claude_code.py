@@ -44,7 +44,7 @@ import msgspec
 from tiercli import agent
 from tiercli.importers.common import (
     PROMPT_TEXT_MAX, REQUEST_META_MAX, ImportResult, ParseStats, Progress, count, find_files, label_tasks, not_a_log,
-    safe, write_rows,
+    safe, walk_parents, write_rows,
 )
 from tiercli.pricing import PriceBook, UnitPrice, Usage
 
@@ -316,7 +316,7 @@ class _Parser:
             for tid, ref in tracker.tasks.items():
                 self.instructions[tid] = ref.instruction
         for e in entries:
-            found = _walk(e.parent, parents, turns, memo) if e.parent is not None else None
+            found = walk_parents(e.parent, parents, turns, memo) if e.parent is not None else None
             counts = mains.get(e.session) or {}
             main_model = max(counts, key=counts.get) if counts else None
             if not e.sidechain and not e.tools and agent.side_call_reason(
@@ -456,29 +456,6 @@ class _Parser:
         self.stats.calls = len(rows)
         self.stats.tasks = label_tasks(rows, self.instructions)
         return rows
-
-
-def _walk(start: str, parents: dict[str, str | None], turns: dict[str, tuple[str, str, str, str]],
-          memo: dict[str, tuple[str, str, str, str] | None]) -> tuple[str, str, str, str] | None:
-    """Follow parentUuid from `start` to the nearest turn that has a task (memoised, cycle-safe)."""
-    path: list[str] = []
-    seen: set[str] = set()
-    cur: str | None = start
-    found: tuple[str, str, str, str] | None = None
-    while cur is not None and cur not in seen:
-        if cur in memo:
-            found = memo[cur]
-            break
-        hit = turns.get(cur)
-        if hit is not None:
-            found = hit
-            break
-        seen.add(cur)
-        path.append(cur)
-        cur = parents.get(cur)
-    for uuid in path:
-        memo[uuid] = found
-    return found
 
 
 def parse_claude_code(paths: Iterable[str | os.PathLike] | None, prices: PriceBook | None = None,

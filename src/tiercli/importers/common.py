@@ -205,3 +205,26 @@ def write_rows(ledger: "Ledger", rows: list[dict[str, Any]], stats: ParseStats, 
     result.unpriced_models = sorted(unpriced)
     result.seconds = now() - started
     return result
+
+
+def walk_parents(start: str, parents: dict[str, str | None], found_in: dict[str, Any],
+                 memo: dict[str, Any | None]) -> Any | None:
+    """Follow parent links from `start` to the nearest id in `found_in` (memoised, cycle-safe)."""
+    path: list[str] = []
+    seen: set[str] = set()
+    cur: str | None = start
+    found: Any | None = None
+    while cur is not None and cur not in seen:
+        if cur in memo:
+            found = memo[cur]
+            break
+        hit = found_in.get(cur)
+        if hit is not None:
+            found = hit
+            break
+        seen.add(cur)
+        path.append(cur)
+        cur = parents.get(cur)
+    for uuid in path:
+        memo[uuid] = found
+    return found
