@@ -244,7 +244,7 @@ def test_terminal_output_shows_costs_tiers_and_changed_calls(setup):
     result = tier("replay", "-c", cfg, "--db", db)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for needle in ("before (as recorded)", "after (new config)", "Tiers", "Task types", "Changed calls: 6",
+    for needle in ("before (as recorded)", "after, cache-aware", "Tiers", "Task types", "Changed calls: 6",
                    "acme/mystery-1", "not replayed: 1 classifier, 1 compaction"):
         assert needle in out, needle
 
