@@ -212,3 +212,22 @@ def test_transcript_tasks_rules():
     assert k.rule == "compaction" and k.task_id == a.task_id  # the main chain's task, not the sub-agent's
     n = t.turn("u8", "Thanks! Please update CLAUDE.md for current changes")
     assert n.rule == "new_task" and n.task_id == agent.task_id("sess", "u8")
+
+
+def test_retry_is_a_re_asked_task_not_a_tool_step():
+    conv = [user("fix the failing login test")]
+    first = analyze_request(body(conv), None, session="s")
+    step = analyze_request(body(conv + [tool_use(), tool_result()]), first.state, session="s")
+    assert step.rule == "tool_step" and step.retry_of is None  # a step repeats the instruction: not a retry
+    conv += [tool_use(), tool_result(), said("Done, the test passes."), user("Fix the failing  login test")]
+    again = analyze_request(body(conv), step.state, session="s")
+    assert again.rule == "new_task" and again.retry_of == first.task_id and "retry" in again.reason
+    other = analyze_request(body(conv + [said("ok"), user("add a --json flag")]), again.state, session="s")
+    assert other.retry_of is None
+
+
+def test_small_model_without_a_known_main_model_is_not_a_side_call():
+    # aider-like: no tools, a mini model, no session state: a real task, not a side call
+    d = analyze_request({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "rename foo to bar in x.py"}]},
+                        None, session=None)
+    assert d.rule == "new_task" and not d.cheapest

@@ -16,12 +16,16 @@ The routing unit is the task, so this module answers, for a request or a transcr
                   "ok do it", "did you push?")
   compaction      follows a compaction summary                       the session's current task
   side_call       is a title/topic request, a quota check, or a      its own; the cheapest tier
-                  tool-less call to the agent's small model
+                  tool-less call to the agent's small model (only
+                  when the session's main model is known and not small)
   subagent        belongs to a sub-agent conversation (own system    its own, classified on the
                   prompt and first instruction; Claude Code's        sub-agent's first instruction
                   Task tool, logged with isSidechain)
   no_instruction  has no human text at all                           the session's current task, else
                                                                      a task of its own (default tier)
+
+A new task whose instruction repeats the previous task's (the user re-asking after it ended) carries
+`retry_of`: the quality signal is that, not the tool steps, which repeat the instruction by design.
 
 Task ids are stable: a hash of the session and the instruction's anchor (the log line's uuid, or in
 a request the instruction's text hash and its occurrence number among identical instructions, which
@@ -149,7 +153,7 @@ def side_call_reason(*, model: str | None, has_tools: bool, texts: Iterable[str]
             return f"side call: {what} without tools -> cheapest tier"
     if max_tokens == 1:
         return "side call: max_tokens 1 (a quota or liveness check) -> cheapest tier"
-    if is_small_model(model) and (main_model is None or not is_small_model(main_model)):
+    if is_small_model(model) and main_model is not None and not is_small_model(main_model):
         return f"side call: the agent's small model {model} without tools -> cheapest tier"
     return None
 
@@ -182,6 +186,8 @@ class AgentDecision:
     classify: bool  # True: a task not seen before, classify `instruction`; False: reuse the task's decision
     cheapest: bool = False  # side call: route to the cheapest tier
     state: SessionState = field(default_factory=SessionState)
+    retry_of: str | None = None  # a new task whose instruction repeats the previous task's: that task's id
+
 
     @property
     def kind(self) -> str:
@@ -342,13 +348,18 @@ def analyze_request(body: Mapping[str, Any], state: SessionState | None = None, 
                              tid, None, False, False, replace(state, task_id=tid, instruction=None))
     tid = task_id(session, anchors[idx])
     is_new = tid != state.task_id
+    retry_of = state.task_id if is_new and state.instruction is not None and \
+        " ".join(state.instruction.split()).lower() == " ".join(text.split()).lower() else None
     if ends_in_step and not is_new:
         rule, reason = TOOL_STEP, "tool loop step: stays on its task's tier"
     elif ends_in_step:
         rule, reason = TOOL_STEP, "tool loop step of an instruction not seen before: classified once"
     else:
         rule, reason = NEW_TASK, "new instruction: a new task"
-    return AgentDecision(rule, reason, tid, text, is_new, False, replace(state, task_id=tid, instruction=text))
+    if retry_of is not None:
+        reason += " (the user re-asks the previous task: a retry)"
+    return AgentDecision(rule, reason, tid, text, is_new, False, replace(state, task_id=tid, instruction=text),
+                         retry_of)
 
 
 # -- transcripts (importers) -----------------------------------------------------------------------
