@@ -421,3 +421,18 @@ def test_importer_does_not_import_litellm():
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_deep_nesting_and_huge_counts_are_malformed_lines_not_a_failed_import(tmp_path, ledger):
+    good = {"type": "assistant", "timestamp": "2025-10-01T10:00:00Z", "sessionId": "s", "requestId": "r1",
+            "message": {"id": "m1", "model": "claude-sonnet-4-20250514", "content": [],
+                        "usage": {"input_tokens": 1, "output_tokens": 2}}}
+    huge = json.loads(json.dumps(good))
+    huge["message"]["id"], huge["requestId"] = "m2", "r2"
+    huge["message"]["usage"]["output_tokens"] = 10**30
+    deep = '{"type":"user","uuid":"u9","message":{"role":"user","content":' + "[" * 5000 + "]" * 5000 + "}}"
+    path = tmp_path / "s.jsonl"
+    path.write_text("\n".join([json.dumps(huge), deep, json.dumps(good)]) + "\n")
+    result = import_claude_code([path], ledger)
+    assert result.calls_added == 1 and result.malformed == 2
+    assert [r["external_id"] for r in _db_rows(ledger)] == ["claude-code:m1:r1"]
