@@ -229,18 +229,35 @@ class _Parser:
         file_no = self.file_no
         file_name = safe(path.name)
         stats = self.stats
-        good = 0
         decode = _DECODER.decode
         try:
-            data = path.read_bytes()
+            fh = path.open("rb")
         except OSError as exc:
             from tiercli.errors import InputError
 
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
-        stats.bytes += len(data)
-        if data.startswith(_BOM):
-            data = data[3:]
-        for raw in data.split(b"\n"):
+        with fh:
+            try:
+                good = self._lines(fh, stats, decode, chains, trackers, turns, parents, touched, file_name, file_no)
+            except OSError as exc:
+                from tiercli.errors import InputError
+
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        if explicit and good == 0 and stats.lines:
+            raise not_a_log(path, "Claude Code session log")
+        stats.files += 1
+        self._assign_tasks(touched.values(), file_no, parents, turns, trackers)
+
+    def _lines(self, fh, stats, decode, chains, trackers, turns, parents, touched, file_name, file_no) -> int:
+        """Read one file line by line (memory grows with calls, not file size); the count of log lines."""
+        good = 0
+        first = True
+        for raw in fh:
+            stats.bytes += len(raw)
+            if first:
+                first = False
+                if raw.startswith(_BOM):
+                    raw = raw[3:]
             if not raw or raw.isspace():
                 continue
             stats.lines += 1
@@ -284,10 +301,7 @@ class _Parser:
                     chains[uuid] = chains[line.parentUuid]
                 if entry is not None:
                     touched[id(entry)] = entry
-        if explicit and good == 0 and stats.lines:
-            raise not_a_log(path, "Claude Code session log")
-        stats.files += 1
-        self._assign_tasks(touched.values(), file_no, parents, turns, trackers)
+        return good
 
     def _turn(self, line: _Line, uuid: str, text: str, chains: dict, trackers: dict, turns: dict) -> None:
         session = _str(line.sessionId)

@@ -106,14 +106,17 @@ class _Parser:
         self.instructions: dict[str, str | None] = {}
 
     def read_file(self, path: Path, prices: PriceBook, unit: dict, explicit: bool) -> None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            from tiercli.errors import InputError
+        from tiercli.errors import InputError
 
+        try:
+            with path.open("rb") as fh:
+                self._read(fh, path, prices, unit, explicit)
+        except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+    def _read(self, fh, path: Path, prices: PriceBook, unit: dict, explicit: bool) -> None:
+        """One rollout, line by line (memory grows with calls, not file size)."""
         stats = self.stats
-        stats.bytes += len(data)
         session = path.stem
         cwd = version = model = None
         tracker = agent.TranscriptTasks(session)
@@ -123,7 +126,8 @@ class _Parser:
         last_total: tuple[int, ...] | None = None
         tools: list[str] = []
         good = 0
-        for n, raw in enumerate(data.split(b"\n")):
+        for raw in fh:
+            stats.bytes += len(raw)
             if not raw or raw.isspace():
                 continue
             stats.lines += 1
