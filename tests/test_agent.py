@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tiercli import agent
-from tiercli.agent import SessionState, TranscriptTasks, analyze_request
+from tiercli.agent import TranscriptTasks, analyze_request
 
 MAIN_SYSTEM = [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude. " + "x" * 500},
                {"type": "text", "text": "gitStatus: clean, date 2026-11-30"}]

@@ -331,7 +331,6 @@ def print_dry(data: dict[str, Any], console=None) -> None:
         diff = a["cost_usd"] - b["cost_usd"] if b else None
         types.add_row(_text(t), f"{a['calls']:,}", money(b["cost_usd"]) if b else "-", money(a["cost_usd"]), _signed(diff))
     con.print(types)
-    renamed = data.get("renamed_calls") or 0
     if data["changed"]:
         ch = _plain_table(f"Changed calls: {data['changed_calls']:,} (tier or priced model), top {len(data['changed'])} "
                           "by cost difference")
