@@ -140,7 +140,7 @@ def main() -> int:
         a_wall, a_cpu = anchor
         print(f"ccusage anchor   {a_wall:.2f} s  {mb / a_wall:.1f} MB/s  (ccusage {CCUSAGE} daily --json --offline, same "
               f"files; CPU {a_cpu:.2f} s)  ->  tier takes {whole_s / a_wall:.1f}x its wall time, {cpu_s / a_cpu:.1f}x its CPU")
-    print(f"calls            {first.calls_added} added, {first.duplicates_skipped} duplicate lines skipped")
+    print(f"calls            {first.calls_added} added in {first.tasks} tasks, {first.partial_lines} partial lines of calls already counted")
     print(f"parse only       {parse_s:.2f} s  {mb / parse_s:.1f} MB/s  {stats.calls / parse_s:,.0f} calls/s")
     print(f"first import     {first_s:.2f} s  {mb / first_s:.1f} MB/s  {first.calls_added / first_s:,.0f} calls/s"
           f"  (write ~{max(first_s - parse_s, 0):.2f} s)")
