@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tiercli import ask, guards
+from tiercli import ask, calls, guards
 from tiercli.config import embedded_default_text, validate, config_hash, LoadedConfig
 from tiercli.ledger import Ledger
 
@@ -53,7 +53,7 @@ def main() -> None:
         def guarded():
             ledger.session_calls(req.session)
             caps = guards.caps_for(cfg, req.session, time.time())
-            estimate = ask.upper_bound_usd(loaded, decision.tier, messages, req)
+            estimate = calls.upper_bound_usd(loaded, decision.tier, calls.Plan(decision, req.prompt, messages))
             ledger.budget_overrun(caps, estimate)
             ledger.insert_pending({"id": uuid.uuid4().hex, "started_at": time.time(), "session": "s7", "status": "pending"},
                                   caps, estimate)

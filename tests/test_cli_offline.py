@@ -224,20 +224,44 @@ def test_escape_sequences_in_prompt_are_stored_verbatim(tier_home):
     assert rows(tier_home)[0]["prompt_text"] == prompt
 
 
-def test_a_stale_pending_row_shows_as_interrupted_in_the_log(tier_home):
+def test_orphaned_pending_rows_are_recovered_and_shown(tier_home):
+    """A pending row whose writer is gone (a dead pid, or no owner and over an hour old) is settled
+    interrupted, its reservation released, by the next tier command; a live owner's row stays."""
+    import os
+    import subprocess
+    import sys
     import time
 
+    from tiercli import procinfo
     from tiercli.ledger import Ledger
 
     tier("ask", "-t", "search", "fresh")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
     with Ledger(tier_home / "ledger.db") as ledger:
-        ledger.upsert_call({"id": "deadbeef00", "started_at": time.time() - 7200, "status": "pending", "tier": "tier1"})
-        ledger.upsert_call({"id": "cafe000000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1"})
-    table = tier("log").stdout
-    dead = next(line for line in table.splitlines() if line.startswith("deadbeef"))
+        ledger.upsert_call({"id": "deadbeef00", "started_at": time.time() - 7200, "status": "pending", "tier": "tier1",
+                            "reserved_usd": 0.25})
+        ledger.upsert_call({"id": "deadpid000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1",
+                            "reserved_usd": 0.25, "owner_pid": dead_pid, "owner_started": time.time() - 6})
+        ledger.upsert_call({"id": "cafe000000", "started_at": time.time() - 5, "status": "pending", "tier": "tier1",
+                            "owner_pid": os.getpid(), "owner_started": procinfo.this_process_started()})
+    result = tier("log")
+    assert "recovered 2 call(s)" in result.stderr
+    table = result.stdout
+    for call_id in ("deadbeef", "deadpid0"):
+        line = next(line for line in table.splitlines() if line.startswith(call_id))
+        assert "interrupted" in line
     alive = next(line for line in table.splitlines() if line.startswith("cafe0000"))
-    assert "interrupted?" in dead and "pending" in alive
-    assert json.loads(tier("log", "--json").stdout)[-1]["status"] == "pending"  # data stays raw
+    assert "pending" in alive
+    with Ledger(tier_home / "ledger.db") as ledger:
+        rows = {r["id"]: r for r in ledger.recent_calls(10)}
+        spent = ledger._select("SELECT SUM(usd) AS s FROM spend_days")[0]["s"]
+        assert spent == pytest.approx(ledger._select("SELECT SUM(cost_usd) AS s FROM calls")[0]["s"])  # no reservation left
+    for call_id in ("deadbeef00", "deadpid000"):
+        row = rows[call_id]
+        assert row["status"] == "interrupted" and row["error_class"] == "ProcessGone"
+        assert row["reserved_usd"] is None and row["cost_usd"] is None and "recovered" in row["error_message"]
+    assert rows["cafe000000"]["status"] == "pending"
 
 
 def test_static_prefix_file_is_read_bounded(tier_home, tmp_path):
@@ -251,6 +275,11 @@ def test_static_prefix_file_is_read_bounded(tier_home, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(embedded_default_text() + "caching: {static_prefix: '@/dev/zero'}\n")
     result = tier("ask", "-c", str(bad), "-t", "search", "x")
+    assert result.exit_code == 3 and "is a device, not a file" in result.stderr
+    big = tmp_path / "big.md"
+    big.write_bytes(b"x" * (4_000_001))
+    bad.write_text(embedded_default_text() + f"caching: {{static_prefix: '@{big}'}}\n")
+    result = tier("ask", "-c", str(bad), "-t", "search", "x")
     assert result.exit_code == 3 and "larger than 4 MB" in result.stderr
 
 
@@ -262,3 +291,16 @@ def test_dry_run_counts_the_static_prefix_it_would_send(tier_home, tmp_path):
     plain = json.loads(tier("ask", "-t", "bug_fix", "--dry-run", "--json", "fix it").stdout)
     prefixed = json.loads(tier("ask", "-c", str(path), "-t", "bug_fix", "--dry-run", "--json", "fix it").stdout)
     assert prefixed["usage"]["input_tokens"] > plain["usage"]["input_tokens"] + 500
+
+
+def test_classify_batch_counts_a_hostile_line_and_goes_on(tmp_path):
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"id": 1, "task": "where is main defined?"}\n'
+                     + "[" * 100_000 + "]" * 100_000 + "\n"
+                     + '{"id": 10000000000000000000000000000000, "task": "grep for TODO"}\n'
+                     + '{"id": 3, "task": "fix the failing login test"}\n')
+    result = tier("classify", "--batch", str(batch))
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("error") for line in lines] == [None, "nested too deeply", None, None]
+    assert "classified 3 task(s)" in result.stderr and "1 line(s) not understood" in result.stderr

@@ -66,8 +66,14 @@ guardrails: {{compaction: {{tier: tier1}}}}
     fake_provider.set_default("gpt-4o-mini", Reply(text=words, chunk_delay_s=0.05))
     env = dict(os.environ, OPENAI_API_KEY="sk-test-0000000000000000", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "tiercli", "ask", "-c", str(config), "tell me a long story"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = proc.stdout.read(3)  # blocks until the stream has started
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    # unbuffered: what is read here is exactly what communicate() will not see again (a buffered read
+    # of 3 bytes pulled more into the buffer, which communicate() then lost on a loaded machine)
+    first = b""
+    while len(first) < 3:  # blocks until the stream has started
+        piece = os.read(proc.stdout.fileno(), 3 - len(first))
+        assert piece, "stdout closed before the answer started"
+        first += piece
     assert first == b"w0 "
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)

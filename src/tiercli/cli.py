@@ -17,18 +17,19 @@ from typing import Iterator, Optional
 import typer
 
 from tiercli import __version__
+from tiercli.cli_help import TierTyper
 from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
 
-app = typer.Typer(
+app = TierTyper(
     name="tier",
     help="Route each coding-agent LLM call to the cheapest model tier that can do it, and keep a ledger of what it cost.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(help="Show and check the configuration.", no_args_is_help=True)
-import_app = typer.Typer(help="Import other tools' session logs into the ledger.", no_args_is_help=True)
+config_app = TierTyper(help="Show and check the configuration.", no_args_is_help=True)
+import_app = TierTyper(help="Import other tools' session logs into the ledger.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(import_app, name="import")
 
@@ -36,8 +37,8 @@ app.add_typer(import_app, name="import")
 # accepted and cost a minute and 6 GB of memory to count offline (50 MB), to be refused by the provider.
 MAX_STDIN_BYTES = 8 * 1024 * 1024
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
-DbOpt = typer.Option(None, "--db", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
+ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
+DbOpt = typer.Option(None, "--db", metavar="FILE", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
@@ -109,7 +110,11 @@ def _open_ledger(db: Optional[Path], create: bool = True):
     from tiercli import paths
     from tiercli.ledger import Ledger
 
-    return Ledger(db or paths.default_db_path(), create=create)
+    ledger = Ledger(db or paths.default_db_path(), create=create)
+    if ledger.recovered:
+        sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
+                         "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
+    return ledger
 
 
 def _read_stdin() -> str:
@@ -175,8 +180,9 @@ def _decision_line(result) -> str:
 @guarded
 def ask(
     prompt: Optional[str] = typer.Argument(None, help="The prompt. Piped stdin comes first, then this.", show_default=False),
-    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", help="Route statically by task type (see `tier config show`)."),
-    tier: Optional[str] = typer.Option(None, "--tier", help="Force a tier (recorded as an override)."),
+    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", metavar="TYPE", help="Route statically by task type."),
+    tier: Optional[str] = typer.Option(None, "--tier", metavar="TIER", help="Force a tier (recorded as an override)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME", help="A tier or a model of the config, routed to its tier as an override (like --tier). Models: {models}."),
     session: Optional[str] = typer.Option(None, "--session", "-s", help="Group calls into a session."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local | llm | hybrid (overrides the config)."),
     system_file: Optional[Path] = typer.Option(None, "--system-file", help="A system prompt file (the static prefix, cached where the provider supports it)."),
@@ -199,10 +205,22 @@ def ask(
         check_task_type(cfg, task_type)
     if tier is not None:
         check_tier(cfg, tier)
+    if model is not None:
+        from tiercli.errors import UsageError
+        from tiercli.router import tier_for_model
+
+        model_tier = tier_for_model(cfg, model)
+        if tier is not None and tier != model_tier:
+            raise UsageError(f"--tier {tier} and --model {model} (on {model_tier}) disagree", "give one of them")
+        tier = model_tier
     if classifier is not None and classifier not in ("static", "local", "llm", "hybrid"):
         raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
     system = None
     if system_file is not None:
+        from tiercli.paths import not_a_regular_file
+
+        if why := not_a_regular_file(system_file):
+            raise InputError(f"--system-file {system_file} {why}", "pass a regular file")
         try:
             with system_file.open("rb") as fh:  # bounded: it may be /dev/zero or a pipe
                 raw = fh.read(MAX_STDIN_BYTES + 1)
@@ -314,7 +332,10 @@ def classify(
 def _classify_batch(loaded, batch: Path, which: str, ledger) -> None:
     """One JSON object per input line; a line that cannot be read gets an error object, not an abort."""
     from tiercli import ask as core
+    from tiercli.paths import not_a_regular_file
 
+    if why := not_a_regular_file(batch):
+        raise InputError(f"--batch {batch} {why}", "pass a JSONL file")
     try:
         handle = batch.open("rb")
     except OSError as exc:
@@ -331,9 +352,11 @@ def _classify_batch(loaded, batch: Path, which: str, ledger) -> None:
                     raise ValueError('expected an object {"id": ..., "task": "..."}')
                 item_id = item.get("id")
                 decision = core.classify_only(loaded, item["task"], which, ledger)
-            except (ValueError, UnicodeDecodeError, InputError) as exc:
+            except (ValueError, UnicodeDecodeError, InputError, RecursionError) as exc:
                 failed += 1
-                typer.echo(json.dumps({"id": item_id, "line": number, "error": str(exc)[:200]}))
+                why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+                shown_id = item_id if isinstance(item_id, (str, int, float, type(None))) else str(item_id)[:80]
+                typer.echo(json.dumps({"id": shown_id, "line": number, "error": why}))
                 continue
             done += 1
             asked += decision.asked_llm
@@ -583,6 +606,8 @@ def serve(
     token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per request on the console."),
+    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per request on stdout, for machines."),
 ) -> None:
     """A local gateway: OpenAI- and Anthropic-compatible endpoints that route and record every call."""
     from tiercli import paths
@@ -596,7 +621,10 @@ def serve(
                          f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
         sys.stderr.flush()
 
-    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready)
+    from tiercli.serve import console
+
+    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready,
+                log=None if quiet and not json_log else console.printer(json_log))
 
 
 # -- log ---------------------------------------------------------------------------------------------

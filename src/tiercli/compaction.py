@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from tiercli import calls
 from tiercli.errors import InputError
 from tiercli.router import Decision
 
 if TYPE_CHECKING:
-    from tiercli.ask import AskRequest
     from tiercli.config import LoadedConfig
+    from tiercli.ledger import Ledger
 
 COMPACTION_PROMPT = (
     "You compact a coding assistant's conversation so the work can continue in a fresh context. "
@@ -48,21 +49,22 @@ def _as_messages(summary: str | None, turns: list[dict]) -> list[dict]:
     return messages
 
 
-def history_for(loaded: "LoadedConfig", req: "AskRequest", ledger, call_id: str, system: str | None) -> list[dict]:
-    """The messages that carry the session so far; runs (and records) a compaction when needed."""
-    from tiercli import ask, tokens
+def history_for(loaded: "LoadedConfig", ledger: "Ledger", session: str | None, call_id: str) -> list[dict]:
+    """The messages that carry the session so far; runs (and records) a compaction when needed.
+    The compaction row's parent is `call_id`, the call it serves."""
+    from tiercli import tokens
 
     cfg = loaded.config
-    if not req.session:
+    if not session:
         raise InputError("--history needs --session S (the conversation to continue)")
     if cfg.ledger.store_prompts != "full":
         raise InputError("--history needs the conversation's text: set ledger.store_prompts: full")
-    last = ledger.last_compaction(req.session)
+    last = ledger.last_compaction(session)
     summary, after = None, 0.0
     if last is not None:
         summary = last["response_text"]
         after = json.loads(last["meta_json"] or "{}").get("covers_until", last["started_at"])
-    turns = [t for t in ledger.session_turns(req.session, after) if t["prompt_text"] and t["response_text"]]
+    turns = [t for t in ledger.session_turns(session, after) if t["prompt_text"] and t["response_text"]]
     history = _as_messages(summary, turns)
     tier = cfg.guardrails.compaction.tier
     model = cfg.primary_model(tier).removeprefix("offline/")
@@ -74,9 +76,10 @@ def history_for(loaded: "LoadedConfig", req: "AskRequest", ledger, call_id: str,
         text = f"Earlier summary:\n{summary}\n\n{text}"
     decision = Decision(tier=tier, model=cfg.primary_model(tier), source="compaction", decided_tier=tier,
                         reasons=(f"history of {size} tokens > threshold {cfg.guardrails.compaction.threshold_tokens}",))
-    creq = ask.AskRequest(prompt=text, session=req.session, system=COMPACTION_PROMPT, stream=False,
-                          max_tokens=SUMMARY_MAX_TOKENS, temperature=0)
-    result = ask.run(loaded, creq, ledger, decision=decision, kind="compaction", parent_id=call_id,
-                     meta={"covers_until": turns[-1]["started_at"], "history_tokens": size,
-                           "turns": len(turns) + (1 if summary else 0)})
-    return _as_messages(result.text, [])
+    plan = calls.Plan(decision=decision, prompt=text, kind="compaction", session=session, parent_id=call_id,
+                      messages=[{"role": "system", "content": COMPACTION_PROMPT}, {"role": "user", "content": text}],
+                      max_output_tokens=SUMMARY_MAX_TOKENS,
+                      meta={"covers_until": turns[-1]["started_at"], "history_tokens": size,
+                            "turns": len(turns) + (1 if summary else 0)})
+    answer = calls.complete(loaded, ledger, plan, temperature=0)
+    return _as_messages(answer.completion.text, [])

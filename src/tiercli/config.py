@@ -11,6 +11,7 @@ embedded offline default (no key, no network), so a fresh install works at once.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -18,7 +19,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -78,6 +80,10 @@ class Deployment(BaseModel):
     def _has_model(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value.get("model"), str) or not value["model"]:
             raise ValueError("litellm_params.model must name a model, e.g. claude-haiku-4-5")
+        for key, ref in value.items():
+            if isinstance(ref, str) and ref.startswith("os.environ/") and not ENV_REF.match(ref):
+                raise ValueError(f"litellm_params.{key}: {ref[len('os.environ/'):]!r} is not an environment variable "
+                                 "name (letters, digits and _, not starting with a digit), e.g. os.environ/OPENAI_API_KEY")
         for key, price in value.items():  # LiteLLM's per-deployment prices, in dollars per token
             if ("_cost_per_token" in key or "_token_cost" in key) and price is not None and (
                     isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 1):
@@ -203,7 +209,11 @@ class Caching(_Strict):
     @classmethod
     def _read_file(cls, value: str | None) -> str | None:
         if value and value.startswith("@"):
+            from tiercli.paths import not_a_regular_file
+
             path = Path(value[1:]).expanduser()
+            if why := not_a_regular_file(path):
+                raise ValueError(f"static_prefix file {path} {why}")
             try:
                 with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
                     raw = fh.read(MAX_PREFIX_BYTES + 1)
@@ -271,9 +281,11 @@ class Config(_Strict):
     def _known_router_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - ROUTER_SETTINGS_KEYS)
         if unknown:
+            hints = [m for k in unknown for m in difflib.get_close_matches(k, sorted(ROUTER_SETTINGS_KEYS), n=1)]
             raise ValueError(
-                f"unknown key(s) {', '.join(unknown)}; litellm's Router accepts e.g. "
-                "fallbacks, num_retries, timeout, retry_after, allowed_fails, cooldown_time"
+                f"unknown key(s) {', '.join(unknown)}; "
+                + (f"did you mean {', '.join(hints)}? " if hints else "")
+                + "litellm's Router accepts e.g. fallbacks, num_retries, timeout, retry_after, allowed_fails, cooldown_time"
             )
         return value
 
@@ -440,13 +452,46 @@ def parse_yaml(text: str, source: str) -> Any:
     return data
 
 
+def _keys_at(loc: tuple) -> list[str] | None:
+    """The keys the config accepts at `loc` (the path of an unknown key, the key excluded), or None."""
+    node: Any = Config
+    for part in loc:
+        while get_origin(node) in (Union, UnionType):  # X | None: the model inside
+            node = next((a for a in get_args(node) if a is not type(None)), None)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return None
+            node = field.annotation
+        elif get_origin(node) in (dict, list):
+            node = get_args(node)[-1]  # a dict's value type, a list's item type; `part` is the key/index
+        else:
+            return None
+    while get_origin(node) in (Union, UnionType):
+        node = next((a for a in get_args(node) if a is not type(None)), None)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return None
+
+
+def did_you_mean(word: str, choices: list[str] | frozenset[str]) -> str:
+    """' (did you mean X?)' for the closest choice, else ' (valid: a, b, c)' for a short list, else ''."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if len(choices) <= 12:
+        return f" (valid: {', '.join(choices)})"
+    return ""
+
+
 def _format_validation(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            keys = _keys_at(err["loc"][:-1])
+            msg = "unknown key" + (did_you_mean(str(err["loc"][-1]), keys) if keys else "")
         out.append(f"{loc}: {msg}")
     return out
 
@@ -473,18 +518,14 @@ def embedded_default_text() -> str:
 
 def locate(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]:
     """Which config applies: (path or None for the embedded default, how it was chosen)."""
-    if explicit:
-        return Path(explicit).expanduser(), "--config"
-    env = os.environ.get("TIER_CONFIG")
-    if env:
-        return Path(env).expanduser(), "TIER_CONFIG"
-    user = paths.user_config_file()
-    if user.exists():
-        return user, "user config"
-    return None, "embedded default"
+    return paths.config_file(explicit)
 
 
 def read_text(path: Path, how: str) -> str:
+    from tiercli.paths import not_a_regular_file
+
+    if why := not_a_regular_file(path):
+        raise ConfigError(f"config path {path} {why} (from {how})", "point --config or TIER_CONFIG at a YAML file")
     try:
         with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
             raw = fh.read(MAX_CONFIG_BYTES + 1)

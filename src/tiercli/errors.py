@@ -46,6 +46,14 @@ class GuardrailRefusal(TierError):
     exit_code = 7
 
 
+class BudgetExceeded(GuardrailRefusal):
+    """A budget cap (daily, monthly, session, or a `tier run` attempt's cap) would be overrun."""
+
+
+class IterationLimit(GuardrailRefusal):
+    """A session made as many calls as its iteration limit allows."""
+
+
 class CheckFailed(TierError):
     exit_code = 8
 

@@ -5,7 +5,7 @@ estimate is reserved in the same BEGIN IMMEDIATE transaction that writes the cal
 (Ledger.insert_pending), so parallel `tier ask` processes cannot all pass the same check. The
 estimate is an upper bound: the prompt counted offline plus the full output allowance
 (`max_output_tokens`); settling the call replaces it with the real cost. A call that crashes keeps
-its reservation (conservative). Windows are UTC days: the day since 00:00 UTC, the month since the
+its reservation until the next tier process finds its owner gone (Ledger.recover_orphans). Windows are UTC days: the day since 00:00 UTC, the month since the
 1st; the ledger keeps per-day spend totals by trigger, so the check costs the same on any ledger size.
 """
 
@@ -15,7 +15,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from tiercli.config import Config
-from tiercli.errors import GuardrailRefusal
+from tiercli.errors import BudgetExceeded, IterationLimit
+from tiercli.fmt import usd
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Cap:
     session: str | None = None
 
     def describe(self) -> str:
-        return f"{self.name} budget ${self.limit_usd:,.2f}" + (f" (session {self.session})" if self.session else "")
+        return f"{self.name} budget {usd(self.limit_usd)}" + (f" (session {self.session})" if self.session else "")
 
 
 def caps_for(cfg: Config, session: str | None, now: float) -> list[Cap]:
@@ -53,17 +54,17 @@ class Overrun:
             return (f"{self.cap.describe()} is set and this call's model has no known price, so its cost "
                     "cannot be checked against it")
         left = max(self.cap.limit_usd - self.spent_usd, 0)
-        return (f"{self.cap.describe()} would be exceeded: ${self.spent_usd:,.4f} spent or reserved, "
-                f"this call may cost up to ${self.estimate_usd:,.4f}, ${left:,.4f} left")
+        return (f"{self.cap.describe()} would be exceeded: {usd(self.spent_usd)} spent or reserved, "
+                f"this call may cost up to {usd(self.estimate_usd)}, {usd(left)} left")
 
 
-def refuse_budget(overrun: Overrun) -> GuardrailRefusal:
-    return GuardrailRefusal(overrun.message(), "raise the cap under guardrails.budget, use a cheaper --tier, "
+def refuse_budget(overrun: Overrun) -> BudgetExceeded:
+    return BudgetExceeded(overrun.message(), "raise the cap under guardrails.budget, use a cheaper --tier, "
                             "or set on_exceed: downgrade")
 
 
-def refuse_iterations(session: str, count: int, limit: int) -> GuardrailRefusal:
-    return GuardrailRefusal(
+def refuse_iterations(session: str, count: int, limit: int) -> IterationLimit:
+    return IterationLimit(
         f"session {session!r} has made {count} calls, the iteration limit is {limit}",
         "an agent looping? review it with `tier log`; pass --force to go on, or raise guardrails.max_iterations",
     )

@@ -40,8 +40,49 @@ def user_config_file() -> Path:
     return config_dir() / "config.yaml"
 
 
+def config_file(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]:
+    """Which config applies: (path, or None for the embedded default; how it was chosen).
+
+    Here rather than in config.py so that `tier --help` can say it without importing pydantic.
+    """
+    if explicit:
+        return Path(explicit).expanduser(), "--config"
+    env = os.environ.get("TIER_CONFIG")
+    if env:
+        return Path(env).expanduser(), "TIER_CONFIG"
+    user = user_config_file()
+    if user.exists():
+        return user, "user config"
+    return None, "embedded default"
+
+
 def default_db_path() -> Path:
     value = os.environ.get("TIER_DB")
     if value:
         return Path(value).expanduser()
     return data_dir() / "ledger.db"
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file (a directory, a named pipe, a device, a socket), or None
+    (a regular file, or nothing there). Checked before opening: opening a FIFO with no writer blocks
+    for ever, and /dev/zero never ends."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a file"
+    return "is not a regular file"

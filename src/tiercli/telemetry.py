@@ -96,6 +96,20 @@ def span(on: bool, name: str, attributes: dict[str, Any] | None = None) -> Itera
             raise
 
 
+def emit(on: bool, name: str, attributes: dict[str, Any], start: float, end: float,
+         error: BaseException | None = None) -> None:
+    """A finished span with explicit times (epoch seconds): the recorded-call pipeline reports a call
+    when it settles, whichever path (tier ask, the gateway, a replay) made it."""
+    if not on:
+        return
+    raw = _get_tracer().start_span(name, start_time=int(start * 1e9))
+    wrapped = _Span(raw)
+    wrapped.set_attributes(attributes)
+    if error is not None:
+        wrapped.record_error(error)
+    raw.end(end_time=int(max(end, start) * 1e9))
+
+
 def decision_attributes(decision) -> dict[str, Any]:
     return {
         "tier.tier": decision.tier, "tier.decided_tier": decision.decided_tier, "tier.task_type": decision.task_type,

@@ -48,21 +48,24 @@ def excerpt(text: str) -> str:
 
 def classify(loaded: "LoadedConfig", text: str, ledger, *, parent_id: str | None, session: str | None) -> Classification:
     """Ask the classifier tier; record its call; never raise for a provider failure."""
-    from tiercli import ask
+    from tiercli import calls
     from tiercli.errors import ProviderError
 
     cfg = loaded.config
     tier = cfg.routing.classifier_tier or cfg.cheapest_tier
     decision = Decision(tier=tier, model=cfg.primary_model(tier), source="classifier", decided_tier=tier,
                         reasons=("shadow-router classification",))
-    req = ask.AskRequest(prompt=excerpt(text), session=session, system=cfg.routing.classifier_prompt or DEFAULT_PROMPT,
-                         stream=False, max_tokens=cfg.routing.classifier_max_tokens, temperature=0)
+    shown_text = excerpt(text)
+    plan = calls.Plan(decision=decision, prompt=shown_text, kind="classifier", session=session, parent_id=parent_id,
+                      messages=[{"role": "system", "content": cfg.routing.classifier_prompt or DEFAULT_PROMPT},
+                                {"role": "user", "content": shown_text}],
+                      max_output_tokens=cfg.routing.classifier_max_tokens)
     try:
-        result = ask.run(loaded, req, ledger, decision=decision, kind="classifier", parent_id=parent_id)
+        answer = calls.complete(loaded, ledger, plan, temperature=0)
     except ProviderError as exc:
         return Classification("llm", None, None, None, (f"llm classifier call failed: {exc.message}",), failed=True)
-    label = parse_label(result.text)
+    label = parse_label(answer.completion.text)
     if label is None:
-        shown = result.text.strip().replace("\n", " ")[:60]
+        shown = answer.completion.text.strip().replace("\n", " ")[:60]
         return Classification("llm", None, None, None, (f"llm classifier answer not understood: {shown!r}",), failed=True)
-    return Classification("llm", None, label, None, (f"llm classifier ({result.served_model}) said {label}",))
+    return Classification("llm", None, label, None, (f"llm classifier ({answer.completion.served_model}) said {label}",))

@@ -36,6 +36,7 @@ APPLICATION_ID = 0x54494552  # "TIER"
 SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
+ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
 
 _EXTRA_INDEXES_V1 = [
     "CREATE INDEX IF NOT EXISTS ix_calls_started_tier ON calls (started_at, tier)",
@@ -92,7 +93,12 @@ _V2_SPEND = [
 
 
 def _check_file(path: Path) -> bool:
-    """True when the file exists and already holds data. Refuses foreign and unreadable files."""
+    """True when the file exists and already holds data. Refuses foreign and unreadable files, and
+    anything that is not a regular file (a FIFO would block the open for ever)."""
+    from tiercli.paths import not_a_regular_file
+
+    if why := not_a_regular_file(path):
+        raise LedgerError(f"ledger path {path} {why}", "set TIER_DB or --db to a file path")
     try:
         with path.open("rb") as fh:
             header = fh.read(16)
@@ -140,7 +146,7 @@ def _set_wal(conn: sqlite3.Connection) -> None:
 class Ledger:
     """Open (and create or migrate) a ledger. Use as a context manager or call close()."""
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, recover: bool = True):
         self.path = Path(path).expanduser()
         existed = _check_file(self.path)
         if not existed and not create:
@@ -175,6 +181,7 @@ class Ledger:
                 )
             if version < SCHEMA_VERSION:
                 self._migrate()
+            self.recovered: list[str] = self.recover_orphans() if recover else []
         except sqlite3.DatabaseError as exc:
             self.close()
             raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from None
@@ -185,7 +192,7 @@ class Ledger:
     def _refuse_foreign(self) -> None:
         """Look at an existing file read-only, before anything (even WAL mode) is written to it."""
         try:
-            raw = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+            raw = sqlite3.connect(f"{_file_uri(self.path)}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                   isolation_level=None)
             try:
                 # one read transaction, one snapshot: a concurrent first run committing its schema between
@@ -216,11 +223,17 @@ class Ledger:
     def engine(self) -> "Engine":
         if self._engine is None:
             from sqlalchemy import event
+            from sqlalchemy.pool import QueuePool
             from sqlmodel import create_engine
 
+            path = str(self.path)
+            # a creator, not a URL: the path is opened as it is (a `#`, `?`, `%` or space in a URL's
+            # database part is read as URL syntax and could name another file)
             engine = create_engine(
-                f"sqlite:///{self.path}",
-                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+                "sqlite://",
+                creator=lambda: sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                                check_same_thread=False),
+                poolclass=QueuePool,  # "sqlite://" alone would mean an in-memory database's pool
             )
 
             @event.listens_for(engine, "connect")
@@ -455,6 +468,33 @@ class Ledger:
             conn.execute(sql, [values[k] for k in keys])
         return None
 
+    # -- recovery ----------------------------------------------------------------------------------
+    def recover_orphans(self, now: float | None = None) -> list[str]:
+        """Settle `interrupted` the pending rows whose process is gone, releasing their reservations.
+
+        A row's owner is the pid and start time of the process that wrote it; a row without one
+        (written by tier before schema 3) is taken as orphaned once older than ORPHAN_AGE_S. The
+        cost of such a call is unknown (NULL, never $0): it may or may not have been billed."""
+        from tiercli import procinfo
+
+        now = time.time() if now is None else now
+        rows = self._select("SELECT id, started_at, owner_pid, owner_started FROM calls WHERE status = 'pending'")
+        gone = [r for r in rows
+                if (r["owner_pid"] is None and now - r["started_at"] > ORPHAN_AGE_S)
+                or (r["owner_pid"] is not None and not procinfo.alive(r["owner_pid"], r["owner_started"]))]
+        if not gone:
+            return []
+        with self._tx() as conn:
+            for r in gone:
+                who = f"pid {r['owner_pid']}" if r["owner_pid"] is not None else "an older tier"
+                conn.execute(
+                    "UPDATE calls SET status = 'interrupted', error_class = 'ProcessGone', ended_at = ?, "
+                    "reserved_usd = NULL, owner_pid = NULL, owner_started = NULL, cost_usd = NULL, "
+                    "error_message = ? WHERE id = ? AND status = 'pending'",
+                    [now, f"recovered: the process that made this call ({who}) ended before settling it; "
+                          "its cost is unknown and its budget reservation was released", r["id"]])
+        return [r["id"] for r in gone]
+
     def add_feedback(self, call_id: str, verdict: str, note: str | None) -> None:
         with self._tx() as conn:
             conn.execute("INSERT INTO feedback (call_id, created_at, verdict, note) VALUES (?, ?, ?, ?)",
@@ -462,6 +502,14 @@ class Ledger:
 
     def schema_version(self) -> int:
         return self._select("SELECT MAX(version) AS v FROM schema_migrations")[0]["v"] or 0
+
+
+def _file_uri(path: Path) -> str:
+    """A `file:` URI for SQLite with every special character quoted: unquoted, a `#` starts a
+    fragment and a `?` the parameters, so the check would read another file than the one opened."""
+    from urllib.parse import quote
+
+    return "file:" + quote(str(path.absolute()), safe="/")
 
 
 def _short(exc: Exception) -> str:

@@ -380,10 +380,7 @@ def complete(
         raise raw_failure(cfg, tier, call_id, exc, partial_text="".join(text_parts), group=group, model=model) from None
     attempts = pop_attempts(cfg, call_id)
     reported = usage is not None
-    served = next((d for d in cfg.deployments(group or tier) if d.model == model), None)
-    if usage is not None and cfg.caching.enabled and cfg.caching.ttl == "1h" and served and served.provider() == "anthropic":
-        # we asked Anthropic for 1-hour cache entries: every cache write is a 1h write (2x input)
-        usage = replace(usage, cache_write_1h_tokens=usage.cache_write_tokens)
+    # the 1-hour cache attribution of the writes is the pipeline's (calls.RecordedCall._price)
     if usage is None:
         from tiercli import tokens
 
