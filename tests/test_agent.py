@@ -231,3 +231,19 @@ def test_small_model_without_a_known_main_model_is_not_a_side_call():
     d = analyze_request({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "rename foo to bar in x.py"}]},
                         None, session=None)
     assert d.rule == "new_task" and not d.cheapest
+
+
+SUMMARY = (agent.COMPACTION_PREFIX + " that ran out of context. The conversation is summarized below:\n"
+           "Analysis:\nLet me go through it.\n\nSummary:\n1. Primary Request and Intent:\n"
+           "   The user asked to add rate limiting to the gateway's /v1/messages endpoint.\n"
+           "2. Key Technical Concepts:\n   - token buckets\n")
+
+
+def test_compaction_with_no_known_task_classifies_the_request_it_states():
+    assert agent.summary_request(SUMMARY) == "The user asked to add rate limiting to the gateway's /v1/messages endpoint."
+    assert agent.summary_request(agent.COMPACTION_PREFIX + " and nothing else") is None
+    cold = analyze_request(body([user(SUMMARY), tool_use(), tool_result()]), None, session="s")
+    assert cold.rule == "compaction" and cold.classify and "rate limiting" in cold.instruction
+    t = TranscriptTasks("resumed")
+    ref = t.turn("u1", SUMMARY)
+    assert ref.rule == "compaction" and "rate limiting" in ref.instruction

@@ -14,7 +14,8 @@ The routing unit is the task, so this module answers, for a request or a transcr
   tool_step       is a step of the tool loop of an instruction       that instruction's task
   continuation    follows a short follow-up ("continue", "yes",      the previous task (inherits its tier)
                   "ok do it", "did you push?")
-  compaction      follows a compaction summary                       the session's current task
+  compaction      follows a compaction summary                       the session's current task (none
+                                                                     known: the summary's "Primary Request")
   side_call       is a title/topic request, a quota check, or a      its own; the cheapest tier
                   tool-less call to the agent's small model (only
                   when the session's main model is known and not small)
@@ -135,6 +136,19 @@ def turn_kind(text: str | None) -> tuple[str, str]:
     if is_continuation(cleaned):
         return CONTINUATION_TURN, cleaned
     return INSTRUCTION, cleaned
+
+
+_PRIMARY_REQUEST = re.compile(r"Primary Request and Intent:?\**\s*(.+?)(?:\n\s*(?:\d+\.|#+)\s|\Z)", re.S | re.I)
+
+
+def summary_request(summary: str) -> str | None:
+    """The user's request as a compaction summary states it (Claude Code's "Primary Request and
+    Intent" section), to classify a summary whose task is not known; else None."""
+    m = _PRIMARY_REQUEST.search(summary[:20_000])
+    if not m:
+        return None
+    text = m.group(1).strip()
+    return text[:2000] or None
 
 
 def is_small_model(model: str | None) -> bool:
@@ -331,6 +345,11 @@ def analyze_request(body: Mapping[str, Any], state: SessionState | None = None, 
             return AgentDecision(COMPACTION, "compaction summary: inherits the session's current task",
                                  state.task_id, state.instruction, False, False, state)
         tid = task_id(session, "compaction:" + _digest(text))
+        request = summary_request(text)
+        if request is not None:
+            return AgentDecision(COMPACTION, "compaction summary with no known task: a task of its own, classified "
+                                 "on the request the summary states", tid, request, True, False,
+                                 replace(state, task_id=tid, instruction=request))
         return AgentDecision(COMPACTION, "compaction summary with no known task: a task of its own, default tier",
                              tid, None, False, False, replace(state, task_id=tid, instruction=None))
     if kind == CONTINUATION_TURN:
@@ -399,8 +418,8 @@ class TranscriptTasks:
         elif kind == COMPACTION_SUMMARY:
             if current is not None:
                 ref = TaskRef(current.task_id, COMPACTION, current.instruction, cleaned)
-            else:
-                ref = TaskRef(task_id(self.session, anchor), COMPACTION, None, cleaned)
+            else:  # e.g. a session resumed in a new file: classify the request the summary states
+                ref = TaskRef(task_id(self.session, anchor), COMPACTION, summary_request(cleaned), cleaned)
         elif kind == CONTINUATION_TURN and current is not None:
             ref = TaskRef(current.task_id, CONTINUATION, current.instruction, cleaned)
         elif kind == CONTINUATION_TURN:
