@@ -1,9 +1,10 @@
 """YAML -> validated, typed config.
 
 The file is a LiteLLM proxy config (`model_list`, `router_settings`) plus tiercli's own sections
-(`routing`, `guardrails`, `caching`, `prices`, `ledger`). Validation is pydantic; the semantic checks
-that need the whole config (fallbacks naming unknown groups, unset key variables, unpriced models)
-live in `problems()`, which `tier config check` prints in full and `load()` applies the fatal ones of.
+(`routing`, `guardrails`, `caching`, `prices`, `ledger`, `serve`, `run`). Validation is pydantic; the
+semantic checks that need the whole config (fallbacks naming unknown groups, unset key variables,
+unpriced models) live in `problems()`, which `tier config check` prints in full and `load()` applies
+the fatal ones of.
 
 Where it comes from, first match wins: `--config`, `TIER_CONFIG`, the user config file, and else the
 embedded offline default (no key, no network), so a fresh install works at once.
@@ -225,6 +226,26 @@ class Caching(_Strict):
         return value
 
 
+class Run(_Strict):
+    """Whole agent tasks run as a verified cascade (`tier run`), and the policy `tier tune` writes:
+    the tiers tried in order (empty: routing.tiers), a spending cap per attempt on a tier (USD), and
+    the first tier per task type (a type not listed starts at the first of `tiers`). Task-type keys
+    are free text: the classifier's task types for agent tasks, an outcome table's task-type column
+    (e.g. CodeRouterBench's dimensions) for `tier replay --outcomes --policy run`."""
+
+    tiers: list[str] = Field(default_factory=list)
+    caps: dict[str, float] = Field(default_factory=dict)
+    start: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("caps")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, cap in value.items():
+            if not (0 < cap <= 1_000_000):  # also refuses nan and inf
+                raise ValueError(f"caps.{tier} must be a positive amount in dollars (at most 1000000)")
+        return value
+
+
 class Telemetry(_Strict):
     enabled: bool = False  # also switched on by the standard OTEL_* exporter variables
 
@@ -275,6 +296,7 @@ class Config(_Strict):
     telemetry: Telemetry = Field(default_factory=Telemetry)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)  # accepted, for drop-in proxy files
     serve: Serve = Field(default_factory=Serve)
+    run: Run = Field(default_factory=Run)
 
     @field_validator("router_settings")
     @classmethod
@@ -318,6 +340,15 @@ class Config(_Strict):
         for name, tier in self.serve.named_tiers().items():
             if tier not in tiers:
                 raise ValueError(f"serve.{name} {tier!r} is not in routing.tiers {tiers}")
+        run_tiers = self.run_tiers()
+        if len(set(run_tiers)) != len(run_tiers) or any(t not in tiers for t in run_tiers):
+            raise ValueError(f"run.tiers {self.run.tiers} must be distinct tiers of routing.tiers {tiers}")
+        for tier in self.run.caps:
+            if tier not in tiers:
+                raise ValueError(f"run.caps.{tier}: {tier!r} is not in routing.tiers {tiers}")
+        for task, tier in self.run.start.items():
+            if tier not in run_tiers:
+                raise ValueError(f"run.start.{task} -> {tier!r} is not in run.tiers {run_tiers}")
         return self
 
     # -- derived views -------------------------------------------------------------------------
@@ -332,6 +363,10 @@ class Config(_Strict):
 
     def primary_model(self, tier: str) -> str:
         return self.deployments(tier)[0].model
+
+    def run_tiers(self) -> list[str]:
+        """The tiers a `run` cascade tries, in order."""
+        return list(self.run.tiers or self.routing.tiers)
 
     @property
     def top_tier(self) -> str:
@@ -508,7 +543,10 @@ def validate(data: Any, source: str) -> Config:
 
 
 def config_hash(cfg: Config) -> str:
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = cfg.model_dump(mode="json")
+    if data.get("run") == Run().model_dump(mode="json"):
+        del data["run"]  # a config without a run: section keeps the hash it had before the section existed
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -25,22 +25,21 @@ replay calls are overhead or copies: they are counted, not replayed):
   `comparable` compares only the calls priced on both sides.
 - Changed calls: a different tier or a different model (bare names); the top N by |after - before|.
 
-Outcome replay (`--outcomes`): see evaluate_outcomes().
+Outcome replay (`--outcomes`): see the tiercli.replay_outcomes package.
 """
 
 from __future__ import annotations
 
 from tiercli.replay.base import (
-    CLASSIFIERS, DEFAULT_SUCCESS_THRESHOLD, DEFAULT_TOP, NONE_KEY, REPLAYED_KINDS, Decider, FloatPrice, Pricer,
+    CLASSIFIERS, DEFAULT_TOP, NONE_KEY, REPLAYED_KINDS, Decider, FloatPrice, Pricer,
     Recounter, Selection, bare_model, select_claude_code, select_codex, select_ledger,
 )
 from tiercli.replay.dry import Bucket, CallReplay, DryReplay, RoutingSummary, Side, dry_replay, with_routing
 from tiercli.replay.live import LiveItem, LivePlan, LiveResult, plan_live, run_live
-from tiercli.replay.outcomes import OutcomeReplay, Policy, TaskRoute, evaluate_outcomes
 
 __all__ = [
-    "CLASSIFIERS", "DEFAULT_SUCCESS_THRESHOLD", "DEFAULT_TOP", "NONE_KEY", "REPLAYED_KINDS", "Bucket", "CallReplay",
-    "Decider", "DryReplay", "FloatPrice", "LiveItem", "LivePlan", "LiveResult", "OutcomeReplay", "Policy", "Pricer",
-    "Recounter", "RoutingSummary", "Selection", "Side", "TaskRoute", "bare_model", "dry_replay", "evaluate_outcomes",
+    "CLASSIFIERS", "DEFAULT_TOP", "NONE_KEY", "REPLAYED_KINDS", "Bucket", "CallReplay",
+    "Decider", "DryReplay", "FloatPrice", "LiveItem", "LivePlan", "LiveResult", "Pricer",
+    "Recounter", "RoutingSummary", "Selection", "Side", "bare_model", "dry_replay",
     "plan_live", "run_live", "select_claude_code", "select_codex", "select_ledger", "with_routing",
 ]

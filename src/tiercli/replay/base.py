@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 REPLAYED_KINDS = ("main", "import")
 NONE_KEY = "(none)"
 DEFAULT_TOP = 10
-DEFAULT_SUCCESS_THRESHOLD = 1.0
 CLASSIFIERS = ("static", "local", "hybrid", "llm")
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 

@@ -15,7 +15,7 @@ from tiercli.errors import ConfigError
 from tiercli.serve.gateway import DEFAULT_HOST, DEFAULT_PORT, Gateway
 from tiercli.serve.wire import error_response
 
-ENDPOINTS = ("POST /v1/chat/completions", "POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models",
+ENDPOINTS = ("POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models",
              "GET /health")
 
 
@@ -50,6 +50,9 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
     async def chat(request: Request) -> Response:
         return await gateway.handle(request, "openai")
 
+    async def responses_api(request: Request) -> Response:
+        return await gateway.handle_responses(request)
+
     async def messages(request: Request) -> Response:
         return await gateway.handle(request, "anthropic")
 
@@ -73,6 +76,8 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses_api, methods=["POST"]),
+        Route("/responses", responses_api, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),

@@ -58,6 +58,7 @@ class Incoming:
     client_key: tuple[str, str] | None  # (header, value) the client authenticated with
     headers: dict[str, str]  # upstream-relevant client headers (anthropic-version, anthropic-beta)
     client: str = ""  # who is asking, from User-Agent (claude-cli, codex, aider, ...), for the console
+    adapted: list[str] | None = None  # the router path's changes to the request for its target
 
 
 def _block_text(block: Any) -> str:
@@ -284,17 +285,19 @@ class BadRequest(Exception):
 
 
 # -- answers in the caller's protocol ------------------------------------------------------------------
-def error_body(protocol: str, status: int, message: str, etype: str | None = None) -> dict[str, Any]:
+def error_body(protocol: str, status: int, message: str, etype: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
     if protocol == "anthropic":
         return {"type": "error", "error": {"type": etype or ANTHROPIC_ERROR_TYPES.get(status, "api_error"), "message": message}}
     etype = etype or ("invalid_request_error" if status < 500 else "server_error")
-    code = {401: "invalid_api_key", 429: "rate_limit_exceeded", 402: "budget_exceeded"}.get(status)
-    return {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    code = code or {401: "invalid_api_key", 429: "rate_limit_exceeded", 402: "budget_exceeded"}.get(status)
+    param = "messages" if code == "context_length_exceeded" else None
+    return {"error": {"message": message, "type": etype, "param": param, "code": code}}
 
 
 def error_response(protocol: str, status: int, message: str, etype: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(protocol, status, message, etype), status_code=status, headers=headers)
+                   headers: dict[str, str] | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(protocol, status, message, etype, code), status_code=status, headers=headers)
 
 
 def error_event(protocol: str, status: int, message: str) -> bytes:
