@@ -378,29 +378,42 @@ def import_claude_code(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
-    """Import Claude Code session logs as calls (source claude-code). Importing twice adds nothing."""
+    """Import Claude Code session logs as calls grouped in tasks (source claude-code). Importing twice adds nothing."""
     from tiercli.importers import import_claude_code as run_import
+
+    _run_import(run_import, "Claude Code logs", paths, as_json, config, db)
+
+
+@import_app.command("codex")
+@guarded
+def import_codex(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Rollout files or folders (default: $CODEX_HOME/sessions or ~/.codex/sessions).", show_default=False),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Import Codex CLI rollout files as calls grouped in tasks (source codex). Importing twice adds nothing."""
+    from tiercli.importers.codex import import_codex as run_import
+
+    _run_import(run_import, "Codex rollouts", paths, as_json, config, db)
+
+
+def _run_import(run_import, label: str, paths, as_json: bool, config, db) -> None:
+    from tiercli import render_import
     from tiercli.pricing import PriceBook
 
     loaded = _load_config(config)
     ledger = _open_ledger(db)
     try:
-        result = run_import(paths or None, ledger, PriceBook(loaded.config.prices))
+        with render_import.progress_bar(f"importing {label}") as progress:
+            result = run_import(paths or None, ledger, PriceBook(loaded.config.prices), progress=progress)
     finally:
         ledger.close()
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
-    typer.echo(
-        f"{result.files} file(s), {result.lines:,} lines: {result.calls_added:,} call(s) added, "
-        f"{result.duplicates_skipped:,} duplicate(s) skipped, {result.malformed:,} malformed line(s)"
-    )
-    if result.calls_added:
-        t = result.tokens
-        typer.echo(
-            f"tokens: {t['input']:,} input, {t['cache_read']:,} cache read, {t['cache_write']:,} cache write, "
-            f"{t['output']:,} output; cost {_money(result.cost_usd)}"
-        )
+    for line in render_import.summary(result):
+        typer.echo(line)
     if result.unpriced_calls:
         typer.echo(f"unpriced: {result.unpriced_calls} call(s) of {', '.join(result.unpriced_models)} "
                    "(add them under prices: in the config)", err=True)
@@ -439,6 +452,7 @@ def replay(
     since: Optional[str] = typer.Option(None, "--since", help="Replay calls since 48h, 7d, a UTC date or an ISO time."),
     all_calls: bool = typer.Option(False, "--all", help="Every call in the ledger (the default without --session/--since)."),
     claude_code: Optional[list[Path]] = typer.Option(None, "--claude-code", help="Replay Claude Code logs (files or folders) as they are, without importing them.", show_default=False),
+    codex: Optional[list[Path]] = typer.Option(None, "--codex", help="Replay Codex rollout files (files or folders) as they are, without importing them.", show_default=False),
     outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="An outcome table (CSV or JSONL, long or wide form): judge routing policies on it.", show_default=False),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="With --outcomes: prompts per task_id (CSV or JSONL).", show_default=False),
     mapping: Optional[list[str]] = typer.Option(None, "--map", help="With --outcomes: MODEL=TIER or TIER=MODEL, which table model stands for which tier (repeatable, or comma-separated).", show_default=False),
@@ -447,7 +461,7 @@ def replay(
     cap: Optional[list[str]] = typer.Option(None, "--cap", help="With --outcomes: TIER=USD (or USD for every tier) per attempt; an attempt costing more counts as failed at the cap.", show_default=False),
     start: Optional[list[str]] = typer.Option(None, "--start", help="With --outcomes: TASK_TYPE=TIER, where a cascade starts for tasks of that type (repeatable).", show_default=False),
     by: Optional[str] = typer.Option(None, "--by", help="With --outcomes: the table's task-type column (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`).", show_default=False),
-    as_csv: bool = typer.Option(False, "--csv", help="With --outcomes: one CSV row per policy on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout: a dry replay as section,key,metric,value rows (like tier report --csv); with --outcomes one row per policy."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local: overrides the config's classifier for calls without a recorded task type."),
     llm_classifier: bool = typer.Option(False, "--llm-classifier", help="With --live: let the config's llm or hybrid classifier run (it calls a model)."),
     top: int = typer.Option(10, "--top", min=0, max=100_000, help="How many changed calls to list."),
@@ -478,8 +492,8 @@ def replay(
         from tiercli.replay_outcomes import commands
         from tiercli.replay_outcomes import render as outcomes_render
 
-        if live or claude_code or session or since or all_calls:
-            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --session, --since or --all")
+        if live or claude_code or codex or session or since or all_calls:
+            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --codex, --session, --since or --all")
         if as_json and as_csv:
             raise UsageError("--json and --csv: choose one")
         data = commands.replay_outcomes(loaded, outcomes, tasks=tasks, mapping=mapping, threshold=success_threshold,
@@ -491,8 +505,8 @@ def replay(
         else:
             outcomes_render.print_outcomes(data)
         return
-    if tasks is not None or mapping or policy or cap or start or by or as_csv:
-        raise UsageError("--tasks, --map, --policy, --cap, --start, --by and --csv go with --outcomes")
+    if tasks is not None or mapping or policy or cap or start or by:
+        raise UsageError("--tasks, --map, --policy, --cap, --start and --by go with --outcomes")
     if all_calls and (session or since):
         raise UsageError("--all replays everything: drop it, or drop --session/--since")
     since_ts = None
@@ -500,16 +514,25 @@ def replay(
         from tiercli.report import parse_window
 
         since_ts = parse_window(since)
+    if as_csv and (as_json or live):
+        raise UsageError("--csv is for a dry replay, without --json or --live")
+    if claude_code and codex:
+        raise UsageError("replay --claude-code or --codex logs, not both at once", "import both, then replay the ledger")
     ledger = None
     try:
-        if claude_code:
+        logs = claude_code or codex
+        if logs:
             if live:
                 raise UsageError("--live re-executes ledger calls", "import the logs first: tier import claude-code PATH")
+            from tiercli import render_import
             from tiercli.pricing import PriceBook
 
-            rows, stats = core.select_claude_code([str(p) for p in claude_code], PriceBook(cfg.prices),
-                                                  session=session, since=since_ts)
-            selection = core.Selection("claude-code", session, since_ts, [str(p) for p in claude_code], parse=stats)
+            select = core.select_claude_code if claude_code else core.select_codex
+            source = "claude-code" if claude_code else "codex"
+            with render_import.progress_bar(f"reading {source} logs") as progress:
+                rows, stats = select([str(p) for p in logs], PriceBook(cfg.prices), session=session, since=since_ts,
+                                     progress=progress)
+            selection = core.Selection(source, session, since_ts, [str(p) for p in logs], parse=stats)
         else:
             from tiercli import paths
 
@@ -520,7 +543,7 @@ def replay(
                 ledger = _open_ledger(db, create=False)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
-            what = "the Claude Code logs" if claude_code else f"the ledger {selection.location}"
+            what = "the Claude Code logs" if claude_code else "the Codex logs" if codex else f"the ledger {selection.location}"
             skipped = ", ".join(f"{n} {k}" for k, n in selection.skipped.items())
             message = f"no calls to replay: {what} has no main or imported calls in this selection" + (
                 f" (only {skipped} call(s))" if skipped else "")
@@ -529,11 +552,17 @@ def replay(
             else:
                 typer.echo(message)
             return
-        dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live)
+        from tiercli.render_import import call_progress
+
+        with call_progress("replaying") as progress:
+            dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live,
+                                  progress=progress)
         if not live:
             data = render.dry_json(dry, cfg.routing.tiers)
             if as_json:
                 typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            elif as_csv:
+                typer.echo(render.to_csv(data), nl=False)
             else:
                 render.print_dry(data)
             return
