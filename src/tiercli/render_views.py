@@ -125,8 +125,8 @@ def print_history(h: dict[str, Any], console: Console) -> None:
     types.add_column("cost", justify="right")
     for t in run["task_types"]:
         types.add_row(clean(t["task_type"]), num(t["calls"]), usd(t["cost_usd"]))
-    parts += [types, Text("task types: as the config's classifier reads each call's request now "
-                          "(imported calls carry none)")]
+    parts += [types, Text("task types: each task's instruction as the classifier reads it (one decision per "
+                          "task, every step of it counted with it)")]
     tiers = " · ".join(f"{clean(t)} {num(n)}" for t, n in routed["tiers"].items())
     parts += [
         Text(""),
@@ -135,8 +135,12 @@ def print_history(h: dict[str, Any], console: Console) -> None:
         Text(f"  config {routed['config']} ({routed['config_hash']})"),
         Text.from_markup(f"  tiers: {tiers}; top tier {clean(routed['top_tier'])} "
                          f"{pct(routed['top_tier_share'])} of calls"),
-        Text(f"  on the {num(routed['comparable_calls'])} calls priced both ways: as run "
-             f"{usd(routed['comparable_as_run_usd'])}, with routing {usd(routed['comparable_with_routing_usd'])}"),
+        Text(f"  on the {num(routed['comparable_calls'])} calls priced both ways ({num(routed['tasks'])} tasks, each "
+             f"routed as a whole): as run {usd(routed['comparable_as_run_usd'])}, with routing "
+             f"{usd(routed['comparable_with_routing_usd'])}"),
+        Text(f"  of which cache rebuilds after a model switch: {usd(routed['switch_penalty_usd'])} on "
+             f"{num(routed['switch_penalty_calls'])} calls (with every cache warm it would be "
+             f"{usd(routed['comparable_with_routing_warm_usd'])})"),
     ]
     parts += [Text(f"  note: {n}") for n in routed["notes"]]
     console.print(Group(*parts), highlight=False)

@@ -196,8 +196,9 @@ def history(loaded, ledger, report: dict[str, Any], where: q.Where, tz: dt.tzinf
     classifier reads it) and, apart, "with routing": tier's dry replay of the same calls under the
     current config. No "saved" figure: tier did not route these calls; the replay is an estimate.
 
-    The replay is tiercli.replay's (dry_replay): it prices each call's recorded token buckets on the
-    new tier's model; it becomes cache-aware (switch penalty) with replay's task-aware version."""
+    The replay is tiercli.replay's (dry_replay): by task, each call's recorded token buckets priced on
+    the new tier's model, cache-aware (a call moved to a model whose cache is cold pays the writes:
+    the switch penalty, shown apart)."""
     from tiercli import replay
 
     rows, skipped = replay.select_ledger(ledger, session=where.session, since=where.since)
@@ -223,8 +224,8 @@ def history(loaded, ledger, report: dict[str, Any], where: q.Where, tz: dt.tzinf
                           "cost_usd": s["cost_usd"], "last_call_at": s["last_call_at"]} for s in sessions],
             "session_count": len(all_sessions),
             "task_types": as_run_types,
-            "task_types_basis": "classified now by the config's classifier (local in a dry replay): "
-                                "imported calls carry no task type",
+            "task_types_basis": "each task's instruction classified once (by the importer, or now in the replay); "
+                                "every step of a task counts with it",
         },
         "with_routing": {
             "label": "estimate: the same calls replayed under the current config (dry, nothing called)",
@@ -235,13 +236,15 @@ def history(loaded, ledger, report: dict[str, Any], where: q.Where, tz: dt.tzinf
             "comparable_calls": dry.comparable_calls,
             "comparable_as_run_usd": round(dry.comparable_before_usd, 9),
             "comparable_with_routing_usd": round(dry.comparable_after_usd, 9),
+            "comparable_with_routing_warm_usd": round(dry.comparable_after_warm_usd, 9),
+            "switch_penalty_usd": round(dry.switch_penalty_usd, 9),
+            "switch_penalty_calls": dry.penalty_calls,
+            "tasks": dry.tasks,
             "tiers": {t: after_tiers.get(t, 0) for t in cfg.routing.tiers},
             "top_tier": top,
             "top_tier_share": (after_tiers.get(top, 0) / len(rows)) if rows else None,
-            "cache_aware": False,
-            "notes": list(dry.notes) + [
-                "cache buckets are re-priced as recorded (warm cache on the new model); a model switch's cache "
-                "rebuild is not counted yet"],
+            "cache_aware": True,
+            "notes": list(dry.notes),
         },
     }
 
