@@ -71,7 +71,7 @@ from dataclasses import dataclass
 
 from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
 
-__all__ = ["LocalClassification", "classify"]
+__all__ = ["LocalClassification", "RuleAnalysis", "analyse", "classify", "classify_rules"]
 
 
 class _Lazy:
@@ -722,7 +722,7 @@ def _short(m: re.Match) -> str:
     return s if len(s) <= 28 else s[:25] + "..."
 
 
-def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]]]:
+def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]], list[tuple[str, float]]]:
     scores = {t: _PRIOR.get(t, 0.0) for t in TASK_TYPES}
     evidence: list[tuple[float, str, str]] = []  # (weight, type, reason)
     normed = [(_normalise(seg), sw) for seg, sw in split.segments]
@@ -763,7 +763,7 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
         if _DIFF_ANY.search(sample):
             scores["code_review"] += 1.0
             evidence.append((1.0, "code_review", f"diff pasted ({split.paste_lines} lines) -> weak code_review"))
-    return scores, evidence
+    return scores, evidence, normed
 
 
 # ------------------------------------------------------------------------------------------------
@@ -774,11 +774,35 @@ _HEDGE_RATIO = 0.75
 _CONF_FLOOR, _CONF_SPAN = 0.3, 0.65  # maps raw evidence to 0.3..0.95 (fitted on held-out probes, see docstring)
 
 
+@dataclass(frozen=True)
+class RuleAnalysis:
+    """What the rules saw: their answer plus the evidence the learned model reads (classify/model.py)."""
+
+    result: LocalClassification
+    scores: dict[str, float]
+    normed: tuple[tuple[str, float], ...]  # (normalised instruction segment, weight)
+    evidence: tuple[tuple[float, str, str], ...]
+    paste_lines: int
+    fallback: bool  # no rule fired
+
+
 def classify(text: str) -> LocalClassification:
+    """The local classifier: the rules below, re-weighed by the shipped linear model when present."""
+    from tiercli.classify import model
+
+    return model.decide(analyse(text))
+
+
+def classify_rules(text: str) -> LocalClassification:
+    """The rules alone (no learned model)."""
+    return analyse(text).result
+
+
+def analyse(text: str) -> RuleAnalysis:
     if not isinstance(text, str):
         text = str(text)
     split = _split(text)
-    scores, evidence = _score(split)
+    scores, evidence, normed = _score(split)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], TASK_TYPES.index(kv[0])))
     (top, s1), (second, s2) = ranked[0], ranked[1]
     reasons: list[str] = []
@@ -814,4 +838,5 @@ def classify(text: str) -> LocalClassification:
         reasons.append(f"pasted material ({split.paste_lines} lines{sampled}) -> context, not task")
     if second and s2 > 0 and top != second and s2 >= 0.6 * s1:
         reasons.append(f"runner-up: {second} ({s2:.1f} vs {s1:.1f})")
-    return LocalClassification(top, label, round(max(0.0, min(1.0, conf)), 3), tuple(reasons))
+    result = LocalClassification(top, label, round(max(0.0, min(1.0, conf)), 3), tuple(reasons))
+    return RuleAnalysis(result, scores, tuple(normed), tuple(evidence), split.paste_lines, s1 - prior <= 0.0)
