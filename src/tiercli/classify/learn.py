@@ -43,6 +43,14 @@ DEFAULT_THRESHOLD = 0.8
 CONFIDENCE = 0.99  # the user said so: above any hybrid threshold, so no llm is asked
 
 
+def instruction_vector(text: str) -> dict[int, float]:
+    """The similarity vector of a prompt's instruction (local.instruction: pasted logs and code left out,
+    so two different asks about the same traceback stay apart)."""
+    from tiercli.classify import local
+
+    return features.similarity_vector(local.instruction(text))
+
+
 def layer_path() -> Path:
     from tiercli import paths
 
@@ -104,7 +112,7 @@ class Layer:
                     index.setdefault(b, []).append((i, w))
             self._index = index
         dots: dict[int, float] = {}
-        for b, w in features.similarity_vector(text).items():
+        for b, w in instruction_vector(text).items():
             for i, v in self._index.get(b, ()):
                 dots[i] = dots.get(i, 0.0) + w * v
         if not dots:
@@ -174,7 +182,7 @@ def collect(cfg: "Config", calls: list[dict[str, Any]]) -> Collected:
         if key in latest:
             counts["superseded"] += 1
         latest[key] = Example(row["id"], float(row.get("started_at") or 0.0), why, tier, route[0], route[1],
-                              features.similarity_vector(text))
+                              instruction_vector(text))
     examples = sorted(latest.values(), key=lambda e: (e.started_at, e.call_id))
     return Collected(examples, counts, calls)
 

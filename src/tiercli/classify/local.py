@@ -793,6 +793,12 @@ def classify(text: str) -> LocalClassification:
     return model.decide(analyse(text))
 
 
+def instruction(text: str) -> str:
+    """The prose the rules read as the instruction (pasted material left out); the text itself when none."""
+    segments = _split(text if isinstance(text, str) else str(text)).segments
+    return "\n".join(seg for seg, _ in segments) if segments else text
+
+
 def classify_rules(text: str) -> LocalClassification:
     """The rules alone (no learned model)."""
     return analyse(text).result
