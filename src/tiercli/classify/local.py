@@ -69,6 +69,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from tiercli.classify import families
 from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
 
 __all__ = ["LocalClassification", "RuleAnalysis", "analyse", "classify", "classify_rules"]
@@ -446,11 +447,14 @@ _SCOPE = (
     r"all over the codebase|every caller|throughout (?:the |our )?(?:whole |entire )?(?:codebase|code|"
     r"project|repo|app|services)|(?:codebase|repo|project)-wide|in every (?:module|file|service|repo|package)|"
     r"scattered (?:across|through|throughout|all over)|across the code|"
-    r"(?:every|all) (?:\w+ ){0,3}(?:in|across|throughout) (?:the |our )?(?:app|application|codebase|code|repo|project)"
+    r"(?:every|all) (?:\w+ ){0,3}(?:in|across|throughout) (?:the |our )?(?:app|application|codebase|code|repo|project)|"
+    r"(?:all|every) (?:the )?layers?|across (?:the )?(?:schema|stack|layers|workspace)|(?:whole|entire) (?:workspace|stack)|"
+    r"in the monorepo|all the project|\d+ (?:crates|tables|endpoints)"
 )
 _CHANGE_VERBS = (
     r"migrat\w*|renam\w*|replac\w*|mov(?:e|ing)|convert\w*|refactor\w*|restructur\w*|unify|extract\w*|split\w*|"
-    r"upgrad\w*|switch\w*|port|update every|change (?:the |all )|move from|finish the"
+    r"upgrad\w*|switch\w*|port|update every|change (?:the |all )|move from|finish the|swap\w*|drop\w*|get rid of|"
+    r"distribut\w*|rewrit\w*|chang\w*"
 )
 
 _FEATURE_VERBS = (r"§ (?:add|implement|support|create|build|make|let|allow|enable|introduce|expose|integrate|"
@@ -678,12 +682,14 @@ _RULES_SRC: list[tuple[str, float, str]] = [
                        r"more efficient|efficient|under \d+ ?ms|in o\b)\b"),
 ]
 
+_RULES_SRC += families.RULES_SRC  # the issue-15 families (classify/families.py)
 _RULES = [(t, w, _Lazy(p)) for t, w, p in _RULES_SRC]
 _ALGO_RE = _Lazy(rf"(?<!\w)(?:{_ALGO_NOUNS})(?!\w)")
 _ALGO_VERB_RE = _Lazy(r"§ (?:implement|design|devise|come up with|work out|derive|write|find|make|solve|"
                            r"compute|how (?:can|do|should) we (?:solve|compute))\b")
 _SCOPE_RE = _Lazy(rf"\b(?:{_SCOPE})\b")
 _CHANGE_RE = _Lazy(rf"\b(?:{_CHANGE_VERBS})\b")
+_PRESERVING_RE = _Lazy(families.PRESERVING)
 _FEATURE_VERB_RE = _Lazy(_FEATURE_VERBS)
 _FEATURE_NOUN_RE = _Lazy(_FEATURE_NOUNS)
 _YESNO_RE = _Lazy(r"§ (?:is|are|does|do|can|could|would|will|should|any|anything|am i|did i)\b")
@@ -735,7 +741,11 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
                 scores[t] += w * sw
                 evidence.append((w * sw, t, f'"{_short(m)}" -> {t}'))
         # conjunctions
-        if _SCOPE_RE.search(norm) and _CHANGE_RE.search(norm):
+        if _SCOPE_RE.search(norm) and _PRESERVING_RE.search(norm):
+            m = _PRESERVING_RE.search(norm)
+            scores["reformat"] += 4.5 * sw
+            evidence.append((4.5 * sw, "reformat", f'"{_short(m)}" across the codebase: behaviour-preserving -> reformat'))
+        elif _SCOPE_RE.search(norm) and _CHANGE_RE.search(norm):
             m = _CHANGE_RE.search(norm)
             scores["cross_refactor"] += 4.5 * sw
             evidence.append((4.5 * sw, "cross_refactor",
@@ -809,6 +819,13 @@ def analyse(text: str) -> RuleAnalysis:
         text = str(text)
     split = _split(text)
     scores, evidence, normed = _score(split)
+    joined = " ".join(n for n, _ in normed)
+    for w, t, why in families.extra_evidence(text, joined):
+        scores[t] += w
+        evidence.append((w, t, why))
+    if all(v <= _PRIOR.get(t, 0.0) for t, v in scores.items()) and families.short_question(text, joined):
+        scores["file_lookup"] += 1.5
+        evidence.append((1.5, "file_lookup", "short ask with no action word -> lookup"))
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], TASK_TYPES.index(kv[0])))
     (top, s1), (second, s2) = ranked[0], ranked[1]
     reasons: list[str] = []
