@@ -31,8 +31,10 @@ from tiercli.taxonomy import LABEL_OF_TASK_TYPE, LABELS, TASK_TYPES
 
 SEED = 20261201
 EPOCHS = 14
-LEARNING_RATE = 0.2
-L2 = 1e-4
+LEARNING_RATE = 0.2  # dense features and bias
+L2 = 1e-5
+SPARSE_LR = 0.05  # hashed n-grams: a slower rate keeps them a correction to the rules, not a rival
+SPARSE_L2 = 1e-4
 BLIND_WEIGHT = 3.0
 HEDGE = 0.2
 MIN_ABS_Q = 1  # int8 rows whose weights are all within +-this are dropped (shrinks the file)
@@ -75,7 +77,8 @@ class Trainer:
         return [v / s for v in e]
 
     def fit(self, rows: list[tuple[dict[str, float], list[int], int, float]], *, epochs: int = EPOCHS,
-            lr: float = LEARNING_RATE, l2: float = L2, seed: int = SEED) -> "Trainer":
+            lr: float = LEARNING_RATE, l2: float = L2, sparse_lr: float = SPARSE_LR, sparse_l2: float = SPARSE_L2,
+            seed: int = SEED) -> "Trainer":
         rng = random.Random(seed)
         order = list(range(len(rows)))
         k = self.k
@@ -98,9 +101,9 @@ class Trainer:
                 for b in buckets:
                     w = self.sparse.setdefault(b, [0.0] * k)
                     gg = self.gsparse.setdefault(b, [1e-8] * k)
-                    grad = [gk + l2 * wv for gk, wv in zip(g, w)]
+                    grad = [gk + sparse_l2 * wv for gk, wv in zip(g, w)]
                     gg[:] = [a + c * c for a, c in zip(gg, grad)]
-                    w[:] = [wv - lr * gr / math.sqrt(a) for wv, gr, a in zip(w, grad, gg)]
+                    w[:] = [wv - sparse_lr * gr / math.sqrt(a) for wv, gr, a in zip(w, grad, gg)]
         return self
 
     def quantized(self) -> tuple[list[float], list[int], list[int]]:
@@ -202,20 +205,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--l2", type=float, default=L2)
     ap.add_argument("--lr", type=float, default=LEARNING_RATE)
+    ap.add_argument("--sparse-lr", type=float, default=SPARSE_LR)
+    ap.add_argument("--sparse-l2", type=float, default=SPARSE_L2)
     ap.add_argument("--hedge", type=float, default=HEDGE)
+    ap.add_argument("--dump", type=Path, help="write the out-of-fold predictions (JSON lines) here")
     args = ap.parse_args(argv)
 
     items = corpus.training_items(args.data)
     if any(it.source == "blind-holdout" for it in items):
         raise SystemExit("refusing to train on the blind holdout part")
     rows = rows_of(items, args.blind_weight)
-    fit = {"epochs": args.epochs, "l2": args.l2, "lr": args.lr}
+    fit = {"epochs": args.epochs, "l2": args.l2, "lr": args.lr, "sparse_lr": args.sparse_lr, "sparse_l2": args.sparse_l2}
     counts = Counter(it.source for it in items)
     print(f"training items: {dict(counts)}", file=sys.stderr)
     probs = out_of_fold(items, rows, args.cv, **fit)
     for src in sorted(counts):
         sel = [(it, p) for it, p in zip(items, probs) if it.source == src]
         report([s[0] for s in sel], [s[1] for s in sel], args.hedge, f"out-of-fold {src}")
+    if args.dump:
+        import json
+
+        with open(args.dump, "w", encoding="utf-8") as fh:
+            for it, p in zip(items, probs):
+                r = local.classify_rules(it.text)
+                fh.write(json.dumps({"id": it.id, "source": it.source, "task_type": it.task_type, "label": it.label,
+                                     "rules": [r.task_type, r.label, r.confidence], "probs": p}) + "\n")
     blind_pts = [(label_of(TASK_TYPES, p)[1], float(label_of(TASK_TYPES, p)[0] == it.label))
                  for it, p in zip(items, probs) if it.source.startswith("blind")]
     all_pts = [(label_of(TASK_TYPES, p)[1], float(label_of(TASK_TYPES, p)[0] == it.label))
@@ -232,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "dense": {name: [round(v, 6) for v in w] for name, w in sorted(final.dense.items())},
         "scales": [round(v, 9) for v in scales],
         "calib_x": calib_x, "calib_y": calib_y, "hedge": args.hedge,
-        "meta": {"trained_on": dict(sorted(counts.items())), "epochs": args.epochs, "l2": args.l2, "lr": args.lr,
+        "meta": {"trained_on": dict(sorted(counts.items())), **fit,
                  "blind_weight": args.blind_weight, "seed": SEED, "bits": model.features.BITS},
     }
     model.write(args.out, header, ids, q)
