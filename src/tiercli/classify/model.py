@@ -9,9 +9,15 @@ character 4-grams (features.py) and gives a probability per task type. The label
 LOW/MEDIUM/HIGH with the largest summed probability, the task type the likeliest one of that label.
 
 Confidence is the label probability mapped through an isotonic calibration table fitted on
-out-of-fold predictions (train.py), so 0.9 means "right about 9 times in 10" on the training corpora.
-Safety hedge: a LOW or HIGH answer whose opposite extreme still has probability >= `hedge` becomes
-MEDIUM (the likeliest MEDIUM type) with confidence <= 0.35, below the hybrid threshold.
+out-of-fold predictions (train.py), so 0.9 means "right about 9 times in 10" on the training corpora;
+but it is capped at 0.55 (below the default hybrid threshold, so `hybrid` asks the llm) unless the
+rules agree with the label and are themselves sure (their confidence >= 0.6). The rules were tuned
+on the same tune part the calibration reads, so there the model looks better than it is on unseen
+text, while the rules' own confidence held up on unseen text (before issue 15: accuracy 0.96-0.97
+above 0.6 on both blind parts).
+HIGH lean: a non-HIGH answer with P(HIGH) >= 0.3 becomes HIGH (low confidence): sending a HIGH task
+low costs more than the reverse. Safety hedge: a LOW or HIGH answer whose opposite extreme still has
+probability >= `hedge` becomes MEDIUM (the likeliest MEDIUM type) with confidence <= 0.35.
 
 The weights ship in the package (classify/model.bin, written by `python -m tiercli.classify.train`):
 a JSON header (classes, dense weights, per-class scales, calibration) and a zlib block of the kept
@@ -25,7 +31,7 @@ import json
 import math
 import sys
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 MODEL_FILE = Path(__file__).with_name("model.bin")
 MAGIC = b"TIERCLS1"
 HEDGE_CONF = 0.35
+HIGH_LEAN = 0.3  # P(HIGH) at which a non-HIGH answer becomes HIGH (chosen on the blind tune part, out of fold)
+RULES_SURE = 0.6  # the rules' own confidence above which they vouch for an answer
+UNSURE_CAP = 0.55  # confidence when the rules are unsure or disagree: below the default hybrid threshold
 
 
 def dense_features(a: "RuleAnalysis") -> dict[str, float]:
@@ -72,7 +81,8 @@ class Model:
     calib_x: list[float]
     calib_y: list[float]
     hedge: float
-    meta: dict
+    meta: dict = field(default_factory=dict)
+    rows: dict[int, tuple[int, ...]] | None = None  # bucket -> its int8 weights, built on first use
 
     def probabilities(self, dense: dict[str, float], buckets: list[int]) -> list[float]:
         k = len(self.classes)
@@ -81,8 +91,12 @@ class Model:
             w = self.dense.get(name)
             if w is not None and v:
                 z = [a + v * b for a, b in zip(z, w)]
-        index, q = self.index, self.q
-        rows = [q[i * k:(i + 1) * k] for i in (index.get(b) for b in buckets) if i is not None]
+        table = self.rows
+        if table is None:
+            q = self.q
+            table = self.rows = {b: tuple(q[i * k:(i + 1) * k]) for b, i in self.index.items()}
+        get = table.get
+        rows = [r for r in map(get, buckets) if r is not None]
         if rows:
             sums = [sum(col) for col in zip(*rows)]
             z = [a + s * c for a, s, c in zip(z, sums, self.scales)]
@@ -164,13 +178,22 @@ def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
     label = max(LABELS, key=lambda lab: (by_label[lab], lab == "MEDIUM"))
     conf = m.calibrate(by_label[label])
     reasons: list[str] = []
+    rules = a.result
+    if label != "HIGH" and by_label["HIGH"] >= HIGH_LEAN and by_label["LOW"] < m.hedge:
+        reasons.append(f"HIGH probability {by_label['HIGH']:.2f} >= {HIGH_LEAN}: leaning HIGH (a HIGH task sent "
+                       f"low costs more than the reverse)")
+        label = "HIGH"
+        conf = min(m.calibrate(by_label["HIGH"]), UNSURE_CAP)
     opposite = {"LOW": "HIGH", "HIGH": "LOW"}.get(label)
     if opposite and by_label[opposite] >= m.hedge:
         reasons.append(f"{opposite} probability {by_label[opposite]:.2f} next to a {label} answer -> hedged to MEDIUM")
         label = "MEDIUM"
         conf = min(conf, HEDGE_CONF)
+    elif rules.label != label or rules.confidence < RULES_SURE:
+        if conf > UNSURE_CAP:
+            reasons.append(f"rules {'unsure' if rules.label == label else 'disagree'}: confidence capped at {UNSURE_CAP}")
+        conf = min(conf, UNSURE_CAP)
     task_type = max((t for t in m.classes if LABEL_OF_TASK_TYPE[t] == label), key=lambda t: by_type[t])
-    rules = a.result
     shown = ", ".join(f"{lab} {by_label[lab]:.2f}" for lab in LABELS)
     lead = f"model: {task_type} ({shown})"
     if rules.task_type == task_type:
