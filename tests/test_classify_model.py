@@ -94,3 +94,36 @@ def test_features_are_deterministic_and_bounded():
                                                                          "reports page " * 200))
     assert b1 == b2 and all(0 <= b <= features.MASK for b in b1)
     assert len(b1) < 2000
+
+
+def _toy_model(probs_by_type: dict[str, float]) -> model.Model:
+    """A model whose answer is its bias alone: softmax(log p) = p."""
+    import math
+
+    bias = [math.log(max(probs_by_type.get(t, 0.0), 1e-9)) for t in TASK_TYPES]
+    from array import array
+
+    return model.Model(TASK_TYPES, bias, {}, [1.0] * 11, {}, array("b"), [0.0, 1.0], [0.0, 1.0], 0.2)
+
+
+def test_hedge_a_low_answer_with_high_probability_close_behind():
+    a = local.analyse("find all usages of the retry helper")
+    c = model.predict(_toy_model({"search": 0.55, "cross_refactor": 0.25, "bug_fix": 0.2}), a)
+    assert (c.label, LABEL_OF_TASK_TYPE[c.task_type]) == ("MEDIUM", "MEDIUM") and c.task_type == "bug_fix"
+    assert c.confidence <= 0.35 and any("hedged" in r for r in c.reasons)
+
+
+def test_lean_high_when_high_probability_is_substantial_and_low_is_not():
+    a = local.analyse("rework how the services talk to each other")
+    c = model.predict(_toy_model({"feature": 0.6, "architecture": 0.35, "search": 0.05}), a)
+    assert c.label == "HIGH" and c.task_type == "architecture" and c.confidence <= model.UNSURE_CAP
+    assert any("leaning HIGH" in r for r in c.reasons)
+
+
+def test_confidence_is_capped_when_the_rules_disagree():
+    a = local.analyse("where is the retry config defined?")  # the rules: a confident lookup
+    assert a.result.label == "LOW" and a.result.confidence >= model.RULES_SURE
+    c = model.predict(_toy_model({"feature": 0.97, "search": 0.03}), a)
+    assert c.label == "MEDIUM" and c.confidence <= model.UNSURE_CAP and any("disagree" in r for r in c.reasons)
+    sure = model.predict(_toy_model({"file_lookup": 0.97, "feature": 0.03}), a)
+    assert sure.label == "LOW" and sure.confidence > model.UNSURE_CAP

@@ -167,4 +167,5 @@ _QUESTION_SRC = r"\?|§ (?:what|which|who|where|when|how|is|are|does|do|did|any|
 def short_question(text: str, joined: str) -> bool:
     """A short question with no rule evidence: most such prompts are questions about the repository."""
     body = text.strip()
-    return len(body) <= 160 and "\n" not in body and bool(_rx()["question"].search(joined))
+    return (len(body) <= 160 and "\n" not in body and bool(_rx()["question"].search(joined))
+            and len(re.findall(r"[a-z]{2,}", joined)) >= 2)

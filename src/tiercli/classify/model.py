@@ -190,14 +190,16 @@ def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
         label = "MEDIUM"
         conf = min(conf, HEDGE_CONF)
     elif rules.label != label or rules.confidence < RULES_SURE:
-        if conf > UNSURE_CAP:
-            reasons.append(f"rules {'unsure' if rules.label == label else 'disagree'}: confidence capped at {UNSURE_CAP}")
-        conf = min(conf, UNSURE_CAP)
+        cap = HEDGE_CONF if a.fallback or rules.confidence <= HEDGE_CONF else UNSURE_CAP  # thin evidence
+        if conf > cap:
+            reasons.append(f"rules {'unsure' if rules.label == label else 'disagree'}: confidence capped at {cap}")
+        conf = min(conf, cap)
     task_type = max((t for t in m.classes if LABEL_OF_TASK_TYPE[t] == label), key=lambda t: by_type[t])
     shown = ", ".join(f"{lab} {by_label[lab]:.2f}" for lab in LABELS)
     lead = f"model: {task_type} ({shown})"
     if rules.task_type == task_type:
-        reasons = [lead, *rules.reasons[:4], *reasons]
+        kept = [r for r in rules.reasons if "hedged" not in r and "close behind" not in r][:4]
+        reasons = [lead, *kept, *reasons]
     else:
         reasons = [lead, f"rules said {rules.task_type}/{rules.label}", *reasons]
     return LocalClassification(task_type, label, round(max(0.0, min(1.0, conf)), 3), tuple(reasons))
