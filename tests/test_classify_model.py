@@ -127,3 +127,9 @@ def test_confidence_is_capped_when_the_rules_disagree():
     assert c.label == "MEDIUM" and c.confidence <= model.UNSURE_CAP and any("disagree" in r for r in c.reasons)
     sure = model.predict(_toy_model({"file_lookup": 0.97, "feature": 0.03}), a)
     assert sure.label == "LOW" and sure.confidence > model.UNSURE_CAP
+
+
+def test_the_cached_feature_path_equals_the_plain_one():
+    for it in corpus.old("eval")[:80] + corpus.blind("tune")[:80]:
+        a = local.analyse(it.text)
+        assert features.fast_buckets(a.normed) == features.sparse_buckets(features.sparse_names(a.normed))

@@ -69,6 +69,48 @@ def sparse_buckets(names: set[str]) -> list[int]:
     return sorted({bucket(n) for n in names})
 
 
+_WORD_BUCKETS: dict[str, tuple[int, ...]] = {}  # word -> buckets of "w:word" and its char 4-grams
+_WORD_CACHE_MAX = 50_000
+
+
+def _word_buckets(w: str) -> tuple[int, ...]:
+    found = _WORD_BUCKETS.get(w)
+    if found is None:
+        names = ["w:" + w]
+        if len(w) > 2 and w != "xid":
+            padded = f" {w} "
+            names += ["c:" + padded[i:i + CHAR_N] for i in range(len(padded) - CHAR_N + 1)]
+        found = tuple(bucket(n) for n in names)
+        if len(_WORD_BUCKETS) < _WORD_CACHE_MAX:
+            _WORD_BUCKETS[w] = found
+    return found
+
+
+def fast_buckets(normed: list[tuple[str, float]] | tuple[tuple[str, float], ...]) -> list[int]:
+    """sparse_buckets(sparse_names(normed)), with each word's buckets cached (the hot path)."""
+    out: set[int] = set()
+    prev = "|"
+    head = False
+    any_name = False
+    for seg, _ in normed:
+        for w in _words(seg):
+            if w == "§":
+                head, prev = True, "§"
+                continue
+            out.update(_word_buckets(w))
+            any_name = True
+            if prev != "|":
+                out.add(bucket("b:" + prev + " " + w))
+            if head:
+                out.add(bucket("h:" + w))
+                head = False
+            prev = w
+        prev, head = "|", False
+    if not any_name:
+        out.add(bucket("empty"))
+    return sorted(out)
+
+
 def similarity_vector(text: str, max_chars: int = 4000) -> dict[int, float]:
     """A unit-length hashed vector of a prompt (words, word bigrams, char 4-grams of the words), read
     from its first and last `max_chars // 2` characters. For nearest-instruction look-ups."""

@@ -67,7 +67,7 @@ def dense_features(a: "RuleAnalysis") -> dict[str, float]:
 
 
 def sparse_features(a: "RuleAnalysis") -> list[int]:
-    return features.sparse_buckets(features.sparse_names(a.normed))
+    return features.fast_buckets(a.normed)
 
 
 @dataclass
