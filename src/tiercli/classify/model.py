@@ -82,7 +82,7 @@ class Model:
     calib_y: list[float]
     hedge: float
     meta: dict = field(default_factory=dict)
-    rows: dict[int, tuple[int, ...]] | None = None  # bucket -> its int8 weights, built on first use
+    rows: dict[int, tuple[int, ...]] | None = None  # bucket -> its int8 weights, filled as buckets are met
 
     def probabilities(self, dense: dict[str, float], buckets: list[int]) -> list[float]:
         k = len(self.classes)
@@ -93,10 +93,16 @@ class Model:
                 z = [a + v * b for a, b in zip(z, w)]
         table = self.rows
         if table is None:
-            q = self.q
-            table = self.rows = {b: tuple(q[i * k:(i + 1) * k]) for b, i in self.index.items()}
-        get = table.get
-        rows = [r for r in map(get, buckets) if r is not None]
+            table = self.rows = {}
+        rows = []
+        for b in buckets:
+            r = table.get(b)
+            if r is None:
+                i = self.index.get(b)
+                if i is None:
+                    continue
+                r = table[b] = tuple(self.q[i * k:(i + 1) * k])  # filled lazily: the first decision stays cheap
+            rows.append(r)
         if rows:
             sums = [sum(col) for col in zip(*rows)]
             z = [a + s * c for a, s, c in zip(z, sums, self.scales)]
