@@ -61,6 +61,8 @@ RULES_SRC: list[tuple[str, float, str]] = [
                           r"(?:rewrite|port) (?:it |the service )?(?:in|to) (?:rust|go|java|elixir)|"
                           r"concurrency model|event loop|async(?:io)? (?:model|runtime) (?:for|across)|"
                           r"stale (?:leader|reads?)|fencing tokens?|lease|clock skew|gc pause)\b"),
+    ("architecture", 2.5, r"\b(?:replicas?|nodes|copies|regions|followers)\b[^§]{0,40}\b(?:disagree|diverge\w*|"
+                          r"out of sync|inconsistent|go missing|lose acknowledged)\b"),
     ("architecture", 2.0, r"\b(?:looking for the approach|not a patch|not another patch|what should replace|"
                           r"what should we change|options? (?:for|to) (?:scale|scaling)|lay out the options|"
                           r"how do we (?:make|get|keep|do|handle|guarantee|ensure)|what approach|which approach|"
@@ -78,6 +80,10 @@ RULES_SRC: list[tuple[str, float, str]] = [
                             r"god[- ]module|monorepo|every (?:caller|consumer|client)|fix all (?:the )?imports|"
                             r"all the code (?:which|that) uses?|(?:all|every) (?:the )?code (?:that|which) "
                             r"(?:reads|writes|uses))\b"),
+    # a whole service moved to another concurrency model
+    ("cross_refactor", 3.0, r"\bfrom (?:threads?|threading|thread pools?|callbacks|sync\w*|blocking(?: \w+)?|gevent|"
+                            r"eventlet|processes) to (?:asyncio|async\w*|tokio|coroutines|goroutines|actors?|"
+                            r"an? event loop|reactive(?: \w+)?|virtual threads|threads)\b"),
     ("cross_refactor", 1.5, r"\b(?:from \w+ (?:to|into) \w+|keep compatibility|compatib\w* during|"
                             r"accept both|dual[- ]write|backfill|drop \w+ (?:2|compat\w*)|"
                             r"compat(?:ibility)? (?:layer|shims?))\b"),
