@@ -182,3 +182,13 @@ def test_bad_feedback_at_the_top_tier_and_unstored_prompts_are_skipped(tier_home
     assert got.counts["bad_at_top_tier"] == 1 and got.counts["no_prompt"] == 1 and got.counts["superseded"] == 1
     [example] = got.examples
     assert (example.call_id, example.tier, example.label) == ("d", "tier1", "LOW")  # the latest event wins
+
+
+def test_an_unwritable_place_for_the_layer_is_a_one_line_error(tier_home, tmp_path, monkeypatch):
+    assert tier("ask", "-q", "--tier", "tier3", "add a dark mode toggle").exit_code == 0
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    monkeypatch.setenv("TIER_HOME", str(blocker / "home"))
+    result = tier("learn", "--apply", "--db", str(tier_home / "ledger.db"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1 and "cannot write the learned layer" in result.stderr

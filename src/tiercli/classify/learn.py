@@ -230,29 +230,41 @@ def correct(text: str, base: "Classification | None", layer: Layer | None = None
 
 def save(layer: Layer, path: Path | None = None) -> Path:
     """Write the layer atomically; the file it replaces becomes the .prev (what --undo restores)."""
+    from tiercli.errors import TierError
+
     path = path or layer_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(layer.to_json(), separators=(",", ":")), encoding="utf-8")
-    prev = previous_path(path)
-    if path.exists():
-        os.replace(path, prev)
-    elif prev.exists():
-        prev.unlink()  # the state before this apply was "no layer": --undo removes it
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(layer.to_json(), separators=(",", ":")), encoding="utf-8")
+        prev = previous_path(path)
+        if path.exists():
+            os.replace(path, prev)
+        elif prev.exists():
+            prev.unlink()  # the state before this apply was "no layer": --undo removes it
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise TierError(f"cannot write the learned layer {path}: {exc.strerror}",
+                        "set TIER_HOME to a writable place") from None
     return path
 
 
 def undo(path: Path | None = None) -> str:
     """Restore the previous layer, or remove the layer when there was none before. Returns what was done."""
+    from tiercli.errors import TierError
+
     path = path or layer_path()
     prev = previous_path(path)
-    if prev.exists():
-        os.replace(prev, path)
-        return "restored"
-    if path.exists():
-        path.unlink()
-        return "removed"
+    try:
+        if prev.exists():
+            os.replace(prev, path)
+            return "restored"
+        if path.exists():
+            path.unlink()
+            return "removed"
+    except OSError as exc:
+        raise TierError(f"cannot change the learned layer {path}: {exc.strerror}",
+                        "set TIER_HOME to a writable place") from None
     return "nothing"
 
 
