@@ -192,3 +192,20 @@ def test_an_unwritable_place_for_the_layer_is_a_one_line_error(tier_home, tmp_pa
     result = tier("learn", "--apply", "--db", str(tier_home / "ledger.db"))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.count("\n") == 1 and "cannot write the learned layer" in result.stderr
+
+
+def test_tier_classify_with_a_layer_does_not_import_litellm(tier_home):
+    import os
+    import subprocess
+    import sys
+
+    assert tier("ask", "-q", "--tier", "tier3", "add a dark mode toggle").exit_code == 0
+    assert tier("learn", "--apply").exit_code == 0
+    code = ("import sys\nfrom tiercli.cli import app\n"
+            "try:\n    app(['classify', '--json', 'add a dark mode toggle'])\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\n"
+            "assert 'litellm' not in sys.modules, 'litellm was imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ}, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["tier"] == "tier3"
