@@ -133,3 +133,23 @@ def test_the_cached_feature_path_equals_the_plain_one():
     for it in corpus.old("eval")[:80] + corpus.blind("tune")[:80]:
         a = local.analyse(it.text)
         assert features.fast_buckets(a.normed) == features.sparse_buckets(features.sparse_names(a.normed))
+
+
+def test_training_is_deterministic(tmp_path):
+    """Same items, same seed -> the same weights file, byte for byte (a small subset keeps it quick; the
+    shipped file is reproduced by `python -m tiercli.classify.train --out FILE` on the full corpora)."""
+    from tiercli.classify import train
+
+    items = corpus.old("eval")[:60] + corpus.blind("tune")[:60]
+    rows = train.rows_of(items, train.BLIND_WEIGHT)
+    outs = []
+    for name in ("a.bin", "b.bin"):
+        t = train.Trainer().fit(rows, epochs=3)
+        scales, ids, q = t.quantized()
+        header = {"classes": list(t.classes), "bias": t.bias, "dense": t.dense, "scales": scales,
+                  "calib_x": [], "calib_y": [], "hedge": train.HEDGE, "meta": {}}
+        model.write(tmp_path / name, header, ids, q)
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    m = model.read(tmp_path / "a.bin")
+    assert m.classes == TASK_TYPES and len(m.index) == len(ids)
