@@ -6,6 +6,7 @@
     python benchmarks/classify.py --part tune --errors   # misclassified items (refused for the holdout)
     python benchmarks/classify.py --rules-only     # the rules without the learned model
     python benchmarks/classify.py --save-baseline  # record the current figures as the baseline
+    python benchmarks/classify.py --against 7875cc3  # also time the pre-issue-15 classifier side by side
 
 Parts: the blind corpus (tests/data/blind, written from the taxonomy alone, frozen before tuning)
 split by a hash of the id into `tune` (60%, may be trained and tuned on) and `holdout` (40%, never
@@ -89,6 +90,38 @@ def latency(fn, text: str, n: int) -> dict:
     cpu.sort()
     return {"chars": len(text), "iterations": n, "p50_ms": round(wall[n // 2] * 1000, 3),
             "p99_ms": round(wall[min(n - 1, int(n * 0.99))] * 1000, 3), "cpu_p50_ms": round(cpu[n // 2] * 1000, 3)}
+
+
+def side_by_side(rev: str, rounds: int) -> dict:
+    """CPU p50 of the local classifier at git revision `rev` (its local.py, loaded from git), the rules
+    now and rules + model, interleaved in one process so machine load hits all three alike."""
+    import importlib.util
+    import tempfile
+
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/tiercli/classify/local.py"],
+                         capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(src)
+    spec = importlib.util.spec_from_file_location("tier_local_at_rev", fh.name)
+    old = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = old  # dataclasses look their module up
+    spec.loader.exec_module(old)
+    pathlib.Path(fh.name).unlink()
+    fns = {f"rules at {rev}": old.classify, "rules now": classify_rules, "rules + model": classify}
+    texts = {"prompt_200_chars": SHORT_PROMPT, "prompt_40_kb": long_prompt()}
+    times: dict = {k: {t: [] for t in texts} for k in fns}
+    for f in fns.values():
+        for text in texts.values():
+            f(text)
+    for i in range(rounds):
+        for name, f in fns.items():
+            for tname, text in texts.items():
+                if tname == "prompt_40_kb" and i % 5:
+                    continue
+                c = time.thread_time()
+                f(text)
+                times[name][tname].append(time.thread_time() - c)
+    return {name: {t: round(sorted(v)[len(v) // 2] * 1000, 3) for t, v in per.items()} for name, per in times.items()}
 
 
 def cold_start_ms(rules_only: bool) -> dict | None:
@@ -196,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules-only", action="store_true", help="the rules without the learned model")
     ap.add_argument("--iterations", type=int, default=300, help="timed calls per latency figure")
     ap.add_argument("--save-baseline", action="store_true", help=f"write the figures to {BASELINE.name}")
+    ap.add_argument("--against", metavar="REV", help="also time the classifier of git revision REV side by side "
+                                                     "(CPU p50), e.g. 7875cc3, the last commit before issue 15")
     args = ap.parse_args(argv)
     parts = args.part or list(PARTS)
     if args.errors and "holdout" in parts:
@@ -215,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     out["latency"] = {"prompt_200_chars": latency(fn, SHORT_PROMPT, args.iterations),
                       "prompt_40_kb": latency(fn, long_prompt(), max(20, args.iterations // 5))}
     out["cold_start"] = cold_start_ms(args.rules_only)
+    if args.against:
+        out["side_by_side_cpu_p50_ms"] = side_by_side(args.against, args.iterations)
     if args.save_baseline:
         BASELINE.write_text(json.dumps({k: v for k, v in out["parts"].items()} | {
             "latency": out["latency"], "cold_start": out["cold_start"], "classifier": out["classifier"]},
@@ -241,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                      "prompt_40_kb": latency(classify_rules, long_prompt(), max(20, args.iterations // 5))}
         for name, lat in out_rules.items():
             print(f"  (rules alone, same run) {name:<18} p50 {lat['p50_ms']:.3f} ms  CPU p50 {lat['cpu_p50_ms']:.3f} ms")
+    for name, per in out.get("side_by_side_cpu_p50_ms", {}).items():
+        print(f"  side by side, CPU p50: {name:<22} {per['prompt_200_chars']:.3f} ms at 200 chars, "
+              f"{per['prompt_40_kb']:.3f} ms at 40 KB")
     cs = out["cold_start"]
     if cs:
         print(f"  fresh interpreter: import {cs['import_ms']} ms, first decision {cs['first_decision_ms']} ms")
