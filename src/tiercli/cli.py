@@ -512,8 +512,8 @@ def replay(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """What recorded calls would cost under a config (dry: calls nothing), or outcome tables judged per policy."""
-    from tiercli import replay as core
     from tiercli import render_replay as render
+    from tiercli import replay as core
     from tiercli.errors import GuardrailRefusal, UsageError
 
     loaded = _load_config(config)

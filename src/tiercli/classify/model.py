@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tiercli.classify import features
-from tiercli.taxonomy import LABEL_OF_TASK_TYPE, LABELS
-
 from tiercli.classify.result import LocalClassification, RuleAnalysis
+from tiercli.taxonomy import LABEL_OF_TASK_TYPE, LABELS
 
 MODEL_FILE = Path(__file__).with_name("model.bin")
 MAGIC = b"TIERCLS1"

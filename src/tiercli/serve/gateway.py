@@ -41,8 +41,16 @@ from tiercli.router import Decision, decide
 from tiercli.serve import anthropic_sse, responses
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
 from tiercli.serve.wire import (
-    MAX_BODY_BYTES, BadRequest, Incoming, error_event, error_response, flatten, is_loopback, parse_body,
-    read_incoming, render_text,
+    MAX_BODY_BYTES,
+    BadRequest,
+    Incoming,
+    error_event,
+    error_response,
+    flatten,
+    is_loopback,
+    parse_body,
+    read_incoming,
+    render_text,
 )
 
 if TYPE_CHECKING:
