@@ -157,11 +157,9 @@ def _terminal_safe(text: str) -> str:
 
 
 def _money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+    from tiercli.fmt import usd
+
+    return usd(value)
 
 
 def _decision_line(result) -> str:
