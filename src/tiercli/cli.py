@@ -37,7 +37,7 @@ app.add_typer(import_app, name="import")
 MAX_STDIN_BYTES = 8 * 1024 * 1024
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
-DbOpt = typer.Option(None, "--db", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
+DbOpt = typer.Option(None, "--db", help="Ledger file or postgresql:// URL (else TIER_DB, else the config's ledger.url, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
@@ -105,11 +105,25 @@ def _load_config(path: Optional[Path]):
     return config.load(path)
 
 
-def _open_ledger(db: Optional[Path], create: bool = True):
+def _configured_ledger_url() -> str | None:
+    """The config's ledger.url, read only when a config file exists (else there is none)."""
     from tiercli import paths
-    from tiercli.ledger import Ledger
 
-    ledger = Ledger(db or paths.default_db_path(), create=create)
+    if not (os.environ.get("TIER_CONFIG") or paths.user_config_file().exists()):
+        return None
+    return _load_config(None).config.ledger.url
+
+
+def _ledger_target(db: Optional[Path]):
+    from tiercli import paths
+
+    return paths.ledger_target(db, _configured_ledger_url)
+
+
+def _open_ledger(db: Optional[Path], create: bool = True):
+    from tiercli.ledger import open_ledger
+
+    ledger = open_ledger(_ledger_target(db), create=create)
     if ledger.recovered:
         sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
                          "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
@@ -486,10 +500,10 @@ def replay(
         else:
             from tiercli import paths
 
-            path = Path(db or paths.default_db_path())
-            selection = core.Selection("ledger", session, since_ts, location=str(path))
+            path = _ledger_target(db)
+            selection = core.Selection("ledger", session, since_ts, location=paths.display(path))
             rows = []
-            if path.exists():
+            if paths.is_url(path) or Path(path).exists():
                 ledger = _open_ledger(db, create=False)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
@@ -563,14 +577,21 @@ def serve(
     from tiercli import serve as gateway  # starlette, uvicorn (and litellm) load only here
 
     loaded = _load_config(config)
-    db_path = db or paths.default_db_path()
+    db_path = paths.ledger_target(db, loaded.config.ledger.url)
 
     def ready(url: str) -> None:
-        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {db_path})\n"
+        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {paths.display(db_path)})\n"
                          f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
         sys.stderr.flush()
 
-    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready)
+    team = False
+    if not token and not gateway.is_loopback(host):  # beyond loopback without a token: the users' tokens
+        ledger = _open_ledger(db_path)
+        try:
+            team = ledger.count_users() > 0
+        finally:
+            ledger.close()
+    gateway.run(loaded, db_path, host=host, port=port, token=token, team=team, on_ready=ready)
 
 
 # -- log ---------------------------------------------------------------------------------------------
@@ -584,8 +605,8 @@ def log(
     """The last calls in the ledger, newest first."""
     from tiercli import paths
 
-    path = db or paths.default_db_path()
-    if not Path(path).exists():
+    path = _ledger_target(db)
+    if not paths.is_url(path) and not Path(path).exists():
         if as_json:
             typer.echo("[]")
         else:
@@ -691,6 +712,15 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
         typer.echo(f"{source}: {len(errors)} problem(s)", err=True)
         raise typer.Exit(3)
     typer.echo(f"{source}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+
+
+def _register_team() -> None:
+    from tiercli import cli_team  # `tier users`, `tier doctor`
+
+    cli_team.register(app)
+
+
+_register_team()
 
 
 def main() -> None:

@@ -1,9 +1,76 @@
-"""The ledger: SQLite file, migrations, writes and queries (the only owner of the database).
+"""The ledger: SQLite file or PostgreSQL database, migrations, writes and queries (the only owner
+of the database).
 
-Importing this package is cheap: SQLModel and SQLAlchemy load only when a report, an import or a
-migration needs them (see db.py).
+`open_ledger(target)` picks the engine: a `postgresql://` URL opens ledger.pg.PgLedger (team mode;
+psycopg is imported only then), anything else is a SQLite file path (ledger.db.Ledger). Both have
+the public methods of `LedgerLike`. Importing this package is cheap: SQLModel and SQLAlchemy load
+only when a report, an import or a migration needs them (see db.py).
 """
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Protocol
 
 from tiercli.ledger.db import SCHEMA_VERSION, Ledger
 
-__all__ = ["Ledger", "SCHEMA_VERSION"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+class LedgerLike(Protocol):
+    """What the rest of tier may use of a ledger, on either engine."""
+
+    path: Any
+    recovered: list[str]
+
+    def upsert_call(self, values: dict[str, Any]) -> None: ...
+    def update_call(self, call_id: str, **fields: Any) -> None: ...
+    def insert_new_calls(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]: ...
+    def get_call(self, call_id: str) -> dict[str, Any] | None: ...
+    def find_call(self, prefix: str) -> dict[str, Any] | None: ...
+    def recent_calls(self, limit: int) -> list[dict[str, Any]]: ...
+    def session_calls(self, session: str, kinds: tuple[str, ...] = ...) -> int: ...
+    def session_turns(self, session: str, after: float = ...) -> list[dict[str, Any]]: ...
+    def last_compaction(self, session: str) -> dict[str, Any] | None: ...
+    def budget_overrun(self, caps: Iterable[Any], estimate_usd: float | None) -> Any: ...
+    def insert_pending(self, row: dict[str, Any], caps: Iterable[Any] = ..., estimate_usd: float | None = ...) -> Any: ...
+    def recover_orphans(self, now: float | None = None) -> list[str]: ...
+    def add_feedback(self, call_id: str, verdict: str, note: str | None) -> None: ...
+    def schema_version(self) -> int: ...
+    def read(self) -> ContextManager["Connection"]: ...
+    def write(self) -> ContextManager["Connection"]: ...
+    def close(self) -> None: ...
+    # team mode (schema 4)
+    def add_user(self, name: str, token_hash: str, token_hint: str, daily_usd: float | None,
+                 monthly_usd: float | None) -> None: ...
+    def list_users(self) -> list[dict[str, Any]]: ...
+    def get_user(self, name: str) -> dict[str, Any] | None: ...
+    def user_by_token_hash(self, token_hash: str) -> dict[str, Any] | None: ...
+    def count_users(self, enabled_only: bool = True) -> int: ...
+    def set_user_disabled(self, name: str, disabled: bool) -> bool: ...
+    def rotate_user_token(self, name: str, token_hash: str, token_hint: str) -> bool: ...
+
+
+def is_url(target: Any) -> bool:
+    """True for a PostgreSQL URL (postgresql://, postgres://, postgresql+psycopg://)."""
+    return isinstance(target, str) and target.split("://", 1)[0] in ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def open_ledger(target: str | os.PathLike, *, create: bool = True, recover: bool = True) -> LedgerLike:
+    """A PostgreSQL URL opens the team ledger; anything else is a SQLite file path."""
+    if is_url(target):
+        try:
+            from tiercli.ledger.pg import PgLedger
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("psycopg"):
+                raise
+            from tiercli.errors import LedgerError
+
+            raise LedgerError(f"a PostgreSQL ledger needs psycopg ({exc.name} is not installed)",
+                              "pip install 'tiercli[team]'") from None
+        return PgLedger(str(target), create=create, recover=recover)
+    return Ledger(target, create=create, recover=recover)
+
+
+__all__ = ["Ledger", "LedgerLike", "SCHEMA_VERSION", "is_url", "open_ledger"]

@@ -17,32 +17,62 @@ from tiercli.serve.wire import error_response
 
 
 class TokenGate:
-    """Pure ASGI middleware: 401 in the caller's protocol without the local token (when one is set)."""
+    """Pure ASGI middleware: 401 in the caller's protocol without the local token (when one is set) or,
+    in team mode (the ledger has users), without an enabled user's token. A user's request carries
+    its user in scope["tier.user"] (recorded on the row, their budgets applied)."""
 
     def __init__(self, app, gateway: Gateway):
         self.app = app
         self.gateway = gateway
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and self.gateway.token and scope.get("path") != "/health":
+        gateway = self.gateway
+        if scope["type"] == "http" and (gateway.token or gateway.team) and scope.get("path") != "/health":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-            if not self.gateway.authorized(headers):
+            problem = None
+            if not (gateway.token and gateway.authorized(headers)):
+                problem = await self._user(scope, headers) if gateway.team else "missing or wrong local token"
+            if problem:
                 path = scope.get("path") or ""
                 protocol = "anthropic" if "/messages" in path or "anthropic-version" in headers else "openai"
-                response = error_response(protocol, 401, "tier serve: missing or wrong local token "
-                                          "(send it as Authorization: Bearer <token>, x-api-key or x-tier-token)")
+                response = error_response(protocol, 401, f"tier serve: {problem} (send it as Authorization: "
+                                          "Bearer <token>, x-api-key or x-tier-token)")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
+    async def _user(self, scope, headers) -> str | None:
+        """None when a presented token is an enabled user's (set in scope), else what is wrong."""
+        from tiercli import team
+
+        for candidate in presented_tokens(headers):
+            if not candidate.startswith(team.TOKEN_PREFIX):
+                continue
+            user = await self.gateway._on_db(self.gateway._ledger.user_by_token_hash, team.token_hash(candidate))
+            if user is None:
+                continue
+            if user["disabled"]:
+                return f"user {user['id']} is disabled (an admin can run: tier users enable {user['id']})"
+            scope["tier.user"], scope["tier.token"] = user, candidate
+            return None
+        return "missing, wrong or rotated token"
+
+
+def presented_tokens(headers) -> list[str]:
+    found = [headers.get("x-tier-token"), headers.get("x-api-key")]
+    auth = headers.get("authorization") or ""
+    if auth.lower().startswith("bearer "):
+        found.append(auth[7:])
+    return [t for t in found if t]
+
 
 def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST,
-               token: str | None = None) -> Starlette:
+               token: str | None = None, team: bool = False) -> Starlette:
     """The gateway as an ASGI app (`app.state.gateway`). Raises UsageError for a non-loopback host
     without a token."""
     from contextlib import asynccontextmanager
 
-    gateway = Gateway(loaded, db_path, host=host, token=token)
+    gateway = Gateway(loaded, db_path, host=host, token=token, team=team)
 
     async def chat(request: Request) -> Response:
         return await gateway.handle(request, "openai")
@@ -83,11 +113,11 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
 
 
 def run(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-        token: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+        token: str | None = None, team: bool = False, on_ready: Callable[[str], None] | None = None) -> None:
     """`tier serve`: build, warm up, serve until Ctrl-C."""
     import uvicorn
 
-    app = create_app(loaded, db_path, host=host, token=token)
+    app = create_app(loaded, db_path, host=host, token=token, team=team)
     app.state.gateway.warm()
     if on_ready:
         shown = f"[{host}]" if ":" in host else host

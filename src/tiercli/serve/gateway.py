@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tiercli import calls, providers, scenarios
+from tiercli import calls, guards, providers, scenarios
 from tiercli.config import Deployment, LoadedConfig
 from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
 from tiercli.providers import passthrough
@@ -63,13 +63,15 @@ class Flight:
 
 class Gateway:
     def __init__(self, loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST,
-                 token: str | None = None):
-        if not is_loopback(host) and not token:
-            raise UsageError(f"tier serve on {host} (beyond loopback) needs a local token",
-                             "pass --token or set TIER_SERVE_TOKEN; clients send it as a Bearer token or x-api-key")
+                 token: str | None = None, team: bool = False):
+        if not is_loopback(host) and not token and not team:
+            raise UsageError(f"tier serve on {host} (beyond loopback) needs a local token or users",
+                             "pass --token or set TIER_SERVE_TOKEN, or add users (tier users add NAME); "
+                             "clients send the token as a Bearer token or x-api-key")
         self.loaded = loaded
         self.cfg = loaded.config
-        self.db_path = Path(db_path)
+        self.db_path = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)  # URL: PostgreSQL
+        self.team = team  # users' tokens are checked (app.TokenGate); also set at startup when the ledger has users
         self.host = host
         self.token = token or None
         self.sticky: dict[str, tuple[str, float]] = {}  # session -> (tier, time of its last call)
@@ -88,10 +90,11 @@ class Gateway:
     async def startup(self) -> None:
         import httpx
 
-        from tiercli.ledger import Ledger
+        from tiercli.ledger import open_ledger
 
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tier-serve-ledger")
-        self._ledger = await asyncio.get_running_loop().run_in_executor(self._db, Ledger, self.db_path)
+        self._ledger = await asyncio.get_running_loop().run_in_executor(self._db, open_ledger, self.db_path)
+        self.team = self.team or bool(await self._on_db(self._ledger.count_users))
         timeout = httpx.Timeout(self.cfg.guardrails.timeout_s, connect=min(10.0, self.cfg.guardrails.timeout_s))
         self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                                        trust_env=False)
@@ -209,7 +212,8 @@ class Gateway:
             providers.check_keys(self.cfg, tier)
         return check
 
-    def _admit(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any]) -> calls.RecordedCall:
+    def _admit(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any],
+               user: dict[str, Any] | None = None) -> calls.RecordedCall:
         assert self._ledger is not None
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
         n = inc.body.get("n") if isinstance(inc.body.get("n"), int) else 1
@@ -218,7 +222,9 @@ class Gateway:
                           extra_input_text=_tools_text(inc), answers=max(n, 1),
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
                           key_check=self._key_check(inc),
-                          injects_cache=not self._chain(inc.protocol, decision.tier))
+                          injects_cache=not self._chain(inc.protocol, decision.tier),
+                          user_id=user["id"] if user else None,
+                          extra_caps=tuple(guards.user_caps(user, time.time())) if user else ())
         call = calls.open_call(self.loaded, self._ledger, plan)
         self.open_calls[call.id] = call
         return call
@@ -255,7 +261,8 @@ class Gateway:
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return error_response(protocol, 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
         try:
-            inc = read_incoming(protocol, parse_body(await request.body()), request.headers, self.token)
+            inc = read_incoming(protocol, parse_body(await request.body()), request.headers,
+                                request.scope.get("tier.token") or self.token)  # a user's token is not a provider key
         except BadRequest as exc:
             return error_response(protocol, 400, str(exc))
         call_id = calls.new_id()
@@ -263,7 +270,7 @@ class Gateway:
             decision, meta, sticky_ok = await self.route(inc, call_id)
             if inc.protocol == "anthropic" or not self._chain(protocol, decision.tier):
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
-            call = await self._on_db(self._admit, inc, decision, call_id, meta)
+            call = await self._on_db(self._admit, inc, decision, call_id, meta, request.scope.get("tier.user"))
         except BadRequest as exc:
             return error_response(protocol, 400, str(exc))
         except GuardrailRefusal as exc:
