@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tiercli.config import LoadedConfig
-from tiercli.errors import ConfigError
+from tiercli.errors import ConfigError, TierError
 from tiercli.serve.gateway import DEFAULT_HOST, DEFAULT_PORT, Gateway
 from tiercli.serve.wire import error_response
 
@@ -29,14 +29,17 @@ class TokenGate:
         gateway = self.gateway
         if scope["type"] == "http" and (gateway.token or gateway.team) and scope.get("path") != "/health":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-            problem = None
+            problem, status = None, 401
             if not (gateway.token and gateway.authorized(headers)):
-                problem = await self._user(scope, headers) if gateway.team else "missing or wrong local token"
+                try:
+                    problem = await self._user(scope, headers) if gateway.team else "missing or wrong local token"
+                except TierError as exc:  # the ledger is unreachable: no user can be checked
+                    problem, status = f"cannot check the token: {exc}", 503
             if problem:
                 path = scope.get("path") or ""
                 protocol = "anthropic" if "/messages" in path or "anthropic-version" in headers else "openai"
-                response = error_response(protocol, 401, f"tier serve: {problem} (send it as Authorization: "
-                                          "Bearer <token>, x-api-key or x-tier-token)")
+                hint = " (send it as Authorization: Bearer <token>, x-api-key or x-tier-token)" if status == 401 else ""
+                response = error_response(protocol, status, f"tier serve: {problem}{hint}")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tiercli import calls, guards, providers, scenarios
 from tiercli.config import Deployment, LoadedConfig
-from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
+from tiercli.errors import BudgetExceeded, GuardrailRefusal, LedgerError, TierError, UsageError
 from tiercli.providers import passthrough
 from tiercli.router import Decision, decide
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
@@ -276,8 +276,9 @@ class Gateway:
         except GuardrailRefusal as exc:
             status = 402 if isinstance(exc, BudgetExceeded) else 403
             return error_response(protocol, status, str(exc), "budget_exceeded" if status == 402 else "iteration_limit")
-        except TierError as exc:
-            return error_response(protocol, 500, f"tier serve: {exc}", "api_error" if protocol == "anthropic" else "server_error")
+        except TierError as exc:  # the ledger unreachable: 503, the call was not made
+            status = 503 if isinstance(exc, LedgerError) else 500
+            return error_response(protocol, status, f"tier serve: {exc}", "api_error" if protocol == "anthropic" else "server_error")
         flight = Flight(inc, call, sticky_ok, meta)
         try:
             deployments = self.cfg.deployments(call.decision.tier)
