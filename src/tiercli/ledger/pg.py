@@ -291,6 +291,8 @@ class PgLedger(UsersMixin):
                 delay = min(delay * 2, 1.0)
 
     def _select(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        if "?" in sql and "%s" not in sql:  # a portable query written with SQLite's marks (replay.py)
+            sql = sql.replace("%", "%%").replace("?", "%s")
         try:
             return list(self._live().execute(sql, list(params)).fetchall())
         except psycopg.OperationalError as exc:
