@@ -2,7 +2,9 @@
 
 Debian's binaries (/usr/lib/postgresql/<version>/bin: `make test` installs the `postgresql` package
 when missing) run initdb and pg_ctl on a temporary directory, listening on a free port of 127.0.0.1
-only, with trust authentication for the one local role `tier`. PostgreSQL refuses to run as root, so
+only, with trust authentication for the one local role `tier`. fsync is off (the tests kill processes,
+never the machine: the OS keeps what was written); synchronous_commit stays on, so a commit the
+server acknowledged survives a kill -9 of the server, as in production. PostgreSQL refuses to run as root, so
 under root the cluster belongs to the `postgres` system user (created by the package) and is run
 through `runuser`. Each test gets its own database (`pg_url`); nothing is mocked.
 
@@ -17,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +56,20 @@ class PgServer:
         return subprocess.run([*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args],
                               capture_output=True, text=True, check=check, timeout=120)
 
-    def start(self) -> None:
-        self.ctl("start", "-w", "-l", str(self.root / "server.log"), "-o",
-                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+    def start(self, timeout: float = 60) -> None:
+        """Start the server; after a kill -9 the old backends may hold shared memory for a moment
+        (they exit once they notice the postmaster's death), so a failed start is retried."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.ctl("start", "-w", "-l", str(self.root / "server.log"), "-o",
+                            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                            "-c full_page_writes=off -c max_connections=300", check=False)
+            if done.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                log = (self.root / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"PostgreSQL did not start: {done.stderr.strip()}\n{log}")
+            time.sleep(0.5)
 
     def stop(self, mode: str = "fast") -> None:
         self.ctl("stop", "-m", mode, "-w", check=False)

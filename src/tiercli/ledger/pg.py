@@ -279,11 +279,16 @@ class PgLedger(UsersMixin):
         deadline = time.monotonic() + SETTLE_RETRY_S
         delay = 0.05
         while True:
+            conn = None
             try:
                 conn = self._live()
                 with conn.transaction():
                     return work(conn)
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
+                lost = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or (
+                    conn is not None and (conn.broken or conn.closed))
+                if not lost:
+                    raise
                 if not retry or time.monotonic() >= deadline:
                     raise LedgerError(f"ledger write failed: {str(exc).strip().splitlines()[0]}",
                                       f"ledger at {self.path}") from None
