@@ -212,3 +212,21 @@ def test_an_unreachable_database_is_a_clear_ledger_error(pg_server):
     url = f"postgresql://tier@127.0.0.1:{free_port()}/nothing"
     with pytest.raises(LedgerError, match="cannot open the ledger postgresql://tier@127.0.0.1"):
         open_ledger(url)
+
+
+def test_spend_by_user_is_the_same_on_both_engines(tmp_path, pg_url):
+    calls = [("1", "ann", "ok", 0.25), ("2", "ann", "ok", None), ("3", "bob", "ok", 0.5), ("4", "bob", "refused", 0.0),
+             ("5", None, "ok", 0.125), ("6", "ann", "error", 0.0625)]
+    out = []
+    for target in (tmp_path / "l.db", pg_url):
+        with open_ledger(target) as ledger:
+            for i, (call_id, user, status, cost) in enumerate(calls):
+                ledger.upsert_call({"id": call_id, "started_at": 1000.0 + i, "user_id": user, "status": status,
+                                    "cost_usd": cost, "unpriced": cost is None})
+            out.append(([dict(r) for r in ledger.spend_by_user()], [dict(r) for r in ledger.spend_by_user(since=1002.0)]))
+    assert out[0] == out[1]
+    assert out[0][0] == [
+        {"user_id": "bob", "calls": 1, "refused": 1, "cost_usd": 0.5, "unpriced": 0},
+        {"user_id": "ann", "calls": 3, "refused": 0, "cost_usd": 0.3125, "unpriced": 1},
+        {"user_id": None, "calls": 1, "refused": 0, "cost_usd": 0.125, "unpriced": 0},
+    ]

@@ -59,6 +59,25 @@ class UsersMixin:
     def set_user_budget(self, name: str, daily_usd: float | None, monthly_usd: float | None) -> bool:
         return self._update_user(name, daily_usd=daily_usd, monthly_usd=monthly_usd)
 
+    def spend_by_user(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """Per user (None: calls without a user) in [since, until): calls made (refused ones apart),
+        refused, settled cost of the priced ones, unpriced calls (cost unknown, never counted as $0).
+        Portable SQL: the same figures on both engines (for `tier report --by user`)."""
+        where, params = ["1=1"], []
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            params.append(until)
+        sql = (
+            "SELECT user_id, SUM(CASE WHEN status != 'refused' THEN 1 ELSE 0 END) AS calls, "
+            "SUM(CASE WHEN status = 'refused' THEN 1 ELSE 0 END) AS refused, "
+            "COALESCE(SUM(cost_usd), 0) AS cost_usd, "
+            "SUM(CASE WHEN cost_usd IS NULL AND status NOT IN ('refused', 'pending') THEN 1 ELSE 0 END) AS unpriced "
+            f"FROM calls WHERE {' AND '.join(where)} GROUP BY user_id ORDER BY cost_usd DESC, user_id")
+        return self._select(self._q(sql), params)  # type: ignore[attr-defined]
+
 
 # -- schema 4 on SQLite (pg.py has PostgreSQL's) ------------------------------------------------------
 _SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
