@@ -566,7 +566,7 @@ def replay(
 @app.command()
 @guarded
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token is required."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token or users (tier users add) are required."),
     port: int = typer.Option(4141, "--port", "-p", min=1, max=65535, help="Port to listen on."),
     token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
     config: Optional[Path] = ConfigOpt,
