@@ -32,7 +32,7 @@ MAX_TOKENS = 1000
 OUTPUT_TOKENS = 800  # what each answer bills: most of the reservation, so the caps bind on real spend
 
 
-def config_text(fake, extra: str = "") -> str:
+def config_text(fake, extra: str = "", classifier: str = "static") -> str:
     deployment = f'{{model: openai/gpt-5-mini, api_base: "{fake.openai_base}", api_key: os.environ/OPENAI_API_KEY}}'
     return f"""
 model_list:
@@ -40,7 +40,7 @@ model_list:
   - {{model_name: tier2, litellm_params: {deployment}}}
   - {{model_name: tier3, litellm_params: {deployment}}}
 router_settings: {{num_retries: 0}}
-routing: {{classifier: static}}
+routing: {{classifier: {classifier}}}
 {extra}
 """
 
@@ -86,9 +86,9 @@ def cluster(pg_url, fake_provider, tmp_path):
     env = {**os.environ, "OPENAI_API_KEY": OPENAI_KEY, "TIER_HOME": str(tmp_path / "home"), "TIER_LEASE_S": "3",
            "TIER_PG_SETTLE_RETRY_S": "60"}
 
-    def start(n: int, extra: str = "") -> list[ServeProcess]:
+    def start(n: int, extra: str = "", classifier: str = "static") -> list[ServeProcess]:
         config = tmp_path / "team.yaml"
-        config.write_text(config_text(fake_provider, extra))
+        config.write_text(config_text(fake_provider, extra, classifier))
         gateways = [ServeProcess(config, pg_url, env) for _ in range(n)]
         started.extend(gateways)
         for g in gateways:
@@ -290,3 +290,26 @@ def test_a_database_outage_is_503_for_new_calls_then_service_resumes(cluster, pg
     assert seen == Counter({"before": 1, "after": 1})
     assert [(r["prompt_text"], r["status"], r["error_class"]) for r in rows if r["status"] != "ok"] == [], gw.log.read_text()[-3000:]
     assert fake_provider.requests and all("during" not in json.dumps(r.body) for r in fake_provider.requests)
+
+
+def test_a_sessions_warm_tier_is_shared_by_the_gateways(cluster, pg_url, fake_provider):
+    """Prompt-cache stickiness lives in the ledger: a session answered on tier3 by one gateway stays on
+    tier3 on another one (the local classifier alone would pick tier1)."""
+    tokens = add_users(pg_url, {"ann": None})
+    first, second = cluster(2, classifier="local")
+
+    def ask_auto(gw, text: str, session: str) -> None:
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=60, headers={
+            "authorization": f"Bearer {tokens['ann']}", "x-session-id": session},
+            json={"model": "auto", "messages": [{"role": "user", "content": text}]})
+        assert r.status_code == 200, r.text
+
+    ask_auto(first, "design the architecture for a distributed job scheduler with sharding and failover", "s-warm")
+    rows_by_marker(pg_url)  # settled
+    ask_auto(second, "rename the variable foo to bar in utils.py", "s-warm")
+    ask_auto(second, "rename the variable foo to bar in utils.py", "s-other")
+    rows, _ = rows_by_marker(pg_url)
+    by_session = sorted(rows, key=lambda r: r["started_at"])
+    assert [(r["session"], r["tier"], r["decision_source"]) for r in by_session] == [
+        ("s-warm", "tier3", "local"), ("s-warm", "tier3", "sticky"), ("s-other", "tier1", "local")]
+    assert by_session[1]["decided_tier"] == "tier1"

@@ -1,4 +1,5 @@
-"""Team mode's users in the ledger (schema 4), the same SQL on SQLite and PostgreSQL.
+"""Team mode in the ledger (schema 4): users, per-user figures, shared stickiness; the same SQL on
+SQLite and PostgreSQL.
 
 UsersMixin gives both Ledger classes the users table's reads and writes; each class supplies
 `_tx()` (a write transaction whose connection has `execute`), `_select()` and `_q()` (its
@@ -58,6 +59,17 @@ class UsersMixin:
 
     def set_user_budget(self, name: str, daily_usd: float | None, monthly_usd: float | None) -> bool:
         return self._update_user(name, daily_usd=daily_usd, monthly_usd=monthly_usd)
+
+    def session_warm_tier(self, session: str) -> tuple[str, float] | None:
+        """(tier, time) of the last answered gateway call of `session`, whichever gateway answered it:
+        the prompt-cache stickiness that several gateways on one ledger share."""
+        rows = self._select(self._q(  # type: ignore[attr-defined]
+            "SELECT served_tier, tier, started_at, ended_at FROM calls WHERE session = ? AND kind = 'main' "
+            "AND source = 'serve' AND status = 'ok' ORDER BY started_at DESC LIMIT 1"), [session])
+        if not rows:
+            return None
+        r = rows[0]
+        return r["served_tier"] or r["tier"], r["ended_at"] or r["started_at"]
 
     def spend_by_user(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
         """Per user (None: calls without a user) in [since, until): calls made (refused ones apart),

@@ -72,6 +72,7 @@ class Gateway:
         self.cfg = loaded.config
         self.db_path = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)  # URL: PostgreSQL
         self.team = team  # users' tokens are checked (app.TokenGate); also set at startup when the ledger has users
+        self.shared_ledger = isinstance(self.db_path, str)  # PostgreSQL: other gateways may answer a session too
         self.host = host
         self.token = token or None
         self.sticky: dict[str, tuple[str, float]] = {}  # session -> (tier, time of its last call)
@@ -171,6 +172,8 @@ class Gateway:
             inc.model, inc.session, inc.thinking, inc.web_search, tokens), decision)
         meta: dict[str, Any] = {"rule": rule} if rule else {}
         warm = self.sticky.get(inc.session) if inc.session else None
+        if inc.session and self.shared_ledger:  # several gateways: the session's warm tier is in the ledger
+            warm = await self._on_db(self._ledger.session_warm_tier, inc.session) or warm
         return scenarios.stick(self.cfg, warm, decision, time.time(), meta), meta, True
 
     async def _classify(self, inc: Incoming, call_id: str):
