@@ -50,3 +50,10 @@ def test_import_log_and_replay_agree_on_both_engines(both):
     for r in replays.values():
         r.pop("selection", None), r.pop("seconds", None)  # the ledger's location, the time taken
     assert replays["sqlite"] == replays["postgresql"]
+
+
+def test_report_on_postgresql_is_a_clear_refusal_for_now(pg_url):
+    """`tier report`'s queries are SQLite's: on PostgreSQL it says so in one line (exit 5), no traceback."""
+    result = runner.invoke(app, ["report", "--all", "--db", pg_url])
+    assert result.exit_code == 5
+    assert "tier report does not read a PostgreSQL ledger yet" in result.output and "Traceback" not in result.output

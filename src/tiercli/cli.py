@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 import typer
 
 from tiercli import __version__
-from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
+from tiercli.errors import EXIT_INTERRUPTED, InputError, LedgerError, TierError
 
 app = typer.Typer(
     name="tier",
@@ -653,6 +653,10 @@ def report(
     start = None if all_calls else core.parse_window(since, now)
     end = core.parse_window(until, now) if until else None
     ledger = _open_ledger(db)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    if getattr(ledger, "engine_name", "sqlite") != "sqlite":  # its queries are SQLite's (until ledger/queries.py)
+        ledger.close()
+        raise LedgerError("tier report does not read a PostgreSQL ledger yet",
+                          "tier log and tier replay do; or report from a SQLite copy")
     try:
         data = core.build_report(ledger, loaded.config, since=start, until=end, session=session,
                                  retry_window_s=retry_window, now=now)
