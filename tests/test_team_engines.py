@@ -57,3 +57,22 @@ def test_report_on_postgresql_is_a_clear_refusal_for_now(pg_url):
     result = runner.invoke(app, ["report", "--all", "--db", pg_url])
     assert result.exit_code == 5
     assert "tier report does not read a PostgreSQL ledger yet" in result.output and "Traceback" not in result.output
+
+
+def test_the_ledger_url_comes_from_db_then_tier_db_then_the_config(tmp_path, pg_url, monkeypatch):
+    from tiercli import paths
+
+    # typer's Path options collapse the URL's double slash; the target is the URL again
+    assert paths.ledger_target(Path(pg_url)) == pg_url
+    assert paths.ledger_target(None, lambda: pg_url) == pg_url
+    assert paths.ledger_target("ledger.db", pg_url) == Path("ledger.db")
+    with open_ledger(pg_url) as ledger:
+        ledger.upsert_call({"id": "from-pg", "started_at": 1.0, "status": "ok"})
+    config = tmp_path / "config.yaml"
+    offline = (Path(__file__).resolve().parent.parent / "sample_configs" / "offline.yaml").read_text()
+    config.write_text(offline.replace("ledger: {store_prompts: full}", f"ledger: {{store_prompts: full, url: '{pg_url}'}}"))
+    monkeypatch.setenv("TIER_CONFIG", str(config))
+    assert [r["id"] for r in json.loads(tier("log", "--json"))] == ["from-pg"]  # the config's ledger.url
+    monkeypatch.setenv("TIER_DB", str(tmp_path / "local.db"))
+    assert tier("log", "--json").strip() == "[]"  # TIER_DB wins over the config
+    assert [r["id"] for r in json.loads(tier("log", "--json", "--db", pg_url))] == ["from-pg"]  # --db wins
