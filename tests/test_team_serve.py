@@ -211,14 +211,20 @@ def test_tokens_disabled_rotated_and_beyond_budget_get_the_protocols_errors(clus
 
 
 def test_kill_9_of_a_gateway_mid_load_loses_no_answered_call_and_duplicates_none(cluster, pg_url, fake_provider):
-    fake_provider.set_default("*", Reply(text="answer", delay_s=0.3))
+    fake_provider.set_default("*", Reply(text="answer", delay_s=0.5))
     tokens = add_users(pg_url, {"ann": None, "bob": None})
     gateways = cluster(2)
     results: dict[str, tuple[str, int, str]] = {}
     load = threading.Thread(target=run_clients, args=(gateways, tokens, 8, 8, results))
     load.start()
-    time.sleep(2.0)
     victim = gateways[0]
+    deadline = time.time() + 60  # kill it while it holds calls in flight (pending rows it owns)
+    while time.time() < deadline:
+        with open_ledger(pg_url, recover=False) as ledger:
+            if ledger._select("SELECT COUNT(*) AS n FROM calls WHERE status = 'pending' AND owner_pid = %s",
+                              [victim.proc.pid])[0]["n"] >= 2:
+                break
+        time.sleep(0.05)
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     load.join()

@@ -206,7 +206,7 @@ class PgLedger(UsersMixin):
             conn = self._live()
             with conn.transaction():
                 yield conn
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise LedgerError(f"ledger write failed: {str(exc).strip().splitlines()[0]}",
                               f"ledger at {self.path}") from None
 
@@ -237,7 +237,7 @@ class PgLedger(UsersMixin):
             sql = sql.replace("%", "%%").replace("?", "%s")
         try:
             return list(self._live().execute(sql, list(params)).fetchall())
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise LedgerError(f"ledger read failed: {str(exc).strip().splitlines()[0]}",
                               f"ledger at {self.path}") from None
 
@@ -415,7 +415,7 @@ class PgLedger(UsersMixin):
         try:
             conn = self._live()
             return recover(conn, time.time() if now is None else now)
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise LedgerError(f"ledger recovery failed: {str(exc).strip().splitlines()[0]}",
                               f"ledger at {self.path}") from None
 
