@@ -114,16 +114,17 @@ def _configured_ledger_url() -> str | None:
     return _load_config(None).config.ledger.url
 
 
-def _ledger_target(db: Optional[Path]):
+def _ledger_target(db: Optional[Path], loaded=None):
+    """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, else the default one)."""
     from tiercli import paths
 
-    return paths.ledger_target(db, _configured_ledger_url)
+    return paths.ledger_target(db, loaded.config.ledger.url if loaded is not None else _configured_ledger_url)
 
 
-def _open_ledger(db: Optional[Path], create: bool = True):
+def _open_ledger(db: Optional[Path], create: bool = True, loaded=None):
     from tiercli.ledger import open_ledger
 
-    ledger = open_ledger(_ledger_target(db), create=create)
+    ledger = open_ledger(_ledger_target(db, loaded), create=create)
     if ledger.recovered:
         sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
                          "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
@@ -243,7 +244,7 @@ def ask(
                 for reason in decision.reasons:
                     sys.stderr.write(f"  · {reason}\n")
         return
-    ledger = _open_ledger(db)
+    ledger = _open_ledger(db, loaded=loaded)
     tty = sys.stdout.isatty()
     wrote = {"last": "\n"}
 
@@ -312,7 +313,7 @@ def classify(
         raise InputError(f"unknown --classifier {which!r}", "use local, llm or hybrid")
     if which == "static":
         which = "local"  # static routing needs a task type; classifying a text is the local classifier's job
-    ledger = _open_ledger(db) if which in ("llm", "hybrid") else None
+    ledger = _open_ledger(db, loaded=loaded) if which in ("llm", "hybrid") else None
     try:
         if batch is not None:
             _classify_batch(loaded, batch, which, ledger)
@@ -378,7 +379,7 @@ def import_claude_code(
     from tiercli.pricing import PriceBook
 
     loaded = _load_config(config)
-    ledger = _open_ledger(db)
+    ledger = _open_ledger(db, loaded=loaded)
     try:
         result = run_import(paths or None, ledger, PriceBook(loaded.config.prices))
     finally:
@@ -500,11 +501,11 @@ def replay(
         else:
             from tiercli import paths
 
-            path = _ledger_target(db)
+            path = _ledger_target(db, loaded)
             selection = core.Selection("ledger", session, since_ts, location=paths.display(path))
             rows = []
             if paths.is_url(path) or Path(path).exists():
-                ledger = _open_ledger(db, create=False)
+                ledger = _open_ledger(db, create=False, loaded=loaded)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
             what = "the Claude Code logs" if claude_code else f"the ledger {selection.location}"
@@ -550,7 +551,7 @@ def replay(
                 typer.echo("cancelled: nothing was sent", err=True)
                 return
         if ledger is None:
-            ledger = _open_ledger(db)
+            ledger = _open_ledger(db, loaded=loaded)
         result = core.run_live(loaded, plan, ledger, max_cost=max_cost, llm_classifier=llm_classifier)
     finally:
         if ledger is not None:
@@ -652,7 +653,7 @@ def report(
     now = time.time()
     start = None if all_calls else core.parse_window(since, now)
     end = core.parse_window(until, now) if until else None
-    ledger = _open_ledger(db)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    ledger = _open_ledger(db, loaded=loaded)  # an empty ledger gives an empty report ("no calls yet"), not an error
     if getattr(ledger, "engine_name", "sqlite") != "sqlite":  # its queries are SQLite's (until ledger/queries.py)
         ledger.close()
         raise LedgerError("tier report does not read a PostgreSQL ledger yet",
