@@ -254,6 +254,46 @@ class Serve(_Strict):
         return {n: getattr(self, n) for n in names if getattr(self, n)}
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(value: Any, what: str) -> float:
+    """Seconds from 90, "90s", "15m" or "1h"; ValueError naming `what` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        found = DURATION.match(str(value)) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError(f"{what} must be a duration such as 900, 90s, 15m or 1h, not {value!r}")
+        seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2) or "s"]
+    if not 0 < seconds <= 7 * 86_400:
+        raise ValueError(f"{what} must be more than 0 and at most 7 days")
+    return seconds
+
+
+class Run(_Strict):
+    """`tier run`: per-attempt caps (dollars, by tier; `cap_usd` for tiers without their own) and
+    wall-clock limits (seconds, or 90s / 15m / 1h)."""
+
+    caps: dict[str, float] = Field(default_factory=dict)
+    cap_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+    timeout: float | None = None  # per attempt, the agent's wall clock; None: no limit
+    check_timeout: float = 600
+
+    @field_validator("caps")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, usd in value.items():
+            if not 0 < usd <= 1_000_000:
+                raise ValueError(f"caps.{tier} must be more than 0 dollars (and finite)")
+        return value
+
+    @field_validator("timeout", "check_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info) -> float | None:
+        return None if value is None else parse_duration(value, info.field_name)
+
+
 class Config(_Strict):
     model_list: list[Deployment] = Field(min_length=1)
     router_settings: dict[str, Any] = Field(default_factory=dict)
@@ -265,6 +305,7 @@ class Config(_Strict):
     telemetry: Telemetry = Field(default_factory=Telemetry)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)  # accepted, for drop-in proxy files
     serve: Serve = Field(default_factory=Serve)
+    run: Run = Field(default_factory=Run)
 
     @field_validator("router_settings")
     @classmethod
@@ -306,6 +347,9 @@ class Config(_Strict):
         for name, tier in self.serve.named_tiers().items():
             if tier not in tiers:
                 raise ValueError(f"serve.{name} {tier!r} is not in routing.tiers {tiers}")
+        for tier in self.run.caps:
+            if tier not in tiers:
+                raise ValueError(f"run.caps names {tier!r}, which is not in routing.tiers {tiers}")
         return self
 
     # -- derived views -------------------------------------------------------------------------

@@ -418,6 +418,17 @@ class Ledger:
             "AND status = 'ok' ORDER BY started_at DESC LIMIT 1", [session])
         return rows[0] if rows else None
 
+    def session_totals(self, session: str) -> dict[str, Any]:
+        """A session's model calls (kind 'run' rows left out): settled and pending `calls` (refused
+        ones apart), priced `cost_usd`, `unpriced` calls (cost unknown) and budget `refused` calls."""
+        rows = self._select(
+            "SELECT SUM(status != 'refused') AS calls, SUM(status = 'refused') AS refused, "
+            "SUM(cost_usd) AS cost_usd, SUM(status != 'refused' AND cost_usd IS NULL) AS unpriced "
+            "FROM calls WHERE session = ? AND kind != 'run'", [session])
+        r = rows[0]
+        return {"calls": r["calls"] or 0, "refused": r["refused"] or 0, "cost_usd": r["cost_usd"] or 0.0,
+                "unpriced": r["unpriced"] or 0}
+
     # -- budgets ---------------------------------------------------------------------------------
     @staticmethod
     def _first_overrun(conn: sqlite3.Connection, caps: list[Any], estimate_usd: float | None):

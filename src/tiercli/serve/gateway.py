@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tiercli import calls, providers, scenarios
+from tiercli import calls, guards, providers, scenarios
 from tiercli.config import Deployment, LoadedConfig
 from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
 from tiercli.providers import passthrough
@@ -49,6 +49,18 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4141
 DRAIN_S = 10.0  # shutdown waits this long for open calls to settle by themselves
+
+
+@dataclass(frozen=True)
+class Pin:
+    """`tier run` hook: while set on a Gateway, every request is one attempt's call: sent to the
+    decision's tier (source "run"), recorded in `session` with `task_id`, admitted under `caps`."""
+
+    decision: Decision
+    session: str
+    task_id: str
+    caps: tuple[guards.Cap, ...] = ()
+    refusals: list[str] = field(default_factory=list, compare=False)  # budget refusals, for tier run
 
 
 @dataclass
@@ -79,6 +91,7 @@ class Gateway:
         self._http: Any = None
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
+        self.pin: Pin | None = None  # tier run: the attempt every request belongs to (run.py sets it)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def warm(self) -> None:
@@ -157,6 +170,8 @@ class Gateway:
 
     async def route(self, inc: Incoming, call_id: str) -> tuple[Decision, dict[str, Any], bool]:
         """(decision, meta for the row, whether stickiness may apply and be updated)."""
+        if self.pin is not None:  # tier run: the attempt's tier, whatever was asked
+            return self.pin.decision, {}, False
         facts = scenarios.RequestFacts(inc.model, inc.session, inc.thinking, inc.web_search, 0)
         early = scenarios.before_classifier(self.cfg, facts, self._small)
         if early is not None:
@@ -213,13 +228,27 @@ class Gateway:
         assert self._ledger is not None
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
         n = inc.body.get("n") if isinstance(inc.body.get("n"), int) else 1
-        plan = calls.Plan(decision=decision, prompt=inc.text or "(no text)", messages=inc.flat, source="serve",
-                          session=inc.session, call_id=call_id, max_output_tokens=inc.max_tokens,
+        # tier run: the pin routed this request only if it is still the one set (an attempt that ended
+        # has no calls); its calls go in the attempt's session, under its caps
+        pin = self.pin if decision.source == "run" else None
+        if decision.source == "run" and (pin is None or pin.decision is not decision):
+            raise BudgetExceeded("this call belongs to a tier run attempt that has ended")
+        if pin is not None and inc.session:
+            serve_meta["agent_session"] = inc.session
+        plan = calls.Plan(decision=decision, prompt=inc.text or "(no text)", messages=inc.flat,
+                          source="run" if pin else "serve", session=pin.session if pin else inc.session,
+                          task_id=pin.task_id if pin else None, extra_caps=pin.caps if pin else (),
+                          call_id=call_id, max_output_tokens=inc.max_tokens,
                           extra_input_text=_tools_text(inc), answers=max(n, 1),
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
                           key_check=self._key_check(inc),
                           injects_cache=not self._chain(inc.protocol, decision.tier))
-        call = calls.open_call(self.loaded, self._ledger, plan)
+        try:
+            call = calls.open_call(self.loaded, self._ledger, plan)
+        except BudgetExceeded as exc:
+            if pin is not None:
+                pin.refusals.append(exc.message)
+            raise
         self.open_calls[call.id] = call
         return call
 
