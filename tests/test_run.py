@@ -1,0 +1,187 @@
+"""`tier run` end to end: the real CLI in a subprocess, its in-process gateway, the fake provider
+upstream (real HTTP, real litellm), a scripted agent (tests/fake_agent.py) that calls the base URL
+it is given and edits a file, a real check command, and real git in a temporary repository.
+
+tier1 = claude-haiku-4-5 answers a wrong add(); tier2 = claude-sonnet-4-5 answers a right one; the
+check imports calc.py and tests add(2, 3) == 5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fakeprovider import Reply, tier_config
+
+HERE = Path(__file__).resolve().parent
+AGENT = [sys.executable, str(HERE / "fake_agent.py")]
+PROVIDER_KEY = "sk-ant-run-test-0123456789SECRET"
+WRONG = "def add(a, b):\n    return a - b\n"
+RIGHT = "def add(a, b):\n    return a + b\n"
+ORIGINAL = "def add(a, b):\n    raise NotImplementedError\n"
+CHECK = shlex.join([sys.executable, "-c", "import calc, sys; sys.exit(0 if calc.add(2, 3) == 5 else 1)"])
+TASK = "implement add in calc.py"
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "calc.py").write_text(ORIGINAL)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "start")
+    return root
+
+
+@pytest.fixture
+def setup(fake_provider, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
+    config = tier_config(fake_provider, tmp_path / "tier.yaml", ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5",
+                                                                  "anthropic/claude-opus-4-5"], fallbacks=False)
+    fake_provider.set_default("claude-haiku-4-5", Reply(text=WRONG))
+    fake_provider.set_default("claude-sonnet-4-5", Reply(text=RIGHT))
+    fake_provider.set_default("claude-opus-4-5", Reply(text=RIGHT))
+    return {"config": config, "db": str(tmp_path / "ledger.db"), "fake": fake_provider}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def tier_run(setup, repo: Path, *args: str, agent: list[str], **kw) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "tiercli", "run", "-c", setup["config"], "--db", setup["db"], *args, "--", *agent]
+    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, **kw)
+
+
+def rows(db: str) -> list[dict]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    out = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at, rowid")]
+    conn.close()
+    return out
+
+
+def run_meta(row: dict) -> dict:
+    return json.loads(row["meta_json"])["run"]
+
+
+def test_first_tier_fails_the_check_tree_restored_second_tier_passes(setup, repo):
+    proc = tier_run(setup, repo, "--tiers", "tier1,tier2", "--check", CHECK,
+                    agent=[*AGENT, TASK, "--max-tokens", "100,120"])
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "calc.py").read_text() == RIGHT
+    # agent.log is new in each attempt: attempt 1's lines went with the restore
+    assert (repo / "agent.log").read_text() == "call 1\ncall 2\n"
+    assert "check failed (exit 1)" in proc.stderr and "resolved at tier2 (attempt 2)" in proc.stderr
+
+    all_rows = rows(setup["db"])
+    runs = [r for r in all_rows if r["kind"] == "run"]
+    model_calls = [r for r in all_rows if r["kind"] != "run"]
+    assert [(r["tier"], r["status"], r["check_passed"], r["error_class"]) for r in runs] == [
+        ("tier1", "error", 0, "CheckFailed"), ("tier2", "ok", 1, None)]
+    task_id = runs[0]["task_id"]
+    assert task_id and {r["task_id"] for r in all_rows} == {task_id}
+    assert runs[1]["parent_id"] == runs[0]["id"]
+    # every call of an attempt went to its tier, in its session, whatever model the agent asked for
+    for run_row, model in zip(runs, ["claude-haiku-4-5", "claude-sonnet-4-5"]):
+        mine = [r for r in model_calls if r["session"] == run_row["session"]]
+        assert [(r["tier"], r["served_model"].split("/")[-1], r["status"], r["decision_source"], r["source"])
+                for r in mine] == [(run_row["tier"], model, "ok", "run", "run")] * 2
+        assert json.loads(mine[0]["meta_json"])["serve"]["requested_model"] == "claude-opus-4-8"
+        meta = run_meta(run_row)
+        assert meta["calls"] == 2 and meta["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in mine))
+        assert meta["cost_usd"] > 0 and run_row["cost_usd"] is None  # never counted twice
+    assert run_meta(runs[0])["restored"] is True and run_meta(runs[1])["restored"] is False
+    assert run_meta(runs[0])["check_exit"] == 1 and run_meta(runs[0])["agent_exit"] == 0
+    # the provider saw the config's key; the agent only ever had the one-time token
+    assert {r.headers["x-api-key"] for r in setup["fake"].requests} == {PROVIDER_KEY}
+    assert PROVIDER_KEY not in json.dumps(all_rows)
+    assert git(repo, "status", "--porcelain").splitlines() == [" M calc.py", "?? agent.log"]
+
+    log = subprocess.run([sys.executable, "-m", "tiercli", "log", "--db", setup["db"], "--json"],
+                         capture_output=True, text=True, check=True)
+    kinds = [r["kind"] for r in json.loads(log.stdout)]
+    assert kinds.count("run") == 2 and kinds.count("main") == 4
+
+
+def test_cap_reached_mid_attempt_the_next_call_gets_402_and_the_attempt_fails(setup, repo):
+    # the 2nd call asks for 64,000 output tokens (as Claude Code does): its upper bound is over the cap
+    proc = tier_run(setup, repo, "--tiers", "tier1,tier2", "--check", CHECK, "--cap", "tier1=0.05",
+                    agent=[*AGENT, TASK, "--max-tokens", "100,64000"])
+    assert proc.returncode == 0, proc.stderr
+    assert "call 2 failed: HTTP 402" in proc.stderr and "budget_exceeded" in proc.stderr
+    assert "cap $0.05 reached" in proc.stderr
+    all_rows = rows(setup["db"])
+    runs = [r for r in all_rows if r["kind"] == "run"]
+    assert [(r["tier"], r["status"], r["error_class"], r["check_passed"]) for r in runs] == [
+        ("tier1", "error", "BudgetExceeded", None), ("tier2", "ok", None, 1)]
+    first = [r for r in all_rows if r["session"] == runs[0]["session"] and r["kind"] != "run"]
+    assert [(r["status"], r["error_class"]) for r in first] == [("ok", None), ("refused", "BudgetExceeded")]
+    assert "attempt budget $0.05" in first[1]["error_message"]
+    meta = run_meta(runs[0])
+    assert meta["outcome"] == "cap_reached" and meta["check_exit"] is None and meta["agent_exit"] == 1
+    assert meta["cost_usd"] == pytest.approx(first[0]["cost_usd"]) and meta["cost_usd"] <= meta["cap_usd"]
+    assert (repo / "calc.py").read_text() == RIGHT  # tier2's answer, on a restored tree
+    assert (repo / "agent.log").read_text() == "call 1\ncall 2\n"
+
+
+def test_dirty_tree_is_refused_and_allow_dirty_keeps_the_changes(setup, repo):
+    (repo / "calc.py").write_text(ORIGINAL + "# mine\n")
+    (repo / "notes.txt").write_text("untracked, mine\n")
+    before = git(repo, "status", "--porcelain")
+    proc = tier_run(setup, repo, "--check", CHECK, agent=[*AGENT, TASK])
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "uncommitted changes" in proc.stderr and "--allow-dirty" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert git(repo, "status", "--porcelain") == before and not setup["fake"].requests
+    assert not Path(setup["db"]).exists() or not rows(setup["db"])
+
+    # --allow-dirty: every tier fails (tier1 only), the user's changes are exactly as they were
+    proc = tier_run(setup, repo, "--allow-dirty", "--tiers", "tier1", "--check", CHECK, agent=[*AGENT, TASK])
+    assert proc.returncode == 8, proc.stderr
+    assert "failed on every tier (tier1)" in proc.stderr
+    assert git(repo, "status", "--porcelain") == before
+    assert (repo / "calc.py").read_text() == ORIGINAL + "# mine\n" and not (repo / "agent.log").exists()
+
+
+def test_ctrl_c_leaves_the_tree_restored_and_the_task_recorded(setup, repo, tmp_path):
+    marker = tmp_path / "agent.pid"
+    cmd = [sys.executable, "-m", "tiercli", "run", "-c", setup["config"], "--db", setup["db"], "--check", CHECK,
+           "--", *AGENT, TASK, "--hang", str(marker)]
+    proc = subprocess.Popen(cmd, cwd=repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.time() + 60
+        while not (marker.exists() and marker.read_text()):
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.05)
+        agent_pid = int(marker.read_text())
+        assert (repo / "calc.py").read_text() == WRONG  # the agent's edit, mid-attempt
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert git(repo, "status", "--porcelain") == "" and (repo / "calc.py").read_text() == ORIGINAL
+    with pytest.raises(ProcessLookupError):
+        os.kill(agent_pid, 0)  # the agent was stopped too
+    all_rows = rows(setup["db"])
+    runs = [r for r in all_rows if r["kind"] == "run"]
+    assert [(r["tier"], r["status"], r["error_class"]) for r in runs] == [("tier1", "interrupted", "KeyboardInterrupt")]
+    assert run_meta(runs[0])["restored"] is True and runs[0]["owner_pid"] is None
+    calls = [r for r in all_rows if r["kind"] != "run"]
+    assert [(r["status"], r["task_id"]) for r in calls] == [("ok", runs[0]["task_id"])]
+    assert run_meta(runs[0])["cost_usd"] == pytest.approx(calls[0]["cost_usd"])
