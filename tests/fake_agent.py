@@ -23,7 +23,8 @@ def call(protocol: str, max_tokens: int, task: str) -> str:
     if protocol == "anthropic":
         url = os.environ["ANTHROPIC_BASE_URL"].rstrip("/") + "/v1/messages"
         headers = {"x-api-key": os.environ["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"}
-        body = {"model": "claude-opus-4-8", "max_tokens": max_tokens, "messages": [{"role": "user", "content": task}]}
+        model = os.environ.get("ANTHROPIC_MODEL", "claude-opus-4-8")  # as Claude Code reads it
+        body = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": task}]}
     else:
         url = os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions"
         headers = {"authorization": "Bearer " + os.environ["OPENAI_API_KEY"]}

@@ -117,8 +117,9 @@ def test_first_tier_fails_the_check_tree_restored_second_tier_passes(setup, repo
 
 def test_cap_reached_mid_attempt_the_next_call_gets_402_and_the_attempt_fails(setup, repo):
     # the 2nd call asks for 64,000 output tokens (as Claude Code does): its upper bound is over the cap
+    # an OpenAI client in front of Anthropic tiers: the pin holds on the translated (litellm) path too
     proc = tier_run(setup, repo, "--tiers", "tier1,tier2", "--check", CHECK, "--cap", "tier1=0.05",
-                    agent=[*AGENT, TASK, "--max-tokens", "100,64000"])
+                    agent=[*AGENT, TASK, "--protocol", "openai", "--max-tokens", "100,64000"])
     assert proc.returncode == 0, proc.stderr
     assert "call 2 failed: HTTP 402" in proc.stderr and "budget_exceeded" in proc.stderr
     assert "cap $0.05 reached" in proc.stderr
@@ -185,3 +186,120 @@ def test_ctrl_c_leaves_the_tree_restored_and_the_task_recorded(setup, repo, tmp_
     calls = [r for r in all_rows if r["kind"] != "run"]
     assert [(r["status"], r["task_id"]) for r in calls] == [("ok", runs[0]["task_id"])]
     assert run_meta(runs[0])["cost_usd"] == pytest.approx(calls[0]["cost_usd"])
+
+
+def test_timeout_ends_the_attempt_and_stops_the_agent(setup, repo, tmp_path):
+    # no --check: the agent's exit status decides; tier1's agent hangs past --timeout
+    marker = tmp_path / "hang.pid"
+    proc = tier_run(setup, repo, "--tiers", "tier1", "--timeout", "3s", agent=[*AGENT, TASK, "--hang", str(marker)])
+    assert proc.returncode == 8, proc.stderr
+    assert "wall-clock limit reached" in proc.stderr
+    runs = [r for r in rows(setup["db"]) if r["kind"] == "run"]
+    assert [(r["status"], r["error_class"], r["check_passed"]) for r in runs] == [("error", "Timeout", None)]
+    assert run_meta(runs[0])["duration_s"] >= 3
+    assert git(repo, "status", "--porcelain") == ""
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(marker.read_text()), 0)
+
+
+def test_running_tier_serve_pins_by_model_name_and_refuses_caps(setup, repo, tmp_path):
+    """--gateway URL: the agent is pointed at a running gateway; the tier is asked for by name."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from tiercli import config as cfgmod
+    from tiercli.serve import create_app
+
+    app = create_app(cfgmod.load(setup["config"]), tmp_path / "serve.db", token="serve-token-123")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        proc = tier_run(setup, repo, "--gateway", url, "--cap", "1", agent=[*AGENT, TASK])
+        assert proc.returncode == 2 and "per-attempt caps need the in-process gateway" in proc.stderr
+        proc = tier_run(setup, repo, "--gateway", url, "--check", CHECK, agent=[*AGENT, TASK],
+                        env={**os.environ, "TIER_SERVE_TOKEN": "serve-token-123"})
+        assert proc.returncode == 0, proc.stderr
+        assert "resolved at tier2 (attempt 2)" in proc.stderr and "cost not linked" in proc.stderr
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert [r.model for r in setup["fake"].requests] == ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    runs = [r for r in rows(setup["db"]) if r["kind"] == "run"]
+    assert [(r["tier"], r["status"]) for r in runs] == [("tier1", "error"), ("tier2", "ok")]
+    assert run_meta(runs[0])["cost_usd"] is None  # the running gateway's calls are not linked to the task
+
+
+# -- options, without an agent -----------------------------------------------------------------------
+def test_options(setup, tmp_path):
+    from tiercli import config as cfgmod
+    from tiercli import run as core
+    from tiercli.errors import UsageError
+
+    loaded = cfgmod.load(setup["config"])
+    assert core.parse_tiers(None, loaded) == ["tier1", "tier2", "tier3"]
+    assert core.parse_tiers("tier3, tier1", loaded) == ["tier3", "tier1"]
+    for bad in ("tier9", "tier1,tier1", ","):
+        with pytest.raises(UsageError):
+            core.parse_tiers(bad, loaded)
+    tiers = ["tier1", "tier2", "tier3"]
+    assert core.parse_caps([], loaded, tiers) == {}
+    assert core.parse_caps(["1.50"], loaded, tiers) == {"tier1": 1.5, "tier2": 1.5, "tier3": 1.5}
+    # a tier's own cap wins over the all-tier one, in either order
+    assert core.parse_caps(["tier3=3", "0.5"], loaded, tiers) == {"tier1": 0.5, "tier2": 0.5, "tier3": 3.0}
+    for bad in ("abc", "0", "-1", "tier9=1", "tier1=nan"):
+        with pytest.raises(UsageError):
+            core.parse_caps([bad], loaded, tiers)
+    path = Path(setup["config"])
+    path.write_text(path.read_text() + "run: {caps: {tier3: 2.5}, cap_usd: 0.75, timeout: 15m}\n")
+    loaded = cfgmod.load(path)
+    assert loaded.config.run.timeout == 900
+    assert core.parse_caps([], loaded, tiers) == {"tier1": 0.75, "tier2": 0.75, "tier3": 2.5}
+    assert core.parse_caps(["tier1=0.1"], loaded, tiers) == {"tier1": 0.1, "tier2": 0.75, "tier3": 2.5}
+    for bad_run in ("{caps: {tier9: 1}}", "{timeout: 15x}", "{caps: {tier1: 0}}", "{cap: 1}"):
+        path.write_text(path.read_text().rsplit("run:", 1)[0] + f"run: {bad_run}\n")
+        with pytest.raises(cfgmod.ConfigError):
+            cfgmod.load(path)
+
+    opts = core.RunOptions(command=["claude", "-p", "fix the test", "--model", "x"], tiers=tiers)
+    assert core.task_text(opts) == "fix the test"
+    assert core.task_text(core.RunOptions(command=["aider", "--message=do it", "--yes"], tiers=tiers)) == "do it"
+    assert core.task_text(core.RunOptions(command=["codex", "exec", "refactor x"], tiers=tiers)) == "refactor x"
+    assert core.task_text(core.RunOptions(command=["x"], tiers=tiers, task="given", stdin_text="more")) == "given"
+
+    env = core.agent_env({"ANTHROPIC_AUTH_TOKEN": "real", "ANTHROPIC_API_KEY": "real", "NO_PROXY": "corp"},
+                         "http://127.0.0.1:5", "tok")
+    assert "ANTHROPIC_AUTH_TOKEN" not in env and env["ANTHROPIC_API_KEY"] == env["OPENAI_API_KEY"] == "tok"
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:5" and env["OPENAI_BASE_URL"] == "http://127.0.0.1:5/v1"
+    assert env["OPENAI_API_BASE"] == env["OPENAI_BASE_URL"] and env["NO_PROXY"].startswith("corp,127.0.0.1")
+
+
+def test_start_auto_classifies_the_task_text(setup, tmp_path):
+    from tiercli import config as cfgmod
+    from tiercli import run as core
+    from tiercli.errors import UsageError
+    from tiercli.ledger import Ledger
+
+    loaded = cfgmod.load(setup["config"])
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        def start(tiers, *command, task=None):
+            opts = core.RunOptions(command=["agent", *command], tiers=tiers, start="auto", task=task)
+            i, decision = core.first_tier(loaded, opts, ledger)
+            return tiers[i], decision.tier
+
+        assert start(["tier1", "tier2", "tier3"], "-p", "rename the variable foo to bar in utils.py") == ("tier1", "tier1")
+        hard = "design the architecture for a distributed job scheduler with sharding and failover"
+        assert start(["tier1", "tier2", "tier3"], task=hard) == ("tier3", "tier3")
+        assert start(["tier1", "tier2"], task=hard) == ("tier2", "tier3")  # the strongest listed
+        with pytest.raises(UsageError):
+            core.first_tier(loaded, core.RunOptions(command=["agent"], tiers=["tier1"], start="auto"), ledger)
+    finally:
+        ledger.close()

@@ -186,7 +186,8 @@ def first_tier(loaded: LoadedConfig, opts: RunOptions, ledger: "Ledger") -> tupl
     text = task_text(opts)
     if not text:
         raise UsageError("--start auto classifies the task, but there is no task text", "pass --task TEXT")
-    decision = ask.classify_only(loaded, text, None, ledger)
+    which = "local" if loaded.config.routing.classifier == "static" else None  # static needs a task type
+    decision = ask.classify_only(loaded, text, which, ledger)
     cfg = loaded.config
     rank = cfg.tier_rank(decision.tier)
     for i, tier in enumerate(opts.tiers):  # the first listed tier at least as strong as the classifier's
@@ -299,10 +300,10 @@ def run_task(loaded: LoadedConfig, ledger: "Ledger", db_path: str, opts: RunOpti
             attempt = Attempt(calls.new_id(), number, tier, f"run-{task_id[:12]}-{number}", opts.caps.get(tier),
                               time.time())
             result.attempts.append(attempt)
-            _record(loaded, ledger, opts, result, attempt, start_decision, text, snap)
-            if on_event:
-                on_event("start", attempt)
             try:
+                _record(loaded, ledger, opts, result, attempt, start_decision, text, snap)
+                if on_event:
+                    on_event("start", attempt)
                 _attempt(loaded, ledger, opts, result, attempt, start_decision, gateway)
                 if not attempt.passed:
                     _quietly(gitsnap.restore, snap)
@@ -328,7 +329,8 @@ def run_task(loaded: LoadedConfig, ledger: "Ledger", db_path: str, opts: RunOpti
             if attempt.passed:
                 break
     finally:
-        signal.signal(signal.SIGTERM, previous_term) if previous_term is not None else None
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         if gateway is not None:
             _quietly(gateway.stop)
     return result
@@ -399,7 +401,7 @@ def _attempt(loaded: LoadedConfig, ledger: "Ledger", opts: RunOptions, result: R
                 attempt.outcome = "timeout"
                 break
     finally:
-        _stop_group(proc)  # whatever the agent left running goes too
+        _quietly(_stop_group, proc)  # whatever the agent left running goes too, before any restore
         if gateway is not None:
             gateway.set_pin(None)
     if attempt.agent_exit is None:
