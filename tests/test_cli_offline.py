@@ -286,3 +286,16 @@ def test_dry_run_counts_the_static_prefix_it_would_send(tier_home, tmp_path):
     plain = json.loads(tier("ask", "-t", "bug_fix", "--dry-run", "--json", "fix it").stdout)
     prefixed = json.loads(tier("ask", "-c", str(path), "-t", "bug_fix", "--dry-run", "--json", "fix it").stdout)
     assert prefixed["usage"]["input_tokens"] > plain["usage"]["input_tokens"] + 500
+
+
+def test_classify_batch_counts_a_hostile_line_and_goes_on(tmp_path):
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"id": 1, "task": "where is main defined?"}\n'
+                     + "[" * 100_000 + "]" * 100_000 + "\n"
+                     + '{"id": 10000000000000000000000000000000, "task": "grep for TODO"}\n'
+                     + '{"id": 3, "task": "fix the failing login test"}\n')
+    result = tier("classify", "--batch", str(batch))
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("error") for line in lines] == [None, "nested too deeply", None, None]
+    assert "classified 3 task(s)" in result.stderr and "1 line(s) not understood" in result.stderr

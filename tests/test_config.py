@@ -133,3 +133,18 @@ def test_config_hash_is_stable_and_sensitive(tmp_path):
     b = config.load(write(tmp_path, GOOD + "\n# a comment\n", "b.yaml")).hash
     c = config.load(write(tmp_path, GOOD + "routing: {default_tier: tier1}\n", "c.yaml")).hash
     assert a == b != c
+
+
+def test_an_invalid_environment_variable_name_is_a_config_error(tmp_path):
+    """`os.environ/OPENAI-API-KEY` is not a variable name; it must not silently become another key."""
+    import pytest
+
+    from tiercli import config
+    from tiercli.errors import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model_list:\n  - model_name: tier1\n    litellm_params: {model: openai/gpt-4o-mini, "
+                    "api_key: os.environ/OPENAI-API-KEY}\nrouting: {tiers: [tier1], default_tier: tier1, "
+                    "task_types: {}, labels: {}}\nguardrails: {compaction: {tier: tier1}}\n")
+    with pytest.raises(ConfigError, match="'OPENAI-API-KEY' is not an environment variable name"):
+        config.load(path)

@@ -179,3 +179,43 @@ def test_spend_days_follow_every_change(tmp_path):
         with ledger._tx() as conn:
             conn.execute("DELETE FROM calls WHERE id = 'b'")
         assert ledger._select("SELECT usd FROM spend_days")[0]["usd"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name", ["a#b.db", "a?mode=rw.db", "a%20b.db", "a b.db", "x#"])
+def test_a_foreign_file_at_a_path_with_uri_characters_is_refused_untouched(tmp_path, name):
+    """`#`, `?`, `%` and spaces used to be read as URI syntax: a path with `#` bypassed the check
+    and migrated another program's database."""
+    path = tmp_path / name
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE theirs (x INTEGER)")
+    other.execute("INSERT INTO theirs VALUES (1)")
+    other.commit()
+    other.close()
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match="another program"):
+        Ledger(path)
+    assert path.read_bytes() == before
+    assert not any(p.name.startswith(name) and p != path for p in tmp_path.iterdir())  # no -wal/-shm left
+
+
+@pytest.mark.parametrize("name", ["a#b.db", "a?c.db", "50%.db", "with space.db"])
+def test_a_new_ledger_at_a_path_with_uri_characters_works_on_both_paths(tmp_path, name):
+    path = tmp_path / name
+    with Ledger(path) as ledger:
+        ledger.upsert_call({"id": "x", "started_at": 1.0, "status": "ok", "cost_usd": 0.5})
+        with ledger.read() as conn:  # the SQLAlchemy side opens the same file
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM calls").scalar() == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [name]
+
+
+def test_a_fifo_or_a_directory_as_the_ledger_is_a_clear_error(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.db"
+    os.mkfifo(fifo)
+    with pytest.raises(LedgerError, match="named pipe"):
+        Ledger(fifo)  # used to block for ever in open()
+    with pytest.raises(LedgerError, match="directory"):
+        Ledger(tmp_path)
+    with pytest.raises(LedgerError, match="device"):
+        Ledger("/dev/null")

@@ -207,6 +207,10 @@ def ask(
         raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
     system = None
     if system_file is not None:
+        from tiercli.paths import not_a_regular_file
+
+        if why := not_a_regular_file(system_file):
+            raise InputError(f"--system-file {system_file} {why}", "pass a regular file")
         try:
             with system_file.open("rb") as fh:  # bounded: it may be /dev/zero or a pipe
                 raw = fh.read(MAX_STDIN_BYTES + 1)
@@ -318,7 +322,10 @@ def classify(
 def _classify_batch(loaded, batch: Path, which: str, ledger) -> None:
     """One JSON object per input line; a line that cannot be read gets an error object, not an abort."""
     from tiercli import ask as core
+    from tiercli.paths import not_a_regular_file
 
+    if why := not_a_regular_file(batch):
+        raise InputError(f"--batch {batch} {why}", "pass a JSONL file")
     try:
         handle = batch.open("rb")
     except OSError as exc:
@@ -335,9 +342,11 @@ def _classify_batch(loaded, batch: Path, which: str, ledger) -> None:
                     raise ValueError('expected an object {"id": ..., "task": "..."}')
                 item_id = item.get("id")
                 decision = core.classify_only(loaded, item["task"], which, ledger)
-            except (ValueError, UnicodeDecodeError, InputError) as exc:
+            except (ValueError, UnicodeDecodeError, InputError, RecursionError) as exc:
                 failed += 1
-                typer.echo(json.dumps({"id": item_id, "line": number, "error": str(exc)[:200]}))
+                why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+                shown_id = item_id if isinstance(item_id, (str, int, float, type(None))) else str(item_id)[:80]
+                typer.echo(json.dumps({"id": shown_id, "line": number, "error": why}))
                 continue
             done += 1
             asked += decision.asked_llm

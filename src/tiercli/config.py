@@ -78,6 +78,10 @@ class Deployment(BaseModel):
     def _has_model(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value.get("model"), str) or not value["model"]:
             raise ValueError("litellm_params.model must name a model, e.g. claude-haiku-4-5")
+        for key, ref in value.items():
+            if isinstance(ref, str) and ref.startswith("os.environ/") and not ENV_REF.match(ref):
+                raise ValueError(f"litellm_params.{key}: {ref[len('os.environ/'):]!r} is not an environment variable "
+                                 "name (letters, digits and _, not starting with a digit), e.g. os.environ/OPENAI_API_KEY")
         for key, price in value.items():  # LiteLLM's per-deployment prices, in dollars per token
             if ("_cost_per_token" in key or "_token_cost" in key) and price is not None and (
                     isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 1):
@@ -203,7 +207,11 @@ class Caching(_Strict):
     @classmethod
     def _read_file(cls, value: str | None) -> str | None:
         if value and value.startswith("@"):
+            from tiercli.paths import not_a_regular_file
+
             path = Path(value[1:]).expanduser()
+            if why := not_a_regular_file(path):
+                raise ValueError(f"static_prefix file {path} {why}")
             try:
                 with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
                     raw = fh.read(MAX_PREFIX_BYTES + 1)
@@ -529,6 +537,10 @@ def locate(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]
 
 
 def read_text(path: Path, how: str) -> str:
+    from tiercli.paths import not_a_regular_file
+
+    if why := not_a_regular_file(path):
+        raise ConfigError(f"config path {path} {why} (from {how})", "point --config or TIER_CONFIG at a YAML file")
     try:
         with path.open("rb") as fh:  # bounded: the path may be /dev/zero or a pipe
             raw = fh.read(MAX_CONFIG_BYTES + 1)

@@ -45,3 +45,28 @@ def default_db_path() -> Path:
     if value:
         return Path(value).expanduser()
     return data_dir() / "ledger.db"
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file (a directory, a named pipe, a device, a socket), or None
+    (a regular file, or nothing there). Checked before opening: opening a FIFO with no writer blocks
+    for ever, and /dev/zero never ends."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a file"
+    return "is not a regular file"

@@ -93,7 +93,12 @@ _V2_SPEND = [
 
 
 def _check_file(path: Path) -> bool:
-    """True when the file exists and already holds data. Refuses foreign and unreadable files."""
+    """True when the file exists and already holds data. Refuses foreign and unreadable files, and
+    anything that is not a regular file (a FIFO would block the open for ever)."""
+    from tiercli.paths import not_a_regular_file
+
+    if why := not_a_regular_file(path):
+        raise LedgerError(f"ledger path {path} {why}", "set TIER_DB or --db to a file path")
     try:
         with path.open("rb") as fh:
             header = fh.read(16)
@@ -187,7 +192,7 @@ class Ledger:
     def _refuse_foreign(self) -> None:
         """Look at an existing file read-only, before anything (even WAL mode) is written to it."""
         try:
-            raw = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+            raw = sqlite3.connect(f"{_file_uri(self.path)}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                   isolation_level=None)
             try:
                 # one read transaction, one snapshot: a concurrent first run committing its schema between
@@ -218,11 +223,17 @@ class Ledger:
     def engine(self) -> "Engine":
         if self._engine is None:
             from sqlalchemy import event
+            from sqlalchemy.pool import QueuePool
             from sqlmodel import create_engine
 
+            path = str(self.path)
+            # a creator, not a URL: the path is opened as it is (a `#`, `?`, `%` or space in a URL's
+            # database part is read as URL syntax and could name another file)
             engine = create_engine(
-                f"sqlite:///{self.path}",
-                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+                "sqlite://",
+                creator=lambda: sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                                check_same_thread=False),
+                poolclass=QueuePool,  # "sqlite://" alone would mean an in-memory database's pool
             )
 
             @event.listens_for(engine, "connect")
@@ -502,6 +513,14 @@ class Ledger:
 
     def schema_version(self) -> int:
         return self._select("SELECT MAX(version) AS v FROM schema_migrations")[0]["v"] or 0
+
+
+def _file_uri(path: Path) -> str:
+    """A `file:` URI for SQLite with every special character quoted: unquoted, a `#` starts a
+    fragment and a `?` the parameters, so the check would read another file than the one opened."""
+    from urllib.parse import quote
+
+    return "file:" + quote(str(path.absolute()), safe="/")
 
 
 def _short(exc: Exception) -> str:

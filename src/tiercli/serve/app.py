@@ -84,15 +84,34 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
 
 def run(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         token: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
-    """`tier serve`: build, warm up, serve until Ctrl-C."""
+    """`tier serve`: check the ledger, bind, announce, then load litellm in the background (a
+    request that needs it before then waits for the import); serve until Ctrl-C or SIGTERM."""
+    import threading
+
     import uvicorn
 
+    from tiercli.ledger import Ledger
+
+    Ledger(db_path).close()  # a foreign, newer or unreadable ledger is refused here (exit 5), before the banner
     app = create_app(loaded, db_path, host=host, token=token)
-    app.state.gateway.warm()
-    if on_ready:
-        shown = f"[{host}]" if ":" in host else host
-        on_ready(f"http://{shown}:{port}")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="critical", access_log=False,
+                                           lifespan="on"))
+    bind = server.startup
+
+    async def startup(sockets=None) -> None:
+        await bind(sockets)
+        if not server.started:
+            return
+        bound = server.servers[0].sockets[0].getsockname()[1] if server.servers and server.servers[0].sockets else port
+        if on_ready:
+            shown = f"[{host}]" if ":" in host else host
+            on_ready(f"http://{shown}:{bound}")
+        threading.Thread(target=app.state.gateway.warm, name="tier-serve-warm", daemon=True).start()
+
+    server.startup = startup  # type: ignore[method-assign]
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    except OSError as exc:  # pragma: no cover - e.g. the port is taken
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind
+        pass
+    if not server.started:
+        raise ConfigError(f"cannot listen on {host}:{port}", "is another server on that port? pass --port")
