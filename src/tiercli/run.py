@@ -208,7 +208,8 @@ def agent_env(base: dict[str, str], url: str, token: str | None, pin_model: str 
         "TIER_GATEWAY_URL": url,
     })
     if pin_model:  # a running `tier serve`: ask for the tier by name (agents that honour these)
-        env.update({"ANTHROPIC_MODEL": pin_model, "ANTHROPIC_SMALL_FAST_MODEL": pin_model})
+        env.update({"ANTHROPIC_MODEL": pin_model, "ANTHROPIC_SMALL_FAST_MODEL": pin_model,
+                    "ANTHROPIC_DEFAULT_HAIKU_MODEL": pin_model})
     loopback = "127.0.0.1,localhost,::1"
     for var in ("NO_PROXY", "no_proxy"):
         env[var] = f"{env[var]},{loopback}" if env.get(var) else loopback
@@ -270,7 +271,7 @@ def run_check(command: str, cwd: str, timeout_s: float) -> tuple[int | None, str
 
 
 # -- the task -----------------------------------------------------------------------------------------
-class _Stop(Exception):
+class _Stop(KeyboardInterrupt):
     """SIGTERM while running: handled as Ctrl-C."""
 
 
@@ -308,7 +309,7 @@ def run_task(loaded: LoadedConfig, ledger: "Ledger", db_path: str, opts: RunOpti
                 if not attempt.passed:
                     _quietly(gitsnap.restore, snap)
                     attempt.restored = True
-            except (KeyboardInterrupt, _Stop):
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (_Stop)
                 attempt.outcome = "interrupted"
                 _quietly(gitsnap.restore, snap)
                 attempt.restored = True
