@@ -303,3 +303,51 @@ def test_start_auto_classifies_the_task_text(setup, tmp_path):
             core.first_tier(loaded, core.RunOptions(command=["agent"], tiers=["tier1"], start="auto"), ledger)
     finally:
         ledger.close()
+
+
+def test_gateway_pin_hook(setup, tmp_path):
+    """The Gateway hook alone: a pinned request is recorded in the attempt's session with the task
+    id, under the attempt's cap; one routed by a pin that has since changed is refused unrecorded."""
+    import asyncio
+
+    from tiercli import config as cfgmod
+    from tiercli import guards
+    from tiercli.errors import BudgetExceeded
+    from tiercli.run import Attempt, pin_decision
+    from tiercli.serve.gateway import Gateway, Pin
+    from tiercli.serve.wire import read_incoming
+
+    loaded = cfgmod.load(setup["config"])
+    gw = Gateway(loaded, tmp_path / "g.db")
+    body = {"model": "claude-opus-4-8", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}],
+            "metadata": {"user_id": "user_x_session_agent-s1"}}
+    inc = read_incoming("anthropic", body, {}, None)
+
+    def pin(n: int) -> Pin:
+        attempt = Attempt(f"a{n}", n, "tier2", f"run-t-{n}", 0.5, time.time())
+        return Pin(pin_decision(loaded, "tier2", attempt, "task-1", None), attempt.session, "task-1",
+                   (guards.Cap("attempt", 0.5, session=attempt.session),))
+
+    async def scenario():
+        await gw.startup()
+        try:
+            gw.pin = pin(1)
+            decision, meta, sticky = await gw.route(inc, "c1")
+            assert (decision.tier, decision.source, sticky) == ("tier2", "run", False)
+            call = await gw._on_db(gw._admit, inc, decision, "c1", meta)
+            assert call.plan.extra_caps == gw.pin.caps
+            await gw._on_db(call.interrupted, "")
+            gw.open_calls.pop("c1")
+            stale, meta, _ = await gw.route(inc, "c2")
+            gw.pin = pin(2)  # the attempt ended and the next began before this request was admitted
+            with pytest.raises(BudgetExceeded):
+                await gw._on_db(gw._admit, inc, stale, "c2", meta)
+        finally:
+            await gw.shutdown()
+
+    asyncio.run(scenario())
+    recorded = rows(str(tmp_path / "g.db"))
+    assert [(r["id"], r["session"], r["task_id"], r["source"], r["tier"], r["decision_source"]) for r in recorded] == [
+        ("c1", "run-t-1", "task-1", "run", "tier2", "run")]
+    assert json.loads(recorded[0]["meta_json"])["serve"]["agent_session"] == "agent-s1"
+    assert recorded[0]["reserved_usd"] is None  # settled: the reservation under the cap released

@@ -62,8 +62,8 @@ def repo_root(cwd: str | os.PathLike) -> str:
         raise UsageError("tier run needs git on PATH (it restores the working tree after a failed attempt)") from None
     if out.returncode != 0:
         raise UsageError(f"{cwd} is not inside a git working tree",
-                         "tier run restores the tree after a failed attempt: run it in a git repository "
-                         "(git init && git add -A && git commit -m start)")
+                         "tier run restores the tree after a failed attempt; in a new project: "
+                         "git init && git add -A && git commit -m start")
     return out.stdout.strip()
 
 

@@ -61,6 +61,7 @@ class Pin:
     task_id: str
     caps: tuple[guards.Cap, ...] = ()
     refusals: list[str] = field(default_factory=list, compare=False)  # budget refusals, for tier run
+    # decision.reasons[-1] names the attempt: a request routed by an earlier pin is refused at admission
 
 
 @dataclass
@@ -231,7 +232,7 @@ class Gateway:
         # tier run: the pin routed this request only if it is still the one set (an attempt that ended
         # has no calls); its calls go in the attempt's session, under its caps
         pin = self.pin if decision.source == "run" else None
-        if decision.source == "run" and (pin is None or pin.decision is not decision):
+        if decision.source == "run" and (pin is None or pin.decision.reasons[-1] not in decision.reasons):
             raise BudgetExceeded("this call belongs to a tier run attempt that has ended")
         if pin is not None and inc.session:
             serve_meta["agent_session"] = inc.session
