@@ -109,6 +109,22 @@ def test_first_tier_fails_the_check_tree_restored_second_tier_passes(setup, repo
     assert PROVIDER_KEY not in json.dumps(all_rows)
     assert git(repo, "status", "--porcelain").splitlines() == [" M calc.py", "?? agent.log"]
 
+    # what tier report gets: one task, resolved on tier2 after tier1 failed, its cost all four calls'
+    from tiercli.ledger import Ledger
+    from tiercli.run_outcomes import summarize
+
+    ledger = Ledger(setup["db"])
+    try:
+        summary = summarize(ledger.run_attempts())
+    finally:
+        ledger.close()
+    task_cost = sum(r["cost_usd"] for r in model_calls)
+    assert summary["tasks"]["tasks"] == summary["tasks"]["resolved"] == 1
+    assert summary["tasks"]["cost_per_task_usd"] == pytest.approx(task_cost)
+    assert list(summary["by_start_tier"]) == ["tier1"] and list(summary["by_resolved_tier"]) == ["tier2"]
+    assert summary["attempts_by_tier"]["tier1"]["outcomes"] == {"CheckFailed": 1}
+    assert summary["attempts_by_tier"]["tier2"]["pass_rate"] == 1.0
+
     log = subprocess.run([sys.executable, "-m", "tiercli", "log", "--db", setup["db"], "--json"],
                          capture_output=True, text=True, check=True)
     kinds = [r["kind"] for r in json.loads(log.stdout)]
@@ -235,6 +251,16 @@ def test_running_tier_serve_pins_by_model_name_and_refuses_caps(setup, repo, tmp
     runs = [r for r in rows(setup["db"]) if r["kind"] == "run"]
     assert [(r["tier"], r["status"]) for r in runs] == [("tier1", "error"), ("tier2", "ok")]
     assert run_meta(runs[0])["cost_usd"] is None  # the running gateway's calls are not linked to the task
+    from tiercli.ledger import Ledger
+    from tiercli.run_outcomes import summarize
+
+    ledger = Ledger(setup["db"])
+    try:
+        summary = summarize(ledger.run_attempts())
+    finally:
+        ledger.close()
+    assert summary["tasks"]["resolved"] == 1 and summary["tasks"]["unknown_cost"] == 1
+    assert summary["tasks"]["cost_per_task_usd"] is None  # unknown, never $0
 
 
 # -- options, without an agent -----------------------------------------------------------------------

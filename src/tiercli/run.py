@@ -487,5 +487,3 @@ def _record(loaded: LoadedConfig, ledger: "Ledger", opts: RunOptions, result: Ru
         "owner_started": procinfo.this_process_started() if running else None,
     }
     ledger.upsert_call(row)
-
-
