@@ -138,7 +138,7 @@ def test_cap_reached_mid_attempt_the_next_call_gets_402_and_the_attempt_fails(se
                     agent=[*AGENT, TASK, "--protocol", "openai", "--max-tokens", "100,64000"])
     assert proc.returncode == 0, proc.stderr
     assert "call 2 failed: HTTP 402" in proc.stderr and "budget_exceeded" in proc.stderr
-    assert "cap $0.05 reached" in proc.stderr
+    assert "budget reached, a call was refused: attempt budget $0.05" in proc.stderr
     all_rows = rows(setup["db"])
     runs = [r for r in all_rows if r["kind"] == "run"]
     assert [(r["tier"], r["status"], r["error_class"], r["check_passed"]) for r in runs] == [

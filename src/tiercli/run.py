@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, Callable
 from tiercli import calls, gitsnap, guards, procinfo
 from tiercli.config import LoadedConfig
 from tiercli.errors import UsageError
-from tiercli.fmt import usd
 from tiercli.redact import redact
 from tiercli.router import Decision
 
@@ -382,9 +381,10 @@ def _attempt(loaded: LoadedConfig, ledger: "Ledger", opts: RunOptions, result: R
     deadline = attempt.started + opts.timeout_s if opts.timeout_s else None
     if gateway is not None:
         gateway.set_pin(pin)
-    proc = subprocess.Popen(opts.command, cwd=opts.cwd, env=env, process_group=0,
-                            stdin=subprocess.PIPE if opts.stdin_text is not None else subprocess.DEVNULL)
+    proc = None
     try:
+        proc = subprocess.Popen(opts.command, cwd=opts.cwd, env=env, process_group=0,
+                                stdin=subprocess.PIPE if opts.stdin_text is not None else subprocess.DEVNULL)
         _feed(proc, opts.stdin_text)
         refused_at = None
         while True:
@@ -402,7 +402,8 @@ def _attempt(loaded: LoadedConfig, ledger: "Ledger", opts: RunOptions, result: R
                 attempt.outcome = "timeout"
                 break
     finally:
-        _quietly(_stop_group, proc)  # whatever the agent left running goes too, before any restore
+        if proc is not None:
+            _quietly(_stop_group, proc)  # whatever the agent left running goes too, before any restore
         if gateway is not None:
             gateway.set_pin(None)
     if attempt.agent_exit is None:
@@ -442,7 +443,7 @@ def describe(attempt: Attempt) -> str:
     if attempt.outcome == "check_failed":
         return "check timed out" if attempt.check_timed_out else f"check failed (exit {attempt.check_exit})"
     if attempt.outcome == "cap_reached":
-        return f"cap {usd(attempt.cap_usd or 0)} reached: a call was refused"
+        return f"budget reached, a call was refused: {attempt.refused[0] if attempt.refused else 'cap'}"
     if attempt.outcome == "timeout":
         return "wall-clock limit reached"
     if attempt.outcome == "agent_failed":
