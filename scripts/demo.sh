@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TIER_HOME="${TIER_HOME:-$PWD/.tier-demo}"
 unset TIER_CONFIG TIER_DB
-tier=".venv/bin/tier"
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+tier="${TIER_BIN:-.venv/bin/tier}"
+# bold step titles only on a terminal, and never with NO_COLOR (https://no-color.org), like tier itself
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ] && [ "${TERM:-}" != dumb ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
 
 step tier config check
 $tier config check

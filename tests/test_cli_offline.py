@@ -275,6 +275,11 @@ def test_static_prefix_file_is_read_bounded(tier_home, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(embedded_default_text() + "caching: {static_prefix: '@/dev/zero'}\n")
     result = tier("ask", "-c", str(bad), "-t", "search", "x")
+    assert result.exit_code == 3 and "is a device, not a file" in result.stderr
+    big = tmp_path / "big.md"
+    big.write_bytes(b"x" * (4_000_001))
+    bad.write_text(embedded_default_text() + f"caching: {{static_prefix: '@{big}'}}\n")
+    result = tier("ask", "-c", str(bad), "-t", "search", "x")
     assert result.exit_code == 3 and "larger than 4 MB" in result.stderr
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tiercli import replay as core
 from tiercli import tokens
 from tiercli.classify import run_local
 from tiercli.cli import app
 from tiercli.config import load
 from tiercli.errors import InputError, UsageError
-from tiercli.outcomes import load_outcomes, parse_map
+from tiercli.replay_outcomes.evaluate import evaluate_outcomes
+from tiercli.replay_outcomes.table import load_outcomes, parse_map
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,14 +201,14 @@ def test_terminal_view(cfg):
 
 # -- bad input: one clear line and the right exit code ------------------------------------------------
 @pytest.mark.parametrize("content, name, needle", [
-    ("task_id,model,score\n1,a,1\n", "t.csv", "missing column(s) quality"),
+    ("task_id,model,grade\n1,a,1\n", "t.csv", "missing column(s) quality"),
     ("model,quality\na,1\n", "t.csv", "missing column(s) task_id"),
     ("task_id,model,quality\n1,a,maybe\n", "t.csv", ":2: bad value"),
     ("task_id,model,quality\n1,a,1\n1,a,0\n", "t.csv", "second row for model 'a'"),
     ("task_id,model,quality\n1,,1\n", "t.csv", "empty model"),
     ('{"task_id": 1, "model": "a", "quality": 1}\n{"task_id": 2,\n', "t.jsonl", "t.jsonl:2: not JSON"),
     ("[1, 2]\n", "t.jsonl", "expected a JSON object"),
-    ("prompt,a,category\nx,1,easy\n", "t.csv", "column 'category': bad value 'easy'"),
+    ("prompt,a,difficulty\nx,1,easy\n", "t.csv", "column 'difficulty': bad value 'easy'"),
     ("prompt,a_response\nx,y\n", "t.csv", "no model quality columns"),
     ("", "t.csv", "is empty"),
     ("task_id,model,quality,cost_usd\n1,a,1,-3\n", "t.csv", "cost_usd must be a number >= 0"),
@@ -231,6 +231,9 @@ def test_malformed_tables_are_input_errors(cfg, tmp_path, content, name, needle)
     (["nobody=tier1"], "the table has no model 'nobody'"),
     (["small=tier1", "big=tier1"], "tier 'tier1' has two models"),
     (["small=tier1", "small=tier2"], "mapped twice"),
+    (["tier1=nobody"], "the table has no model 'nobody'"),
+    (["tier9=small"], "unknown tier 'tier9'"),
+    (["tier1=small,tier1=big"], "tier 'tier1' has two models"),
 ])
 def test_bad_maps_are_usage_errors(cfg, maps, needle):
     table = load_outcomes(DATA / "outcomes_long.csv")
@@ -263,7 +266,7 @@ def test_gsm8k_wide_table_gives_plausible_figures():
     assert all(table.prompts[t] for t in table.task_ids)
     loaded = load(ROOT / "sample_configs" / "anthropic.yaml")
     mapping = parse_map([f"{MIXTRAL}=tier1", f"{GPT4}=tier3"], table, loaded.config.routing.tiers)
-    result = core.evaluate_outcomes(loaded, table, mapping)
+    result = evaluate_outcomes(loaded, table, mapping)
     weak, strong = result.policy("always:tier1"), result.policy("always:tier3")
     # counted independently: Mixtral right on 842, GPT-4 on 1130, both wrong on 94 of 1319
     assert weak.quality == pytest.approx(842 / 1319) and strong.quality == pytest.approx(1130 / 1319)

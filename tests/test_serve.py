@@ -243,7 +243,8 @@ def test_openai_sdk_json_and_stream(gw, fake_provider):
         assert (row["tier"], row["served_model"], row["status"]) == ("tier2", f"openai/{GPT}", "ok")
         assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (20, 100, 4)
         assert row["cost_usd"] is not None and row["cost_usd"] > 0
-    assert [r["session"] for r in rows] == ["aider-7", "aider-7", None]
+    assert [r["session"] for r in rows][:2] == ["aider-7", "aider-7"]
+    assert rows[2]["session"].startswith("conv-")  # no session named: the conversation's first message
     no_secret_in(rows)
 
 
@@ -425,25 +426,37 @@ def test_auto_routes_like_tier_ask(gw, fake_provider):
 
 
 def test_scenario_rules(gw, fake_provider):
-    client = gw.anthropic()
+    client = gw.anthropic(default_headers={"x-session-id": "scenarios"})
+
+    class Fresh:  # each call a cold session: stickiness is tested on its own
+        class messages:
+            @staticmethod
+            def create(**kw):
+                gw.gw.sticky.clear()
+                return client.messages.create(**kw)
     # Claude Code's background calls name a haiku model: tier1, whatever the text says
-    client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=50, messages=[{"role": "user", "content": HIGH_TASK}])
+    Fresh.messages.create(model="claude-haiku-4-5-20251001", max_tokens=50, messages=[{"role": "user", "content": HIGH_TASK}])
     # long context (over serve.long_context_tokens = 2000) -> tier3
-    client.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK + "\n" + "x = 1\n" * 3000}])
-    # thinking requested -> tier3
-    client.messages.create(model="claude-main-model", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+    Fresh.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK + "\n" + "x = 1\n" * 3000}])
+    # deep thinking requested (a budget of at least 10k tokens) -> tier3
+    Fresh.messages.create(model="claude-main-model", max_tokens=20000, thinking={"type": "enabled", "budget_tokens": 16000},
                            messages=[{"role": "user", "content": LOW_TASK}])
     # a web search server tool -> tier3
-    client.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK}],
+    Fresh.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK}],
                            tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}])
     # none of them: the classifier
-    client.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK}])
-    rows = gw.rows(5)
-    assert [r["tier"] for r in rows] == ["tier1", "tier3", "tier3", "tier3", "tier1"]
-    assert [meta(r)["serve"].get("rule") for r in rows] == ["small_model", "long_context", "thinking", "web_search", None]
-    assert [r["decision_source"] for r in rows] == ["scenario"] * 4 + ["local"]
+    Fresh.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK}])
+    # Claude Code's every-call default (adaptive thinking, a small budget) is not a request for the thinking tier
+    Fresh.messages.create(model="claude-main-model", max_tokens=2048, extra_body={"thinking": {"type": "adaptive"}},
+                           messages=[{"role": "user", "content": LOW_TASK}])
+    Fresh.messages.create(model="claude-main-model", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+                           messages=[{"role": "user", "content": LOW_TASK}])
+    rows = gw.rows(7)
+    assert [r["tier"] for r in rows] == ["tier1", "tier3", "tier3", "tier3", "tier1", "tier1", "tier1"]
+    assert [meta(r)["serve"].get("rule") for r in rows] == ["small_model", "long_context", "thinking", "web_search", None, None, None]
+    assert [r["decision_source"] for r in rows] == ["scenario"] * 4 + ["local"] * 3
     assert rows[2]["decided_tier"] == "tier1"  # what the classifier said before the rule
-    assert [r.model for r in fake_provider.requests] == [HAIKU, SONNET, SONNET, SONNET, HAIKU]
+    assert [r.model for r in fake_provider.requests] == [HAIKU, SONNET, SONNET, SONNET, HAIKU, HAIKU, HAIKU]
 
 
 def test_a_warm_session_stays_on_its_tier_unless_it_must_rise(gw, fake_provider):

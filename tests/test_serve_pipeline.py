@@ -177,3 +177,160 @@ def test_a_killed_gateways_pending_rows_are_recovered_by_the_next_tier_command(f
     rows = all_rows(db)
     assert [(r["status"], r["error_class"]) for r in rows] == [("interrupted", "ProcessGone")] * 3
     assert all(r["reserved_usd"] is None for r in rows)
+
+
+def test_one_console_record_per_request_and_json_404s(budget_gw, fake_provider):
+    from tiercli.serve import console
+
+    records: list[dict] = []
+    budget_gw.gw.log = records.append
+    try:
+        ok = httpx.post(budget_gw.url + "/v1/chat/completions", headers={"user-agent": "aider/0.86"},
+                        json={"model": "tier2", "messages": MESSAGES})
+        bad = httpx.post(budget_gw.url + "/v1/chat/completions", json={"model": "tier2", "messages": MESSAGES, "tools": 5})
+        lost = httpx.post(budget_gw.url + "/v1/responsez", json={})
+        budget_gw.gw.flush()
+    finally:
+        budget_gw.gw.log = None
+    assert ok.status_code == 200 and bad.status_code == 400
+    assert lost.status_code == 404 and "POST /v1/chat/completions" in lost.json()["error"]["message"]
+    by_status = {r["status"]: r for r in records}
+    assert set(by_status) == {"ok", "rejected", "not_found"}
+    done = by_status["ok"]
+    assert (done["client"], done["endpoint"], done["tier"], done["requested_model"]) == ("aider", "/v1/chat/completions", "tier2", "tier2")
+    assert done["cost_usd"] > 0 and done["input_tokens"] > 0 and done["session"].startswith("conv-")
+    text = console.line(done)
+    assert "aider" in text and "-> tier2" in text and " ok " in text and "$" in text
+    assert "tools must be" in console.line(by_status["rejected"])
+
+
+def test_every_client_gets_a_stable_session():
+    from tiercli.serve.wire import session_of
+
+    turn1 = {"messages": [{"role": "user", "content": "fix the login test"}]}
+    turn2 = {"messages": [{"role": "user", "content": "fix the login test"}, {"role": "assistant", "content": "done"},
+                          {"role": "user", "content": "now run it"}]}
+    other = {"messages": [{"role": "user", "content": "something else"}]}
+    assert session_of("openai", turn1, {}) == session_of("openai", turn2, {}) != session_of("openai", other, {})
+    assert session_of("openai", turn1, {"x-session-id": "mine"}) == "mine"
+    assert session_of("openai", {**turn1, "user": "u1"}, {}) == "u1"
+
+
+CLAUDE_CODE_BETAS = "claude-code-20250219,context-1m-2025-08-07,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
+
+
+def test_a_claude_code_request_is_adapted_to_the_model_it_is_routed_to(budget_gw, fake_provider):
+    """Claude Code's every-call fields, asked of its own model but routed to haiku (passthrough)."""
+    body = {"model": "claude-opus-4-8", "max_tokens": 64000, "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "high"}, "context_management": {"edits": []},
+            "messages": [{"role": "user", "content": "rename foo to bar in utils.py"}]}
+    resp = httpx.post(budget_gw.url + "/v1/messages", json=body,
+                      headers={"anthropic-version": "2023-06-01", "anthropic-beta": CLAUDE_CODE_BETAS})
+    assert resp.status_code == 200, resp.text
+    [sent] = fake_provider.requests_for("claude-haiku-4-5")
+    assert sent.body["max_tokens"] == 4096  # guardrails.max_output_tokens, not 64000
+    assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert "output_config" not in sent.body and "context_management" not in sent.body
+    betas = sent.headers["anthropic-beta"].split(",")
+    assert "context-1m-2025-08-07" not in betas and "claude-code-20250219" not in betas  # haiku: 200k window
+    assert "interleaved-thinking-2025-05-14" in betas and "fine-grained-tool-streaming-2025-05-14" in betas
+    [row] = all_rows(budget_gw.db)
+    adapted = json.loads(row["meta_json"])["serve"]["adapted"]
+    assert "max_tokens 64000 -> 4096" in adapted and any("adaptive -> enabled" in a for a in adapted)
+    assert any("context-1m" in a for a in adapted)
+    # the reservation was for 4096 output tokens, not 64000: a $0.05 cap is far from exhausted
+    assert row["reserved_usd"] is None and row["cost_usd"] < 0.05
+
+
+def test_an_openai_request_gets_one_clamped_output_limit_and_no_foreign_fields(budget_gw, fake_provider):
+    body = {"model": "tier2", "temperature": 0.2, "n": 1,
+            "messages": [{"role": "user", "content": "rename foo to bar in utils.py"}]}
+    resp = httpx.post(budget_gw.url + "/v1/chat/completions", json=body)
+    assert resp.status_code == 200, resp.text
+    [sent] = fake_provider.requests_for("gpt-5-mini")
+    assert sent.body["max_completion_tokens"] == 4096 and "max_tokens" not in sent.body  # none was sent before
+    assert "temperature" not in sent.body  # gpt-5-mini takes only the default
+
+
+def test_an_anthropic_request_routed_to_a_gpt_model_loses_its_thinking(budget_gw, fake_provider):
+    body = {"model": "tier2", "max_tokens": 64000, "thinking": {"type": "enabled", "budget_tokens": 12000},
+            "messages": [{"role": "user", "content": "rename foo to bar in utils.py"}]}
+    resp = httpx.post(budget_gw.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+    assert resp.status_code == 200, resp.text
+    [sent] = fake_provider.requests_for("gpt-5-mini")
+    assert "thinking" not in sent.body
+    assert sent.body.get("max_completion_tokens", sent.body.get("max_tokens")) == 4096
+
+
+@pytest.fixture
+def plain_gw(fake_provider, keys, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(config_text(fake_provider, "serve: {sticky_ttl_s: 0}"))
+    g = Gateway(path, tmp_path / "p.db")
+    yield g
+    g.stop()
+
+
+def test_an_over_long_prompt_goes_only_where_it_fits_or_gets_the_overflow_error(plain_gw, fake_provider):
+    """tier1 (haiku) and tier3 (sonnet) hold 200k tokens, tier2 (gpt-5-mini) 272k."""
+    long = "word " * 230_000  # ~230k tokens
+    resp = httpx.post(plain_gw.url + "/v1/chat/completions", timeout=60,
+                      json={"model": "auto", "messages": [{"role": "user", "content": "grep for TODO\n" + long}]})
+    assert resp.status_code == 200, resp.text[:300]
+    assert [r.model for r in fake_provider.requests] == ["gpt-5-mini"]
+    [row] = all_rows(plain_gw.db)
+    assert row["tier"] == "tier2" and json.loads(row["meta_json"])["serve"]["rule"] == "context_window"
+    too_long = "word " * 300_000
+    for protocol, path in (("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")):
+        resp = httpx.post(plain_gw.url + path, timeout=60, headers={"anthropic-version": "2023-06-01"},
+                          json={"model": "auto", "max_tokens": 100, "messages": [{"role": "user", "content": too_long}]})
+        assert resp.status_code == 400
+        if protocol == "openai":
+            err = resp.json()["error"]
+            assert err["code"] == "context_length_exceeded" and err["type"] == "invalid_request_error"
+        else:
+            err = resp.json()["error"]
+            assert err["type"] == "invalid_request_error" and err["message"].startswith("prompt is too long")
+    assert len(fake_provider.requests) == 1 and len(all_rows(plain_gw.db)) == 1  # nothing sent, nothing recorded
+
+
+def test_a_budget_holds_under_concurrent_hostile_clients(fake_provider, keys, tmp_path):
+    """32 clients sending 40 KB of tools, n: 4 and no max_tokens: the provider bills the tools, every
+    answer and the whole output allowance; spend stays within the cap plus one estimate (it overran
+    3.8x, 6.7x and 210x when tools, n and the output limit were not counted or not sent)."""
+    from tiercli import tokens
+
+    cap = 0.10
+    path = tmp_path / "h.yaml"
+    path.write_text(config_text(fake_provider, f"guardrails: {{budget: {{daily_usd: {cap}}}}}\nserve: {{sticky_ttl_s: 0}}"))
+    g = Gateway(path, tmp_path / "h.db")
+    tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "x" * 400,
+                                               "parameters": {"type": "object", "properties": {}}}} for i in range(90)]
+    messages = [{"role": "user", "content": "rename foo to bar in utils.py"}]
+    billed_prompt = tokens.count_messages(messages, "gpt-5-mini") + tokens.count(json.dumps(tools, ensure_ascii=False), "gpt-5-mini")
+    # the worst a provider may bill: the whole prompt, 4 answers of the full (clamped) output allowance
+    fake_provider.set_default("gpt-5-mini", Reply(text="ok", prompt_tokens=billed_prompt, output_tokens=4 * 4096))
+    statuses: list[int] = []
+
+    def client() -> None:
+        for _ in range(3):
+            r = httpx.post(g.url + "/v1/chat/completions", timeout=60,
+                           json={"model": "tier2", "messages": messages, "tools": tools, "n": 4})
+            statuses.append(r.status_code)
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        g.gw.flush()
+    finally:
+        g.stop()
+    rows = all_rows(g.db)
+    spent = sum(r["cost_usd"] or 0 for r in rows if r["status"] == "ok")
+    one_estimate = (billed_prompt * 0.25 + 4 * 4096 * 2.0) / 1e6  # gpt-5-mini: $0.25 in, $2 out per Mtok
+    assert statuses.count(200) >= 1 and statuses.count(402) >= 1
+    assert spent <= cap + one_estimate, (spent, cap, one_estimate)
+    assert all(r.body["max_completion_tokens"] == 4096 and r.body["n"] == 4 for r in fake_provider.requests)
+    assert [r for r in rows if r["status"] == "pending" or r["reserved_usd"] is not None] == []

@@ -17,18 +17,19 @@ from typing import Iterator, Optional
 import typer
 
 from tiercli import __version__
+from tiercli.cli_help import TierTyper
 from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
 
-app = typer.Typer(
+app = TierTyper(
     name="tier",
     help="Route each coding-agent LLM call to the cheapest model tier that can do it, and keep a ledger of what it cost.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(help="Show and check the configuration.", no_args_is_help=True)
-import_app = typer.Typer(help="Import other tools' session logs into the ledger.", no_args_is_help=True)
+config_app = TierTyper(help="Show and check the configuration.", no_args_is_help=True)
+import_app = TierTyper(help="Import other tools' session logs into the ledger.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(import_app, name="import")
 
@@ -36,8 +37,8 @@ app.add_typer(import_app, name="import")
 # accepted and cost a minute and 6 GB of memory to count offline (50 MB), to be refused by the provider.
 MAX_STDIN_BYTES = 8 * 1024 * 1024
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
-DbOpt = typer.Option(None, "--db", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
+ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
+DbOpt = typer.Option(None, "--db", metavar="FILE", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
@@ -179,8 +180,9 @@ def _decision_line(result) -> str:
 @guarded
 def ask(
     prompt: Optional[str] = typer.Argument(None, help="The prompt. Piped stdin comes first, then this.", show_default=False),
-    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", help="Route statically by task type (see `tier config show`)."),
-    tier: Optional[str] = typer.Option(None, "--tier", help="Force a tier (recorded as an override)."),
+    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", metavar="TYPE", help="Route statically by task type."),
+    tier: Optional[str] = typer.Option(None, "--tier", metavar="TIER", help="Force a tier (recorded as an override)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME", help="A tier or a model of the config, routed to its tier as an override (like --tier). Models: {models}."),
     session: Optional[str] = typer.Option(None, "--session", "-s", help="Group calls into a session."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local | llm | hybrid (overrides the config)."),
     system_file: Optional[Path] = typer.Option(None, "--system-file", help="A system prompt file (the static prefix, cached where the provider supports it)."),
@@ -203,6 +205,14 @@ def ask(
         check_task_type(cfg, task_type)
     if tier is not None:
         check_tier(cfg, tier)
+    if model is not None:
+        from tiercli.errors import UsageError
+        from tiercli.router import tier_for_model
+
+        model_tier = tier_for_model(cfg, model)
+        if tier is not None and tier != model_tier:
+            raise UsageError(f"--tier {tier} and --model {model} (on {model_tier}) disagree", "give one of them")
+        tier = model_tier
     if classifier is not None and classifier not in ("static", "local", "llm", "hybrid"):
         raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
     system = None
@@ -431,8 +441,13 @@ def replay(
     claude_code: Optional[list[Path]] = typer.Option(None, "--claude-code", help="Replay Claude Code logs (files or folders) as they are, without importing them.", show_default=False),
     outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="An outcome table (CSV or JSONL, long or wide form): judge routing policies on it.", show_default=False),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="With --outcomes: prompts per task_id (CSV or JSONL).", show_default=False),
-    mapping: Optional[list[str]] = typer.Option(None, "--map", help="With --outcomes: MODEL=TIER, which table model stands for which tier (repeatable).", show_default=False),
+    mapping: Optional[list[str]] = typer.Option(None, "--map", help="With --outcomes: MODEL=TIER or TIER=MODEL, which table model stands for which tier (repeatable, or comma-separated).", show_default=False),
     success_threshold: float = typer.Option(1.0, "--success-threshold", help="With --outcomes: an answer succeeds when quality >= this (cascade, oracle)."),
+    policy: Optional[list[str]] = typer.Option(None, "--policy", help="With --outcomes: config, always:TIER, cascade, cascade:TIER,TIER,..., oracle or run (repeatable; default: config, always:<each>, cascade, oracle).", show_default=False),
+    cap: Optional[list[str]] = typer.Option(None, "--cap", help="With --outcomes: TIER=USD (or USD for every tier) per attempt; an attempt costing more counts as failed at the cap.", show_default=False),
+    start: Optional[list[str]] = typer.Option(None, "--start", help="With --outcomes: TASK_TYPE=TIER, where a cascade starts for tasks of that type (repeatable).", show_default=False),
+    by: Optional[str] = typer.Option(None, "--by", help="With --outcomes: the table's task-type column (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`).", show_default=False),
+    as_csv: bool = typer.Option(False, "--csv", help="With --outcomes: one CSV row per policy on stdout."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local: overrides the config's classifier for calls without a recorded task type."),
     llm_classifier: bool = typer.Option(False, "--llm-classifier", help="With --live: let the config's llm or hybrid classifier run (it calls a model)."),
     top: int = typer.Option(10, "--top", min=0, max=100_000, help="How many changed calls to list."),
@@ -460,21 +475,24 @@ def replay(
     if not live and (yes or max_cost is not None):
         raise UsageError("--yes and --max-cost go with --live")
     if outcomes is not None:
-        from tiercli.outcomes import load_outcomes, parse_map
+        from tiercli.replay_outcomes import commands
+        from tiercli.replay_outcomes import render as outcomes_render
 
         if live or claude_code or session or since or all_calls:
             raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --session, --since or --all")
-        table = load_outcomes(outcomes, tasks)
-        result = core.evaluate_outcomes(loaded, table, parse_map(mapping or [], table, cfg.routing.tiers),
-                                        threshold=success_threshold, classifier=classifier, top=top)
-        data = render.outcomes_json(result)
+        if as_json and as_csv:
+            raise UsageError("--json and --csv: choose one")
+        data = commands.replay_outcomes(loaded, outcomes, tasks=tasks, mapping=mapping, threshold=success_threshold,
+                                        classifier=classifier, top=top, policies=policy, caps=cap, start=start, by=by)
         if as_json:
             typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        elif as_csv:
+            sys.stdout.write(outcomes_render.outcomes_csv(data))
         else:
-            render.print_outcomes(data)
+            outcomes_render.print_outcomes(data)
         return
-    if tasks is not None or mapping:
-        raise UsageError("--tasks and --map go with --outcomes")
+    if tasks is not None or mapping or policy or cap or start or by or as_csv:
+        raise UsageError("--tasks, --map, --policy, --cap, --start, --by and --csv go with --outcomes")
     if all_calls and (session or since):
         raise UsageError("--all replays everything: drop it, or drop --session/--since")
     since_ts = None
@@ -557,6 +575,53 @@ def replay(
         render.print_live(data)
 
 
+# -- tune --------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def tune(
+    outcomes: Path = typer.Option(..., "--outcomes", help="An outcome table (CSV or JSONL, long or wide form).", show_default=False),
+    mapping: Optional[list[str]] = typer.Option(None, "--map", help="TIER=MODEL or MODEL=TIER, which table model stands for which tier (repeatable, or comma-separated).", show_default=False),
+    within: float = typer.Option(0.01, "--within", help="Choose the cheapest policy whose quality is within this of the best (0.01 = one point)."),
+    folds: int = typer.Option(5, "--folds", min=2, max=100, help="k of the k-fold cross-validation (folds by a hash of the task id)."),
+    objective: str = typer.Option("success", "--objective", help="success (share of tasks with quality >= threshold) or quality (mean quality)."),
+    success_threshold: float = typer.Option(1.0, "--success-threshold", help="An answer succeeds when quality >= this."),
+    order: Optional[list[str]] = typer.Option(None, "--order", help="TIER,TIER,...: a cascade order to search (repeatable; default: every order of the mapped tiers).", show_default=False),
+    cap_grid: Optional[list[str]] = typer.Option(None, "--cap-grid", help="[TIER=]USD,USD,...: caps to search (repeatable, `none` for no cap; default: none, and each tier's dearest and 90th-percentile successful attempt).", show_default=False),
+    by: Optional[str] = typer.Option(None, "--by", help="The task-type column to start tiers by (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`: one start for all).", show_default=False),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Prompts per task_id (CSV or JSONL), for --by classifier.", show_default=False),
+    min_type_tasks: int = typer.Option(10, "--min-type-tasks", min=1, help="A task type with fewer tasks gets no start tier of its own."),
+    write: Optional[Path] = typer.Option(None, "--write", help="Write the chosen policy as a config `run:` section (YAML) to this file.", show_default=False),
+    force: bool = typer.Option(False, "--force", help="With --write: replace an existing file."),
+    top: int = typer.Option(15, "--top", min=2, max=10_000, help="How many frontier policies to show."),
+    as_json: bool = JsonOpt,
+    as_csv: bool = typer.Option(False, "--csv", help="The frontier as CSV on stdout."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Search cascade policies (order, caps, start tier per task type) on an outcome table: Pareto frontier, chosen policy, cross-validated."""
+    from tiercli.errors import UsageError
+    from tiercli.replay_outcomes import commands, render_tune
+
+    if as_json and as_csv:
+        raise UsageError("--json and --csv: choose one")
+    if force and write is None:
+        raise UsageError("--force goes with --write")
+    loaded = _load_config(config)
+    data = commands.tune(loaded, outcomes, mapping=mapping, within=within, folds=folds, objective=objective,
+                         threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by, tasks=tasks,
+                         min_type_tasks=min_type_tasks)
+    if write is not None:
+        render_tune.write_snippet(write, data["snippet"], force)
+        data["written"] = str(write)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif as_csv:
+        sys.stdout.write(render_tune.tune_csv(data))
+    else:
+        render_tune.print_tune(data, top)
+        if write is not None:
+            typer.echo(f"wrote the chosen policy to {_terminal_safe(str(write))} (a run: section: merge it into your config)")
+
+
 # -- serve -------------------------------------------------------------------------------------------
 @app.command()
 @guarded
@@ -566,6 +631,8 @@ def serve(
     token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per request on the console."),
+    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per request on stdout, for machines."),
 ) -> None:
     """A local gateway: OpenAI- and Anthropic-compatible endpoints that route and record every call."""
     from tiercli import paths
@@ -579,7 +646,10 @@ def serve(
                          f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
         sys.stderr.flush()
 
-    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready)
+    from tiercli.serve import console
+
+    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready,
+                log=None if quiet and not json_log else console.printer(json_log))
 
 
 # -- run ---------------------------------------------------------------------------------------------

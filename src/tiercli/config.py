@@ -1,9 +1,10 @@
 """YAML -> validated, typed config.
 
 The file is a LiteLLM proxy config (`model_list`, `router_settings`) plus tiercli's own sections
-(`routing`, `guardrails`, `caching`, `prices`, `ledger`). Validation is pydantic; the semantic checks
-that need the whole config (fallbacks naming unknown groups, unset key variables, unpriced models)
-live in `problems()`, which `tier config check` prints in full and `load()` applies the fatal ones of.
+(`routing`, `guardrails`, `caching`, `prices`, `ledger`, `serve`, `run`). Validation is pydantic; the
+semantic checks that need the whole config (fallbacks naming unknown groups, unset key variables,
+unpriced models) live in `problems()`, which `tier config check` prints in full and `load()` applies
+the fatal ones of.
 
 Where it comes from, first match wins: `--config`, `TIER_CONFIG`, the user config file, and else the
 embedded offline default (no key, no network), so a fresh install works at once.
@@ -11,6 +12,7 @@ embedded offline default (no key, no network), so a fresh install works at once.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -18,7 +20,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -223,6 +226,52 @@ class Caching(_Strict):
         return value
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(value: Any, what: str) -> float:
+    """Seconds from 90, "90s", "15m" or "1h"; ValueError naming `what` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        found = DURATION.match(str(value)) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError(f"{what} must be a duration such as 900, 90s, 15m or 1h, not {value!r}")
+        seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2) or "s"]
+    if not 0 < seconds <= 7 * 86_400:
+        raise ValueError(f"{what} must be more than 0 and at most 7 days")
+    return seconds
+
+
+class Run(_Strict):
+    """Whole agent tasks run as a verified cascade (`tier run`), and the policy `tier tune` writes:
+    the tiers tried in order (empty: routing.tiers), a spending cap per attempt on a tier (USD;
+    `cap_usd` for tiers without their own), the first tier per task type (a type not listed starts
+    at the first of `tiers`), and wall-clock limits (seconds, or 90s / 15m / 1h). Task-type keys
+    are free text: the classifier's task types for agent tasks, an outcome table's task-type column
+    (e.g. CodeRouterBench's dimensions) for `tier replay --outcomes --policy run`."""
+
+    tiers: list[str] = Field(default_factory=list)
+    caps: dict[str, float] = Field(default_factory=dict)
+    start: dict[str, str] = Field(default_factory=dict)
+    cap_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+    timeout: float | None = None  # per attempt, the agent's wall clock; None: no limit
+    check_timeout: float = 600
+
+    @field_validator("caps")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, cap in value.items():
+            if not (0 < cap <= 1_000_000):  # also refuses nan and inf
+                raise ValueError(f"caps.{tier} must be a positive amount in dollars (at most 1000000)")
+        return value
+
+    @field_validator("timeout", "check_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info) -> float | None:
+        return None if value is None else parse_duration(value, info.field_name)
+
+
 class Telemetry(_Strict):
     enabled: bool = False  # also switched on by the standard OTEL_* exporter variables
 
@@ -262,46 +311,6 @@ class Serve(_Strict):
         return {n: getattr(self, n) for n in names if getattr(self, n)}
 
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
-
-
-def parse_duration(value: Any, what: str) -> float:
-    """Seconds from 90, "90s", "15m" or "1h"; ValueError naming `what` otherwise."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        found = DURATION.match(str(value)) if isinstance(value, str) else None
-        if found is None:
-            raise ValueError(f"{what} must be a duration such as 900, 90s, 15m or 1h, not {value!r}")
-        seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2) or "s"]
-    if not 0 < seconds <= 7 * 86_400:
-        raise ValueError(f"{what} must be more than 0 and at most 7 days")
-    return seconds
-
-
-class Run(_Strict):
-    """`tier run`: per-attempt caps (dollars, by tier; `cap_usd` for tiers without their own) and
-    wall-clock limits (seconds, or 90s / 15m / 1h)."""
-
-    caps: dict[str, float] = Field(default_factory=dict)
-    cap_usd: float | None = Field(default=None, gt=0, le=1_000_000)
-    timeout: float | None = None  # per attempt, the agent's wall clock; None: no limit
-    check_timeout: float = 600
-
-    @field_validator("caps")
-    @classmethod
-    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
-        for tier, usd in value.items():
-            if not 0 < usd <= 1_000_000:
-                raise ValueError(f"caps.{tier} must be more than 0 dollars (and finite)")
-        return value
-
-    @field_validator("timeout", "check_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any, info) -> float | None:
-        return None if value is None else parse_duration(value, info.field_name)
-
-
 class Config(_Strict):
     model_list: list[Deployment] = Field(min_length=1)
     router_settings: dict[str, Any] = Field(default_factory=dict)
@@ -320,9 +329,11 @@ class Config(_Strict):
     def _known_router_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - ROUTER_SETTINGS_KEYS)
         if unknown:
+            hints = [m for k in unknown for m in difflib.get_close_matches(k, sorted(ROUTER_SETTINGS_KEYS), n=1)]
             raise ValueError(
-                f"unknown key(s) {', '.join(unknown)}; litellm's Router accepts e.g. "
-                "fallbacks, num_retries, timeout, retry_after, allowed_fails, cooldown_time"
+                f"unknown key(s) {', '.join(unknown)}; "
+                + (f"did you mean {', '.join(hints)}? " if hints else "")
+                + "litellm's Router accepts e.g. fallbacks, num_retries, timeout, retry_after, allowed_fails, cooldown_time"
             )
         return value
 
@@ -355,9 +366,15 @@ class Config(_Strict):
         for name, tier in self.serve.named_tiers().items():
             if tier not in tiers:
                 raise ValueError(f"serve.{name} {tier!r} is not in routing.tiers {tiers}")
+        run_tiers = self.run_tiers()
+        if len(set(run_tiers)) != len(run_tiers) or any(t not in tiers for t in run_tiers):
+            raise ValueError(f"run.tiers {self.run.tiers} must be distinct tiers of routing.tiers {tiers}")
         for tier in self.run.caps:
             if tier not in tiers:
-                raise ValueError(f"run.caps names {tier!r}, which is not in routing.tiers {tiers}")
+                raise ValueError(f"run.caps.{tier}: {tier!r} is not in routing.tiers {tiers}")
+        for task, tier in self.run.start.items():
+            if tier not in run_tiers:
+                raise ValueError(f"run.start.{task} -> {tier!r} is not in run.tiers {run_tiers}")
         return self
 
     # -- derived views -------------------------------------------------------------------------
@@ -372,6 +389,10 @@ class Config(_Strict):
 
     def primary_model(self, tier: str) -> str:
         return self.deployments(tier)[0].model
+
+    def run_tiers(self) -> list[str]:
+        """The tiers a `run` cascade tries, in order."""
+        return list(self.run.tiers or self.routing.tiers)
 
     @property
     def top_tier(self) -> str:
@@ -492,13 +513,46 @@ def parse_yaml(text: str, source: str) -> Any:
     return data
 
 
+def _keys_at(loc: tuple) -> list[str] | None:
+    """The keys the config accepts at `loc` (the path of an unknown key, the key excluded), or None."""
+    node: Any = Config
+    for part in loc:
+        while get_origin(node) in (Union, UnionType):  # X | None: the model inside
+            node = next((a for a in get_args(node) if a is not type(None)), None)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return None
+            node = field.annotation
+        elif get_origin(node) in (dict, list):
+            node = get_args(node)[-1]  # a dict's value type, a list's item type; `part` is the key/index
+        else:
+            return None
+    while get_origin(node) in (Union, UnionType):
+        node = next((a for a in get_args(node) if a is not type(None)), None)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return None
+
+
+def did_you_mean(word: str, choices: list[str] | frozenset[str]) -> str:
+    """' (did you mean X?)' for the closest choice, else ' (valid: a, b, c)' for a short list, else ''."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if len(choices) <= 12:
+        return f" (valid: {', '.join(choices)})"
+    return ""
+
+
 def _format_validation(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            keys = _keys_at(err["loc"][:-1])
+            msg = "unknown key" + (did_you_mean(str(err["loc"][-1]), keys) if keys else "")
         out.append(f"{loc}: {msg}")
     return out
 
@@ -515,7 +569,10 @@ def validate(data: Any, source: str) -> Config:
 
 
 def config_hash(cfg: Config) -> str:
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = cfg.model_dump(mode="json")
+    if data.get("run") == Run().model_dump(mode="json"):
+        del data["run"]  # a config without a run: section keeps the hash it had before the section existed
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -525,15 +582,7 @@ def embedded_default_text() -> str:
 
 def locate(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]:
     """Which config applies: (path or None for the embedded default, how it was chosen)."""
-    if explicit:
-        return Path(explicit).expanduser(), "--config"
-    env = os.environ.get("TIER_CONFIG")
-    if env:
-        return Path(env).expanduser(), "TIER_CONFIG"
-    user = paths.user_config_file()
-    if user.exists():
-        return user, "user config"
-    return None, "embedded default"
+    return paths.config_file(explicit)
 
 
 def read_text(path: Path, how: str) -> str:

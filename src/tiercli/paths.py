@@ -40,6 +40,22 @@ def user_config_file() -> Path:
     return config_dir() / "config.yaml"
 
 
+def config_file(explicit: str | os.PathLike | None = None) -> tuple[Path | None, str]:
+    """Which config applies: (path, or None for the embedded default; how it was chosen).
+
+    Here rather than in config.py so that `tier --help` can say it without importing pydantic.
+    """
+    if explicit:
+        return Path(explicit).expanduser(), "--config"
+    env = os.environ.get("TIER_CONFIG")
+    if env:
+        return Path(env).expanduser(), "TIER_CONFIG"
+    user = user_config_file()
+    if user.exists():
+        return user, "user config"
+    return None, "embedded default"
+
+
 def default_db_path() -> Path:
     value = os.environ.get("TIER_DB")
     if value:

@@ -1,14 +1,10 @@
-"""`tier replay` output: JSON shaping (dry_json, outcomes_json, live_json) and Rich tables.
+"""`tier replay` output: JSON shaping (dry_json, live_json) and Rich tables (outcome replay: see
+tiercli.replay_outcomes.render).
 
 JSON keys (all modes): mode, config, before, after (each with cost_usd and tiers), changed, notes.
 - dry: selection, calls, skipped, comparable, decisions, tokens, changed_calls; before/after also have
   calls, priced_calls, unpriced {calls, models}, task_types, models. tiers/task_types/models map a
   name ("(none)" for a missing one) to {calls, share, cost_usd, unpriced}.
-- outcomes: table, map, tiers, success_threshold, tasks, tasks_incomplete, pricing, decisions,
-  remapped, policies [{name, quality, success_rate, cost_usd, cost_per_task_usd, cost_vs_top,
-  tier_shares, attempts, pgr}], pgr (the config policy's, two mapped tiers only), changed_tasks;
-  before = the always-top-tier policy, after = the config policy (tiers: {tier: {tasks, share}}),
-  changed = tasks the config sends below the top tier, by |cost difference|.
 - live: estimate_usd, max_cost_usd, spent_usd, executed, failed, not_run, no_prompt, stopped, calls
   (every planned call, old and new side by side); changed = the calls whose tier or model changed.
 Every string from the ledger or a table is printed as text (control characters replaced, markup
@@ -19,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiercli.replay import NONE_KEY, DryReplay, LiveItem, LivePlan, LiveResult, OutcomeReplay, Side, bare_model
+from tiercli.replay import NONE_KEY, DryReplay, LiveItem, LivePlan, LiveResult, Side, bare_model
 
 ANSWER_CHARS = 80
 
@@ -104,55 +100,6 @@ def dry_json(r: DryReplay, tiers: list[str]) -> dict[str, Any]:
         "changed": [_call_json(c) for c in r.changed],
         "notes": list(r.notes),
         "seconds": round(r.seconds, 4),
-    }
-
-
-def _policy_json(p, tasks: int) -> dict[str, Any]:
-    return {
-        "name": p.name,
-        "quality": p.quality,
-        "success_rate": p.success_rate,
-        "cost_usd": _usd(p.cost_usd),
-        "cost_per_task_usd": _usd(p.cost_usd / tasks) if tasks else None,
-        "cost_vs_top": p.cost_vs_top,
-        "tier_shares": p.tier_shares(),
-        "attempts": p.attempts,
-        "pgr": p.pgr,
-    }
-
-
-def _policy_side(p) -> dict[str, Any]:
-    return {"policy": p.name, "cost_usd": _usd(p.cost_usd), "quality": p.quality,
-            "tiers": {t: {"tasks": n, "share": (n / p.tasks if p.tasks else 0.0)} for t, n in p.finished.items()}}
-
-
-def outcomes_json(r: OutcomeReplay) -> dict[str, Any]:
-    config = r.policy("config")
-    top = r.policy(f"always:{r.tiers[-1]}")
-    return {
-        "mode": "outcomes",
-        "config": {"source": r.config_source, "hash": r.config_hash, "classifier": r.classifier},
-        "table": r.table,
-        "map": dict(r.mapping),
-        "tiers": list(r.tiers),
-        "success_threshold": r.threshold,
-        "tasks": r.tasks,
-        "tasks_incomplete": r.tasks_incomplete,
-        "pricing": {**r.pricing, "models": dict(r.pricing_models)},
-        "decisions": dict(r.decided),
-        "remapped": r.remapped,
-        "config_decided_tiers": dict(r.config_decided),
-        "config_task_types": dict(r.config_task_types),
-        "policies": [_policy_json(p, r.tasks) for p in r.policies],
-        "pgr": config.pgr,
-        "before": _policy_side(top),
-        "after": _policy_side(config),
-        "changed_tasks": r.changed_tasks,
-        "changed": [{"task_id": t.task_id, "task_type": t.task_type, "decided_tier": t.decided_tier,
-                     "old_tier": t.top_tier, "new_tier": t.served_tier, "old_cost_usd": _usd(t.top_cost_usd),
-                     "new_cost_usd": _usd(t.cost_usd), "diff_usd": _usd(t.diff_usd), "old_quality": t.top_quality,
-                     "new_quality": t.quality} for t in r.changed],
-        "notes": list(r.notes),
     }
 
 
@@ -307,46 +254,6 @@ def print_dry(data: dict[str, Any], console=None) -> None:
         con.print(ch)
     else:
         con.print("no call changes tier or model under this config")
-    for note in data["notes"]:
-        con.print(f"note: {_text(note)}")
-
-
-def print_outcomes(data: dict[str, Any], console=None) -> None:
-    from rich.table import Table
-
-    con = _console(console)
-    t = data["table"]
-    con.print(f"Outcome replay: {data['tasks']:,} task(s) of {_text(t['source'])} ({t['form']} {t['format']}), "
-              f"under {_text(data['config']['source'])}; success = quality >= {data['success_threshold']:g}")
-    con.print("map: " + ", ".join(f"{_text(m)} = {_text(tier)}" for m, tier in data["map"].items()))
-    tiers = data["tiers"]
-    graded = any(p["quality"] != p["success_rate"] for p in data["policies"])
-    table = Table(title="Policies (finishing tier shares on the right)", title_justify="left")
-    cols = ["policy", "quality"] + (["success"] if graded else []) + ["cost", "vs top"]
-    cols += (["PGR"] if data["pgr"] is not None else []) + tiers
-    for col in cols:
-        table.add_column(_text(col), justify="left" if col == "policy" else "right")
-    for p in data["policies"]:
-        row = [_text(p["name"]), f"{p['quality']:.4f}"] + ([_pct(p["success_rate"])] if graded else [])
-        row += [money(p["cost_usd"]), _pct(p["cost_vs_top"])]
-        if data["pgr"] is not None:
-            row.append("-" if p["pgr"] is None else f"{p['pgr']:.3f}")
-        row += [_pct(p["tier_shares"].get(t)) for t in tiers]
-        table.add_row(*row)
-    con.print(table)
-    pr = data["pricing"]
-    how = []
-    if pr["cost_usd"]:
-        how.append(f"{pr['cost_usd']:,} from the table's cost_usd")
-    if pr["token_columns"]:
-        how.append(f"{pr['token_columns']:,} from its token columns")
-    if pr["counted"]:
-        how.append(f"{pr['counted']:,} from tokens counted in the prompt and response text")
-    models = ", ".join(f"{_text(k)}: {_text(v)}" for k, v in pr["models"].items())
-    con.print("costs: " + "; ".join(how) + (f" (priced as {models})" if models else ""))
-    chose = ", ".join(f"{_text(k)} {n:,}" for k, n in data["config_decided_tiers"].items() if n)
-    con.print(f"config policy: decided {chose}; task types: "
-              + ", ".join(f"{_text(k)} {n:,}" for k, n in list(data["config_task_types"].items())[:6]))
     for note in data["notes"]:
         con.print(f"note: {_text(note)}")
 

@@ -60,6 +60,33 @@ def check_tier(cfg: Config, tier: str) -> None:
         raise UsageError(f"unknown --tier {tier!r}", f"tiers in this config: {', '.join(cfg.routing.tiers)}")
 
 
+def tier_for_model(cfg: Config, name: str) -> str:
+    """`tier ask -m NAME` (llm's option): a tier name, or the model of a tier's deployment (with or
+    without its provider prefix, e.g. `claude-haiku-4-5` for `anthropic/claude-haiku-4-5`) -> that tier.
+
+    A model that several tiers deploy is ambiguous (the user names the tier instead)."""
+    tiers = cfg.routing.tiers
+    if name in tiers:
+        return name
+    owners: dict[str, None] = {}
+    for tier in tiers:
+        for deployment in cfg.deployments(tier):
+            model = deployment.model
+            if name in (model, model.split("/", 1)[-1]):
+                owners.setdefault(tier, None)
+    if len(owners) == 1:
+        return next(iter(owners))
+    if owners:
+        raise UsageError(f"--model {name!r} is deployed by {', '.join(owners)}", "name the tier instead: --tier TIER")
+    models = list(dict.fromkeys(d.model.split("/", 1)[-1] for t in tiers for d in cfg.deployments(t)))
+    import difflib
+
+    close = difflib.get_close_matches(name, [*tiers, *models], n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UsageError(f"unknown --model {name!r}",
+                     f"{hint}use a tier ({', '.join(tiers)}) or a model of the config ({', '.join(models)})")
+
+
 def decide(
     cfg: Config,
     *,

@@ -84,3 +84,33 @@ def stick(cfg: Config, warm: tuple[str, float] | None, decision: Decision, now: 
                    decided_tier=decision.decided_tier or decision.tier,
                    reasons=(*decision.reasons, f"sticky: session cache warm on {tier} ({age:.0f} s since its last call): "
                             f"kept {tier} instead of {decision.tier}"))
+
+
+class ContextTooLong(Exception):
+    """No tier's window holds the prompt: answered as the protocol's context-overflow error."""
+
+    def __init__(self, tokens: int, largest: int):
+        super().__init__(f"prompt is too long: ~{tokens:,} tokens > {largest:,} maximum (the largest context window "
+                         "of any tier)")
+        self.tokens = tokens
+        self.largest = largest
+
+
+def fit_window(cfg: Config, decision: Decision, prompt_tokens: int, windows: dict[str, int | None]) -> Decision:
+    """Keep the decision if its tier's window (of its primary deployment) holds the prompt; else the
+    next tier up whose window does (then the cheapest below that does); else ContextTooLong. A window
+    the model map does not know is taken to fit."""
+    def fits(tier: str) -> bool:
+        window = windows.get(tier)
+        return window is None or prompt_tokens <= window
+
+    if fits(decision.tier):
+        return decision
+    tiers = cfg.routing.tiers
+    rank = tiers.index(decision.tier) if decision.tier in tiers else 0
+    for tier in [*tiers[rank + 1:], *reversed(tiers[:rank])]:
+        if fits(tier):
+            return with_rule(cfg, decision, tier, "scenario",
+                             f"context: ~{prompt_tokens:,} tokens do not fit {decision.tier}'s window "
+                             f"({windows[decision.tier]:,}) -> {tier}")
+    raise ContextTooLong(prompt_tokens, max(w for w in windows.values() if w))

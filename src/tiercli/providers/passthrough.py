@@ -60,19 +60,27 @@ def deployment_key(d: Deployment) -> str | None:
 
 
 def request_for(protocol: str, body: dict[str, Any], d: Deployment, client_headers: dict[str, str],
-                client_key: tuple[str, str] | None, stream: bool) -> tuple[str, dict[str, str], bytes]:
-    """(url, headers, payload) for sending `body` to deployment `d`. `client_key`: the caller's own
-    provider key (forward_client_key), else the config's key for `d`."""
+                client_key: tuple[str, str] | None, stream: bool, requested_model: str = "",
+                max_output_tokens: int = 4096) -> tuple[str, dict[str, str], bytes, list[str]]:
+    """(url, headers, payload, changes) for sending `body` to deployment `d`, adapted to it (see
+    adapt.py). `client_key`: the caller's own provider key (forward_client_key), else the config's
+    key for `d`."""
+    from tiercli.providers import adapt
+
     base = str(d.litellm_params.get("api_base") or DEFAULT_BASES[protocol]).rstrip("/")
+    requested = requested_model or d.model
     if protocol == "anthropic":
         url = base if base.endswith("/v1/messages") else base + "/v1/messages"
         headers = {"content-type": "application/json",
                    "anthropic-version": client_headers.get("anthropic-version", "2023-06-01")}
-        if "anthropic-beta" in client_headers:
-            headers["anthropic-beta"] = client_headers["anthropic-beta"]
+        body, betas, changes = adapt.anthropic_request(body, client_headers.get("anthropic-beta"), requested, d.model,
+                                                       max_output_tokens)
+        if betas:
+            headers["anthropic-beta"] = betas
     else:
         url = base if base.endswith("/chat/completions") else base + "/chat/completions"
         headers = {"content-type": "application/json"}
+        body, changes = adapt.openai_request(body, requested, d.model, max_output_tokens)
     if client_key is not None:
         name, value = client_key
         headers[name] = value
@@ -82,7 +90,7 @@ def request_for(protocol: str, body: dict[str, Any], d: Deployment, client_heade
     upstream = dict(body, model=d.model.split("/", 1)[1] if "/" in d.model else d.model)
     if protocol == "openai" and stream:
         upstream["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-    return url, headers, json.dumps(upstream, ensure_ascii=False).encode()
+    return url, headers, json.dumps(upstream, ensure_ascii=False).encode(), changes
 
 
 @dataclass
@@ -94,18 +102,21 @@ class Sent:
     response: "httpx.Response | None"
     attempts: list[Attempt]
     last_error: tuple[int, bytes, dict[str, str]] | None = None  # status, body (scrubbed), headers
+    adapted: list[str] | None = None  # what was changed in the request for the deployment that answered
 
 
 async def send(http: "httpx.AsyncClient", cfg: Config, chain: list[tuple[str, Deployment]], protocol: str,
                body: dict[str, Any], client_headers: dict[str, str], client_key: tuple[str, str] | None,
-               stream: bool, secrets: tuple[str, ...] = ()) -> Sent:
+               stream: bool, secrets: tuple[str, ...] = (), requested_model: str = "",
+               max_output_tokens: int = 4096) -> Sent:
     """Try the chain in order; a client error (400/413/422) stops it (wrong for every tier)."""
     import httpx
 
     attempts: list[Attempt] = []
     last_error: tuple[int, bytes, dict[str, str]] | None = None
     for group, d in chain:
-        url, headers, payload = request_for(protocol, body, d, client_headers, client_key, stream)
+        url, headers, payload, changes = request_for(protocol, body, d, client_headers, client_key, stream,
+                                                     requested_model, max_output_tokens)
         try:
             resp = await http.send(http.build_request("POST", url, content=payload, headers=headers), stream=True)
         except httpx.TimeoutException as exc:
@@ -115,7 +126,7 @@ async def send(http: "httpx.AsyncClient", cfg: Config, chain: list[tuple[str, De
             attempts.append(Attempt(group, d.model, "APIConnectionError", scrub_all(str(exc) or type(exc).__name__, cfg, secrets)))
             continue
         if resp.status_code < 400:
-            return Sent(group, d, resp, attempts)
+            return Sent(group, d, resp, attempts, adapted=changes)
         data = await resp.aread()
         await resp.aclose()
         clean = scrub_all(data.decode("utf-8", "replace"), cfg, secrets)  # before any cut

@@ -15,6 +15,9 @@ from tiercli.errors import ConfigError
 from tiercli.serve.gateway import DEFAULT_HOST, DEFAULT_PORT, Gateway
 from tiercli.serve.wire import error_response
 
+ENDPOINTS = ("POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models",
+             "GET /health")
+
 
 class TokenGate:
     """Pure ASGI middleware: 401 in the caller's protocol without the local token (when one is set)."""
@@ -47,6 +50,9 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
     async def chat(request: Request) -> Response:
         return await gateway.handle(request, "openai")
 
+    async def responses_api(request: Request) -> Response:
+        return await gateway.handle_responses(request)
+
     async def messages(request: Request) -> Response:
         return await gateway.handle(request, "anthropic")
 
@@ -70,20 +76,32 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses_api, methods=["POST"]),
+        Route("/responses", responses_api, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/models", models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """Unknown paths: a JSON error in the caller's protocol that names what is served (and a log line)."""
+        status = getattr(exc, "status_code", 404)
+        path = request.url.path
+        protocol = "anthropic" if "messages" in path or "anthropic-version" in request.headers else "openai"
+        message = (f"tier serve does not serve {request.method} {path}; endpoints: " + ", ".join(ENDPOINTS))
+        gateway._emit(path, None, "not_found" if status == 404 else "bad_method", http_status=status, error=message)
+        return error_response(protocol, status, message, "not_found_error" if protocol == "anthropic" and status == 404 else None)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
     app.state.gateway = gateway
     app.add_middleware(TokenGate, gateway=gateway)
     return app
 
 
 def run(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-        token: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+        token: str | None = None, on_ready: Callable[[str], None] | None = None,
+        log: Callable[[dict], None] | None = None) -> None:
     """`tier serve`: check the ledger, bind, announce, then load litellm in the background (a
     request that needs it before then waits for the import); serve until Ctrl-C or SIGTERM."""
     import threading
@@ -94,6 +112,7 @@ def run(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT
 
     Ledger(db_path).close()  # a foreign, newer or unreadable ledger is refused here (exit 5), before the banner
     app = create_app(loaded, db_path, host=host, token=token)
+    app.state.gateway.log = log
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="critical", access_log=False,
                                            lifespan="on"))
     bind = server.startup

@@ -35,8 +35,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from tiercli import calls, guards, providers, scenarios
 from tiercli.config import Deployment, LoadedConfig
 from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
-from tiercli.providers import passthrough
+from tiercli.providers import adapt, passthrough
 from tiercli.router import Decision, decide
+from tiercli.serve import responses
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
 from tiercli.serve.wire import (
     MAX_BODY_BYTES, BadRequest, Incoming, error_event, error_response, flatten, is_loopback, parse_body,
@@ -72,6 +73,8 @@ class Flight:
     call: calls.RecordedCall
     sticky_ok: bool
     meta: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = ""
+    adapted: list[str] = field(default_factory=list)  # what was changed for the target (row meta)
 
 
 class Gateway:
@@ -93,6 +96,7 @@ class Gateway:
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
         self.pin: Pin | None = None  # tier run: the attempt every request belongs to (run.py sets it)
+        self.log: Callable[[dict[str, Any]], None] | None = None  # one record per request (the console)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def warm(self) -> None:
@@ -157,12 +161,12 @@ class Gateway:
         return any(c and hmac.compare_digest(c.encode(), want) for c in candidates)
 
     # -- routing -------------------------------------------------------------------------------------
-    def _prompt_tokens(self, inc: Incoming, tier: str) -> int:
+    def _prompt_tokens(self, inc: Incoming, tier: str, exact: bool = False) -> int:
         """Prompt tokens, counted exactly only near the long-context threshold (a 100 KB prompt costs
-        several ms to tokenize)."""
+        several ms to tokenize) or when asked."""
         rough = inc.char_count // 4
         limit = self.cfg.serve.long_context_tokens
-        if rough < limit // 2 or rough > limit * 2:
+        if not exact and (rough < limit // 2 or rough > limit * 2):
             return rough
         from tiercli import tokens
 
@@ -184,7 +188,19 @@ class Gateway:
             inc.model, inc.session, inc.thinking, inc.web_search, tokens), decision)
         meta: dict[str, Any] = {"rule": rule} if rule else {}
         warm = self.sticky.get(inc.session) if inc.session else None
-        return scenarios.stick(self.cfg, warm, decision, time.time(), meta), meta, True
+        decision = scenarios.stick(self.cfg, warm, decision, time.time(), meta)
+        return self._fit_window(inc, decision, meta), meta, True
+
+    def _fit_window(self, inc: Incoming, decision: Decision, meta: dict[str, Any]) -> Decision:
+        """Send an over-long prompt only where it fits (never to a smaller window after a failure)."""
+        windows = {t: adapt.facts(self.cfg.primary_model(t)).max_input for t in self.cfg.routing.tiers}
+        smallest = min((w for w in windows.values() if w), default=None)
+        if smallest is None or inc.char_count // 5 < smallest // 2:  # far below every window: no count needed
+            return decision
+        fitted = scenarios.fit_window(self.cfg, decision, self._prompt_tokens(inc, decision.tier, exact=True), windows)
+        if fitted is not decision:
+            meta["rule"] = "context_window"
+        return fitted
 
     async def _classify(self, inc: Incoming, call_id: str):
         from tiercli import classify as classify_pkg
@@ -236,10 +252,12 @@ class Gateway:
             raise BudgetExceeded("this call belongs to a tier run attempt that has ended")
         if pin is not None and inc.session:
             serve_meta["agent_session"] = inc.session
+        guardrail = self.cfg.guardrails.max_output_tokens
         plan = calls.Plan(decision=decision, prompt=inc.text or "(no text)", messages=inc.flat,
                           source="run" if pin else "serve", session=pin.session if pin else inc.session,
                           task_id=pin.task_id if pin else None, extra_caps=pin.caps if pin else (),
-                          call_id=call_id, max_output_tokens=inc.max_tokens,
+                          call_id=call_id,
+                          max_output_tokens=min(inc.max_tokens or guardrail, guardrail),  # what is sent: clamped
                           extra_input_text=_tools_text(inc), answers=max(n, 1),
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
                           key_check=self._key_check(inc),
@@ -262,10 +280,42 @@ class Gateway:
             getattr(call, how)(*args, **kwargs)
         finally:
             self.open_calls.pop(call.id, None)
+        if self.log is not None:
+            row = self._ledger.get_call(call.id) if self._ledger is not None else None
+            self._emit(flight.endpoint, flight.inc, call.status or "?", row)
+
+    def _emit(self, endpoint: str, inc: Incoming | None, status: str, row: dict[str, Any] | None = None,
+              http_status: int | None = None, error: str | None = None) -> None:
+        """One record per request for the console: never lets a logging problem reach the request."""
+        if self.log is None:
+            return
+        record: dict[str, Any] = {
+            "time": time.time(), "client": inc.client if inc else None, "session": inc.session if inc else None,
+            "endpoint": endpoint, "requested_model": inc.model if inc else None, "status": status,
+            "http_status": http_status,
+        }
+        if row is not None:
+            record.update({
+                "call_id": row["id"], "tier": row["tier"], "served_tier": row["served_tier"],
+                "model": row["served_model"] or row["requested_model"],
+                "input_tokens": (row["input_tokens"] or 0) + (row["cache_read_tokens"] or 0) + (row["cache_write_tokens"] or 0),
+                "output_tokens": row["output_tokens"], "cost_usd": row["cost_usd"], "ms": row["latency_ms"],
+                "error": row["error_message"],
+            })
+        if error:
+            record["error"] = error
+        try:
+            self.log(record)
+        except Exception:  # noqa: BLE001 - the console must never break a call
+            pass
 
     def _settle_ok(self, flight: Flight, served: Served, out: Outcome) -> None:
-        meta = {"serve": {**json.loads(flight.call.row["meta_json"])["serve"], "tool_calls": out.tool_calls}} \
-            if out.tool_calls else None
+        extra: dict[str, Any] = {}
+        if out.tool_calls:
+            extra["tool_calls"] = out.tool_calls
+        if flight.adapted:
+            extra["adapted"] = flight.adapted
+        meta = {"serve": {**json.loads(flight.call.row["meta_json"])["serve"], **extra}} if extra else None
         self._settle(flight, "ok", text="".join(out.text), served_group=served.group,
                      served_model=served.model.removeprefix("offline/") if served.model.startswith("offline/") else served.model,
                      usage=out.usage, deployment_id=served.deployment_id, attempts=served.attempts, meta=meta)
@@ -281,27 +331,61 @@ class Gateway:
 
     # -- the request ---------------------------------------------------------------------------------
     async def handle(self, request: Request, protocol: str) -> Response:
+        endpoint = request.url.path
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return error_response(protocol, 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+            return self._rejected(endpoint, None, protocol, 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
         try:
-            inc = read_incoming(protocol, parse_body(await request.body()), request.headers, self.token)
+            body = parse_body(await request.body())
         except BadRequest as exc:
-            return error_response(protocol, 400, str(exc))
+            return self._rejected(endpoint, None, protocol, 400, str(exc))
+        return await self._serve(endpoint, protocol, body, request.headers)
+
+    async def handle_responses(self, request: Request) -> Response:
+        """`POST /v1/responses`: translated to a chat request, served like one, translated back."""
+        endpoint = request.url.path
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return self._rejected(endpoint, None, "openai", 413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+        try:
+            body = parse_body(await request.body())
+            chat, left_out = responses.to_chat(body)
+        except BadRequest as exc:
+            return self._rejected(endpoint, None, "openai", 400, str(exc))
+        answer = await self._serve(endpoint, "openai", chat, request.headers,
+                                   {"api": "responses", **({"left_out": left_out} if left_out else {})})
+        if answer.status_code >= 400:
+            return answer  # the error shape {"error": {...}} is the Responses API's too
+        if isinstance(answer, StreamingResponse):
+            return StreamingResponse(responses.translate_stream(answer.body_iterator, body), status_code=200,
+                                     media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return JSONResponse(responses.from_chat(json.loads(bytes(answer.body)), body))
+
+    async def _serve(self, endpoint: str, protocol: str, body: dict[str, Any], headers,
+                     extra_meta: dict[str, Any] | None = None) -> Response:
+        try:
+            inc = read_incoming(protocol, body, headers, self.token)
+        except BadRequest as exc:
+            return self._rejected(endpoint, None, protocol, 400, str(exc))
         call_id = calls.new_id()
         try:
             decision, meta, sticky_ok = await self.route(inc, call_id)
+            meta.update(extra_meta or {})
             if inc.protocol == "anthropic" or not self._chain(protocol, decision.tier):
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
             call = await self._on_db(self._admit, inc, decision, call_id, meta)
         except BadRequest as exc:
-            return error_response(protocol, 400, str(exc))
+            return self._rejected(endpoint, inc, protocol, 400, str(exc))
+        except scenarios.ContextTooLong as exc:
+            return self._rejected(endpoint, inc, protocol, 400, str(exc), code="context_length_exceeded")
         except GuardrailRefusal as exc:
             status = 402 if isinstance(exc, BudgetExceeded) else 403
-            return error_response(protocol, status, str(exc), "budget_exceeded" if status == 402 else "iteration_limit")
+            return self._rejected(endpoint, inc, protocol, status, str(exc),
+                                  "budget_exceeded" if status == 402 else "iteration_limit", "refused")
         except TierError as exc:
-            return error_response(protocol, 500, f"tier serve: {exc}", "api_error" if protocol == "anthropic" else "server_error")
-        flight = Flight(inc, call, sticky_ok, meta)
+            return self._rejected(endpoint, inc, protocol, 500, f"tier serve: {exc}",
+                                  "api_error" if protocol == "anthropic" else "server_error")
+        flight = Flight(inc, call, sticky_ok, meta, endpoint)
         try:
             deployments = self.cfg.deployments(call.decision.tier)
             if all(d.is_offline for d in deployments):
@@ -318,6 +402,11 @@ class Gateway:
                 raise
             return error_response(protocol, 500, failed.message, "api_error" if protocol == "anthropic" else "server_error")
 
+    def _rejected(self, endpoint: str, inc: Incoming | None, protocol: str, status: int, message: str,
+                  etype: str | None = None, outcome: str = "rejected", code: str | None = None) -> JSONResponse:
+        self._emit(endpoint, inc, outcome, http_status=status, error=message)
+        return error_response(protocol, status, message, etype, code=code)
+
     # -- offline placeholder -------------------------------------------------------------------------
     async def _offline(self, flight: Flight) -> Response:
         inc, tier = flight.inc, flight.call.decision.tier
@@ -333,7 +422,9 @@ class Gateway:
         secrets = (inc.client_key[1],) if inc.client_key else ()
         client_key = inc.client_key if self._forwards_client_key(inc) else None
         sent = await passthrough.send(self._http, self.cfg, chain, inc.protocol, inc.body, inc.headers, client_key,
-                                      inc.stream, secrets)
+                                      inc.stream, secrets, inc.model, self.cfg.guardrails.max_output_tokens)
+        if sent.adapted:
+            flight.adapted = sent.adapted
         if sent.response is None:
             failed = passthrough.failure(flight.call.decision.tier, sent.attempts)
             await self._on_db(self._settle_failed, flight, failed)
@@ -434,8 +525,11 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - a translation failure is the request's fault
             raise BadRequest(providers.scrub(f"cannot translate the request: {type(exc).__name__}: {exc}", self.cfg)) from None
         kwargs = providers.client_params(kwargs)
-        if not (kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")):
-            kwargs["max_tokens"] = self.cfg.guardrails.max_output_tokens
+        target = self.cfg.deployments(tier)[0]
+        kwargs, changes = adapt.router_kwargs(kwargs, target.provider(), inc.model, target.model,
+                                              self.cfg.guardrails.max_output_tokens)
+        if changes:
+            inc.adapted = changes
         if any(d.provider() != "anthropic" for g in [tier, *self.cfg.fallback_chain(tier)] for d in self.cfg.deployments(g)):
             kwargs["messages"] = _without_cache_control(kwargs.get("messages") or [])
         return kwargs, mapping
@@ -445,6 +539,7 @@ class Gateway:
         cfg, tier, protocol = self.cfg, call.decision.tier, inc.protocol
         try:
             kwargs, mapping = self._router_request(inc, tier)
+            flight.adapted = list(getattr(inc, "adapted", None) or [])
             resp = await providers.complete_raw(cfg, self.loaded.hash, tier, kwargs, call_id=call.id, stream=inc.stream,
                                                 timeout=cfg.guardrails.timeout_s)
         except providers.CallFailed as exc:
@@ -514,7 +609,9 @@ class Gateway:
         classes = [a.error_class for a in exc.attempts] or [exc.error_class]
         if all(c == "RateLimitError" for c in classes):
             return error_response(protocol, 429, exc.message)
-        if exc.error_class in ("BadRequestError", "ContextWindowExceededError") or getattr(exc, "status_code", None) in passthrough.CLIENT_ERRORS:
+        if exc.error_class == "ContextWindowExceededError":  # the code agents act on (aider compacts on it)
+            return error_response(protocol, 400, exc.message, "invalid_request_error", code="context_length_exceeded")
+        if exc.error_class == "BadRequestError" or getattr(exc, "status_code", None) in passthrough.CLIENT_ERRORS:
             return error_response(protocol, 400, exc.message, "invalid_request_error" if protocol == "anthropic" else None)
         return error_response(protocol, 502, exc.message)
 

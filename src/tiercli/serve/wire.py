@@ -8,6 +8,7 @@ plain answer in the caller's own shape. A request that is malformed in a way tha
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -56,6 +57,8 @@ class Incoming:
     wants_usage: bool  # OpenAI stream_options.include_usage
     client_key: tuple[str, str] | None  # (header, value) the client authenticated with
     headers: dict[str, str]  # upstream-relevant client headers (anthropic-version, anthropic-beta)
+    client: str = ""  # who is asking, from User-Agent (claude-cli, codex, aider, ...), for the console
+    adapted: list[str] | None = None  # the router path's changes to the request for its target
 
 
 def _block_text(block: Any) -> str:
@@ -123,7 +126,9 @@ _SESSION_IN_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)$")
 
 def session_of(protocol: str, body: dict[str, Any], headers) -> str | None:
     """The agent's session id: header x-session-id (or Claude Code's x-claude-code-session-id), else
-    Anthropic metadata.user_id (its `_session_<uuid>` part when it has one), else OpenAI `user`."""
+    Anthropic metadata.user_id (its `_session_<uuid>` part when it has one), else OpenAI `user` or
+    metadata.user_id, else `conv-` and a hash of the conversation's first user message (every request
+    of one conversation repeats it), so every client's calls have a session."""
     value: Any = headers.get("x-session-id") or headers.get("x-claude-code-session-id")
     if not value and protocol == "anthropic":
         user_id = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
@@ -137,16 +142,33 @@ def session_of(protocol: str, body: dict[str, Any], headers) -> str | None:
             elif found := _SESSION_IN_USER_ID.search(user_id):
                 value = found.group(1)
     if not value and protocol == "openai":
-        value = body.get("user")
+        value = body.get("user") or ((body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None)
+    if not value:  # a client that names no session (aider): the conversation's first user message is stable
+        first = next((m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"), None)
+        if first is not None:
+            text = _content_text(first.get("content"))
+            if text:
+                digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+                return f"conv-{digest}"
     return str(value)[:SESSION_MAX_CHARS] if value else None
 
 
+THINKING_MIN_BUDGET = 10_000  # tokens: a thinking budget at least this large is a request for hard reasoning
+
+
 def wants_thinking(protocol: str, body: dict[str, Any]) -> bool:
+    """Deep thinking asked for explicitly: an Anthropic `thinking: {type: enabled}` with a budget of
+    at least THINKING_MIN_BUDGET tokens, or OpenAI `reasoning_effort: high`. Claude Code sends
+    `thinking: {type: adaptive}` on every main call: that is the client's default, not a request, and
+    counting it sent every Claude Code call to the thinking tier."""
     thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
-        return True
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        return isinstance(budget, int) and budget >= THINKING_MIN_BUDGET
     effort = body.get("reasoning_effort")
-    return protocol == "openai" and isinstance(effort, str) and effort not in ("none", "minimal")
+    if protocol == "openai" and isinstance(effort, str):
+        return effort in ("high", "xhigh")
+    return False
 
 
 def has_web_search(body: dict[str, Any]) -> bool:
@@ -247,7 +269,14 @@ def read_incoming(protocol: str, body: dict[str, Any], headers, token: str | Non
         max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
         wants_usage=bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False,
         client_key=_client_key(headers, token), headers=upstream_headers,
+        client=client_name(headers.get("user-agent") or ""),
     )
+
+
+def client_name(user_agent: str) -> str:
+    """A short name for the console line: the User-Agent's first product token."""
+    token = user_agent.split(" ", 1)[0].split("/", 1)[0].strip()
+    return token[:24] or "client"
 
 
 
@@ -256,17 +285,19 @@ class BadRequest(Exception):
 
 
 # -- answers in the caller's protocol ------------------------------------------------------------------
-def error_body(protocol: str, status: int, message: str, etype: str | None = None) -> dict[str, Any]:
+def error_body(protocol: str, status: int, message: str, etype: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
     if protocol == "anthropic":
         return {"type": "error", "error": {"type": etype or ANTHROPIC_ERROR_TYPES.get(status, "api_error"), "message": message}}
     etype = etype or ("invalid_request_error" if status < 500 else "server_error")
-    code = {401: "invalid_api_key", 429: "rate_limit_exceeded", 402: "budget_exceeded"}.get(status)
-    return {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    code = code or {401: "invalid_api_key", 429: "rate_limit_exceeded", 402: "budget_exceeded"}.get(status)
+    param = "messages" if code == "context_length_exceeded" else None
+    return {"error": {"message": message, "type": etype, "param": param, "code": code}}
 
 
 def error_response(protocol: str, status: int, message: str, etype: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(protocol, status, message, etype), status_code=status, headers=headers)
+                   headers: dict[str, str] | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(protocol, status, message, etype, code), status_code=status, headers=headers)
 
 
 def error_event(protocol: str, status: int, message: str) -> bytes:
