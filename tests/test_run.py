@@ -124,6 +124,19 @@ def test_first_tier_fails_the_check_tree_restored_second_tier_passes(setup, repo
     assert list(summary["by_start_tier"]) == ["tier1"] and list(summary["by_resolved_tier"]) == ["tier2"]
     assert summary["attempts_by_tier"]["tier1"]["outcomes"] == {"CheckFailed": 1}
     assert summary["attempts_by_tier"]["tier2"]["pass_rate"] == 1.0
+    # and what tier tune reads: one outcome per attempt, the task typed by the local classifier
+    from tiercli.replay_outcomes.table import table_from_rows
+    from tiercli.run_outcomes import outcome_rows
+
+    ledger = Ledger(setup["db"])
+    try:
+        outcomes = outcome_rows(ledger.run_attempts())
+    finally:
+        ledger.close()
+    assert [(t, tier, q) for t, _, tier, q, _ in outcomes] == [(task_id, "tier1", 0.0), (task_id, "tier2", 1.0)]
+    assert outcomes[0][1] == runs[0]["task_type"] is not None
+    table = table_from_rows(outcomes)
+    assert table.task_ids == [task_id] and table.models == ["tier1", "tier2"]
 
     log = subprocess.run([sys.executable, "-m", "tiercli", "log", "--db", setup["db"], "--json"],
                          capture_output=True, text=True, check=True)
@@ -132,20 +145,22 @@ def test_first_tier_fails_the_check_tree_restored_second_tier_passes(setup, repo
 
 
 def test_cap_reached_mid_attempt_the_next_call_gets_402_and_the_attempt_fails(setup, repo):
-    # the 2nd call asks for 64,000 output tokens (as Claude Code does): its upper bound is over the cap
-    # an OpenAI client in front of Anthropic tiers: the pin holds on the translated (litellm) path too
-    proc = tier_run(setup, repo, "--tiers", "tier1,tier2", "--check", CHECK, "--cap", "tier1=0.05",
+    # the 2nd call asks for 64,000 output tokens (as Claude Code does), sent clamped to
+    # guardrails.max_output_tokens (4,096): an upper bound of ~$0.02 on haiku, over the $0.01 cap; the
+    # first (100 tokens, ~$0.0005) fits. An OpenAI client in front of Anthropic tiers: the pin holds
+    # on the translated (litellm) path too.
+    proc = tier_run(setup, repo, "--tiers", "tier1,tier2", "--check", CHECK, "--cap", "tier1=0.01",
                     agent=[*AGENT, TASK, "--protocol", "openai", "--max-tokens", "100,64000"])
     assert proc.returncode == 0, proc.stderr
     assert "call 2 failed: HTTP 402" in proc.stderr and "budget_exceeded" in proc.stderr
-    assert "budget reached, a call was refused: attempt budget $0.05" in proc.stderr
+    assert "budget reached, a call was refused: attempt budget $0.01" in proc.stderr
     all_rows = rows(setup["db"])
     runs = [r for r in all_rows if r["kind"] == "run"]
     assert [(r["tier"], r["status"], r["error_class"], r["check_passed"]) for r in runs] == [
         ("tier1", "error", "BudgetExceeded", None), ("tier2", "ok", None, 1)]
     first = [r for r in all_rows if r["session"] == runs[0]["session"] and r["kind"] != "run"]
     assert [(r["status"], r["error_class"]) for r in first] == [("ok", None), ("refused", "BudgetExceeded")]
-    assert "attempt budget $0.05" in first[1]["error_message"]
+    assert "attempt budget $0.01" in first[1]["error_message"]
     meta = run_meta(runs[0])
     assert meta["outcome"] == "cap_reached" and meta["check_exit"] is None and meta["agent_exit"] == 1
     assert meta["cost_usd"] == pytest.approx(first[0]["cost_usd"]) and meta["cost_usd"] <= meta["cap_usd"]
@@ -327,6 +342,15 @@ def test_start_auto_classifies_the_task_text(setup, tmp_path):
         assert start(["tier1", "tier2"], task=hard) == ("tier2", "tier3")  # the strongest listed
         with pytest.raises(UsageError):
             core.first_tier(loaded, core.RunOptions(command=["agent"], tiers=["tier1"], start="auto"), ledger)
+        # no --start: the first tier, unless run.start maps the task's type (what tier tune writes)
+        easy = core.RunOptions(command=["agent", "-p", "rename the variable foo to bar in utils.py"],
+                               tiers=["tier1", "tier2", "tier3"])
+        i, decision = core.first_tier(loaded, easy, ledger)
+        assert i == 0 and decision.task_type  # classified (locally) all the same, for the record
+        path = Path(setup["config"])
+        path.write_text(path.read_text() + f"run: {{start: {{{decision.task_type}: tier2}}}}\n")
+        i, decision = core.first_tier(cfgmod.load(path), easy, ledger)
+        assert i == 1 and decision.reasons[-1] == f"run.start.{decision.task_type} -> tier2"
     finally:
         ledger.close()
 

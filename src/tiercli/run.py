@@ -28,7 +28,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from tiercli import calls, gitsnap, guards, procinfo
@@ -105,9 +105,10 @@ class RunResult:
 
 # -- options ----------------------------------------------------------------------------------------
 def parse_tiers(text: str | None, loaded: LoadedConfig) -> list[str]:
+    """--tiers, else the config's run.tiers, else routing.tiers."""
     tiers = loaded.config.routing.tiers
     if not text:
-        return list(tiers)
+        return loaded.config.run_tiers()
     chosen = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in chosen if t not in tiers]
     if unknown or not chosen:
@@ -173,21 +174,31 @@ def check_command(command: list[str]) -> None:
 
 
 def first_tier(loaded: LoadedConfig, opts: RunOptions, ledger: "Ledger") -> tuple[int, Decision | None]:
-    """Index in opts.tiers of the first attempt's tier, and the classifier's decision (--start auto)."""
-    if opts.start in (None, ""):
-        return 0, None
-    if opts.start != "auto":
-        if opts.start not in opts.tiers:
-            raise UsageError(f"--start {opts.start!r} is not in --tiers {','.join(opts.tiers)}", "use auto or one of them")
-        return opts.tiers.index(opts.start), None
+    """Index in opts.tiers of the first attempt's tier, and the task's classification (recorded with
+    every attempt, so the ledger's history can be tuned per task type).
+
+    --start TIER: that tier. --start auto: `run.start` for the task's type, else the first listed
+    tier at least as strong as the classifier's routing. No --start: `run.start` for the task's type,
+    else the first tier. The classifier is the config's for --start auto, else the local one (no
+    model call)."""
     from tiercli import ask
 
-    text = task_text(opts)
-    if not text:
-        raise UsageError("--start auto classifies the task, but there is no task text", "pass --task TEXT")
-    which = "local" if loaded.config.routing.classifier == "static" else None  # static needs a task type
-    decision = ask.classify_only(loaded, text, which, ledger)
     cfg = loaded.config
+    if opts.start and opts.start != "auto" and opts.start not in opts.tiers:
+        raise UsageError(f"--start {opts.start!r} is not in --tiers {','.join(opts.tiers)}", "use auto or one of them")
+    text = task_text(opts)
+    if opts.start == "auto" and not text:
+        raise UsageError("--start auto classifies the task, but there is no task text", "pass --task TEXT")
+    which = cfg.routing.classifier if opts.start == "auto" and cfg.routing.classifier != "static" else "local"
+    decision = ask.classify_only(loaded, text, which, ledger) if text and text.strip() else None
+    if opts.start and opts.start != "auto":
+        return opts.tiers.index(opts.start), decision
+    mapped = cfg.run.start.get(decision.task_type) if decision and decision.task_type else None
+    if mapped in opts.tiers:
+        note = f"run.start.{decision.task_type} -> {mapped}"
+        return opts.tiers.index(mapped), replace(decision, reasons=(*decision.reasons, note))
+    if opts.start != "auto" or decision is None:
+        return 0, decision
     rank = cfg.tier_rank(decision.tier)
     for i, tier in enumerate(opts.tiers):  # the first listed tier at least as strong as the classifier's
         if cfg.tier_rank(tier) >= rank:

@@ -66,3 +66,19 @@ def summarize(attempts: list[dict[str, Any]]) -> dict[str, Any]:
             "by_start_tier": {t: finish(g) for t, g in by_start.items()},
             "by_resolved_tier": {t: finish(g) for t, g in by_resolved.items()},
             "attempts_by_tier": {t: {**a, "pass_rate": a["passed"] / a["attempts"]} for t, a in per_attempt.items()}}
+
+
+def outcome_rows(attempts: list[dict[str, Any]]) -> list[tuple[str, str | None, str, float, float | None]]:
+    """(task_id, task_type, tier, quality, cost_usd) per finished attempt, for
+    replay_outcomes.table_from_rows (`tier tune` on the ledger's own history): quality 1.0 when the
+    attempt passed, else 0.0 (a capped attempt failed at what it spent, at most its cap); cost None
+    when unknown. Interrupted and unfinished attempts are left out."""
+    rows = []
+    for r in attempts:
+        if r["status"] not in ("ok", "error"):
+            continue
+        run = json.loads(r["meta_json"] or "{}").get("run", {})
+        known = not r["unpriced_calls"] and run.get("calls") is not None
+        rows.append((r["task_id"], r["task_type"], r["tier"], 1.0 if r["status"] == "ok" else 0.0,
+                     (r["calls_cost_usd"] or 0.0) if known else None))
+    return rows
