@@ -220,14 +220,21 @@ def test_ctrl_c_leaves_the_tree_restored_and_the_task_recorded(setup, repo, tmp_
 
 
 def test_timeout_ends_the_attempt_and_stops_the_agent(setup, repo, tmp_path):
-    # no --check: the agent's exit status decides; tier1's agent hangs past --timeout
+    # no --check: the agent's exit status decides; tier1's agent hangs past --timeout. It speaks the
+    # Responses API (as Codex does): pinned like the other protocols
     marker = tmp_path / "hang.pid"
-    proc = tier_run(setup, repo, "--tiers", "tier1", "--timeout", "3s", agent=[*AGENT, TASK, "--hang", str(marker)])
+    proc = tier_run(setup, repo, "--tiers", "tier1", "--timeout", "3s",
+                    agent=[*AGENT, TASK, "--protocol", "responses", "--hang", str(marker)])
     assert proc.returncode == 8, proc.stderr
     assert "wall-clock limit reached" in proc.stderr
     runs = [r for r in rows(setup["db"]) if r["kind"] == "run"]
     assert [(r["status"], r["error_class"], r["check_passed"]) for r in runs] == [("error", "Timeout", None)]
     assert run_meta(runs[0])["duration_s"] >= 3
+    assert (repo / "agent.log").exists() is False and (repo / "calc.py").read_text() == ORIGINAL  # restored
+    calls = [r for r in rows(setup["db"]) if r["kind"] != "run"]
+    assert [(r["tier"], r["status"], r["session"]) for r in calls] == [("tier1", "ok", runs[0]["session"])]
+    assert marker.read_text()  # written after the Responses answer came back
+    assert [r.model for r in setup["fake"].requests] == ["claude-haiku-4-5"]
     assert git(repo, "status", "--porcelain") == ""
     with pytest.raises(ProcessLookupError):
         os.kill(int(marker.read_text()), 0)
