@@ -657,8 +657,8 @@ def serve(
 @guarded
 def run(
     agent: Optional[list[str]] = typer.Argument(None, help="The agent command, after --: e.g. -- claude -p 'fix the failing test'.", show_default=False),
-    tiers: Optional[str] = typer.Option(None, "--tiers", help="Tiers to try, in order (default: routing.tiers), e.g. tier1,tier3."),
-    start: Optional[str] = typer.Option(None, "--start", help="auto: the classifier picks the first tier from the task; or a tier of --tiers."),
+    tiers: Optional[str] = typer.Option(None, "--tiers", help="Tiers to try, in order (default: run.tiers, else routing.tiers), e.g. tier1,tier3."),
+    start: Optional[str] = typer.Option(None, "--start", help="auto: the classifier picks the first tier from the task (run.start first); or a tier of --tiers."),
     task: Optional[str] = typer.Option(None, "--task", help="The task text (for --start auto and the ledger); default: read off the agent's arguments."),
     check: Optional[str] = typer.Option(None, "--check", help="Shell command run after the agent exits; exit 0 passes, else the tree is restored and the next tier runs."),
     cap: Optional[list[str]] = typer.Option(None, "--cap", help="Dollar cap per attempt: 1.50 (every tier) or tier3=3.00 (repeatable; default: run.caps).", show_default=False),

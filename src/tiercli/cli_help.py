@@ -46,6 +46,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "ANTHROPIC_BASE_URL=http://127.0.0.1:4141 claude   # Claude Code via tier",
         "tier serve --json-log > requests.jsonl            # one JSON object per request",
     ),
+    "run": (
+        "tier run --check 'pytest -x -q' -- claude -p 'make tests/test_parser.py pass'",
+        "tier run --tiers tier1,tier3 --cap tier3=3.00 --timeout 15m -- aider --message 'fix it'",
+        "tier run --start auto --cap 1.50 --check 'make test' -- claude -p 'fix the lexer'",
+    ),
     "tune": (
         "tier tune --outcomes examples/outcomes/gsm8k_100.csv --map mistralai/Mixtral-8x7B-Instruct-v0.1=tier1,gpt-4-1106-preview=tier3",
         "tier tune --outcomes table.csv --map tier1=Qwen3-Max,tier2=gpt-5.4,tier3=claude-opus-4-6 --write run.yaml",
