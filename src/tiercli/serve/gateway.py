@@ -37,7 +37,7 @@ from tiercli.config import Deployment, LoadedConfig
 from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
 from tiercli.providers import adapt, passthrough
 from tiercli.router import Decision, decide
-from tiercli.serve import responses
+from tiercli.serve import anthropic_sse, responses
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
 from tiercli.serve.wire import (
     MAX_BODY_BYTES, BadRequest, Incoming, error_event, error_response, flatten, is_loopback, parse_body,
@@ -571,7 +571,7 @@ class Gateway:
         held = b""
         try:
             if inc.protocol == "anthropic":
-                async for event in providers.anthropic_sse(Tap(resp, out), stream_model, mapping):
+                async for event in anthropic_sse.events(Tap(resp, out), stream_model, mapping):
                     if held:
                         yield held
                     held = event if isinstance(event, bytes) else str(event).encode()
