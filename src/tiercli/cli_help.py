@@ -39,7 +39,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "replay": (
         "tier replay -c sample_configs/anthropic.yaml        # the ledger, dry",
         "tier replay --claude-code examples/claude-code      # logs, not imported",
-        "tier replay -c sample_configs/anthropic.yaml --since 7d --json",
+        "tier replay -c sample_configs/anthropic.yaml --since 7d --csv",
     ),
     "serve": (
         "tier serve --port 4141",
@@ -74,6 +74,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "import claude-code": (
         "tier import claude-code                       # ~/.claude/projects etc.",
         "tier import claude-code examples/claude-code  # files or folders",
+    ),
+    "import codex": (
+        "tier import codex                             # ~/.codex/sessions",
+        "tier import codex ~/.codex/sessions/2026/07   # files or folders",
     ),
 }
 

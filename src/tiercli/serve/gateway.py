@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -97,11 +98,22 @@ class Gateway:
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
         self.pin: Pin | None = None  # tier run: the attempt every request belongs to (run.py sets it)
         self.log: Callable[[dict[str, Any]], None] | None = None  # one record per request (the console)
+        self.litellm_ready = threading.Event()  # cleared while a background warm-up imports litellm
+        self.litellm_ready.set()
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def warm(self) -> None:
-        """Import litellm and build the router now, not on the first request (about 3 s)."""
-        providers.warm_up(self.cfg, self.loaded.hash)
+        """Import litellm and build the router now, not on the first request (about 3 s). `tier serve`
+        runs this in a background thread after binding: requests that need litellm wait for it
+        (two threads importing litellm at once fail inside its package)."""
+        try:
+            providers.warm_up(self.cfg, self.loaded.hash)
+        finally:
+            self.litellm_ready.set()
+
+    async def _litellm(self) -> None:
+        if not self.litellm_ready.is_set():
+            await asyncio.to_thread(self.litellm_ready.wait)
 
     async def startup(self) -> None:
         import httpx
@@ -211,6 +223,7 @@ class Gateway:
         if which == "local":
             return classify_pkg.run_local(inc.text)
         # llm / hybrid call a model and record it: on the ledger thread, which owns the connection
+        await self._litellm()
         return await self._on_db(lambda: classify_pkg.run(which, inc.text, self.loaded, ledger=self._ledger,
                                                           parent_id=call_id, session=inc.session))
 
@@ -371,7 +384,8 @@ class Gateway:
         try:
             decision, meta, sticky_ok = await self.route(inc, call_id)
             meta.update(extra_meta or {})
-            if inc.protocol == "anthropic" or not self._chain(protocol, decision.tier):
+            if not self._chain(protocol, decision.tier) and not all(d.is_offline for d in self.cfg.deployments(decision.tier)):
+                await self._litellm()
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
             call = await self._on_db(self._admit, inc, decision, call_id, meta)
         except BadRequest as exc:
