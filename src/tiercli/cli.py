@@ -157,11 +157,9 @@ def _terminal_safe(text: str) -> str:
 
 
 def _money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+    from tiercli.fmt import usd
+
+    return usd(value)
 
 
 def _decision_line(result) -> str:
@@ -444,6 +442,45 @@ def feedback(
     typer.echo(f"recorded: {call['id'][:8]} {verdict}")
 
 
+# -- learn -------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def learn(
+    apply: bool = typer.Option(False, "--apply", help="Enable the layer (write it to the tier home dir)."),
+    undo: bool = typer.Option(False, "--undo", help="Go back to the layer before the last --apply (or to none)."),
+    threshold: float = typer.Option(0.8, "--threshold", min=0.3, max=1.0, help="Similarity a prompt needs to a corrected one."),
+    show: int = typer.Option(20, "--show", min=0, help="Changed calls listed in the replay."),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Learn from your --tier overrides and feedback: show the dry replay, then --apply (or --undo)."""
+    from tiercli.classify import learn as core
+    from tiercli.errors import UsageError
+
+    if apply and undo:
+        raise UsageError("--apply and --undo together", "use one of them")
+    if undo:
+        done = core.undo()
+        typer.echo({"restored": f"restored the previous learned layer ({core.layer_path()})",
+                    "removed": f"removed the learned layer ({core.layer_path()}); routing is the classifier's alone",
+                    "nothing": "no learned layer to undo"}[done])
+        return
+    loaded = _load_config(config)
+    ledger = _open_ledger(db, create=False)
+    try:
+        plan = core.plan(loaded, ledger, threshold)
+    finally:
+        ledger.close()
+    path = core.save(plan.layer) if apply else None
+    if as_json:
+        typer.echo(json.dumps({**plan.to_json(), "applied": bool(path), "path": str(path) if path else None}, indent=2))
+        return
+    for line in core.summary_lines(plan, show=show):
+        typer.echo(line)
+    typer.echo(f"enabled: {path} (undo with `tier learn --undo`)" if path else "not enabled: run `tier learn --apply`")
+
+
 # -- replay ------------------------------------------------------------------------------------------
 @app.command()
 @guarded
@@ -473,8 +510,8 @@ def replay(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """What recorded calls would cost under a config (dry: calls nothing), or outcome tables judged per policy."""
-    from tiercli import replay as core
     from tiercli import render_replay as render
+    from tiercli import replay as core
     from tiercli.errors import GuardrailRefusal, UsageError
 
     loaded = _load_config(config)

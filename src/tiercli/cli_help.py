@@ -51,6 +51,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "tier run --tiers tier1,tier3 --cap tier3=3.00 --timeout 15m -- aider --message 'fix it'",
         "tier run --start auto --cap 1.50 --check 'make test' -- claude -p 'fix the lexer'",
     ),
+    "learn": (
+        "tier learn            # what your overrides and feedback would change, nothing enabled",
+        "tier learn --apply    # use the correction layer from now on",
+        "tier learn --undo",
+    ),
     "tune": (
         "tier tune --outcomes examples/outcomes/gsm8k_100.csv --map mistralai/Mixtral-8x7B-Instruct-v0.1=tier1,gpt-4-1106-preview=tier3",
         "tier tune --outcomes table.csv --map tier1=Qwen3-Max,tier2=gpt-5.4,tier3=claude-opus-4-6 --write run.yaml",

@@ -32,7 +32,15 @@ import msgspec
 
 from tiercli import agent
 from tiercli.importers.common import (
-    PROMPT_TEXT_MAX, REQUEST_META_MAX, ImportResult, ParseStats, Progress, count, find_files, label_tasks, not_a_log,
+    PROMPT_TEXT_MAX,
+    REQUEST_META_MAX,
+    ImportResult,
+    ParseStats,
+    Progress,
+    count,
+    find_files,
+    label_tasks,
+    not_a_log,
     write_rows,
 )
 from tiercli.pricing import PriceBook, UnitPrice, Usage

@@ -31,8 +31,19 @@ Outcome replay (`--outcomes`): see the tiercli.replay_outcomes package.
 from __future__ import annotations
 
 from tiercli.replay.base import (
-    CLASSIFIERS, DEFAULT_TOP, NONE_KEY, REPLAYED_KINDS, Decider, FloatPrice, Pricer,
-    Recounter, Selection, bare_model, select_claude_code, select_codex, select_ledger,
+    CLASSIFIERS,
+    DEFAULT_TOP,
+    NONE_KEY,
+    REPLAYED_KINDS,
+    Decider,
+    FloatPrice,
+    Pricer,
+    Recounter,
+    Selection,
+    bare_model,
+    select_claude_code,
+    select_codex,
+    select_ledger,
 )
 from tiercli.replay.dry import Bucket, CallReplay, DryReplay, RoutingSummary, Side, dry_replay, with_routing
 from tiercli.replay.live import LiveItem, LivePlan, LiveResult, plan_live, run_live
