@@ -406,5 +406,6 @@ def test_gateway_pin_hook(setup, tmp_path):
     recorded = rows(str(tmp_path / "g.db"))
     assert [(r["id"], r["session"], r["task_id"], r["source"], r["tier"], r["decision_source"]) for r in recorded] == [
         ("c1", "run-t-1", "task-1", "run", "tier2", "run")]
-    assert json.loads(recorded[0]["meta_json"])["serve"]["agent_session"] == "agent-s1"
+    serve_meta = json.loads(recorded[0]["meta_json"])["serve"]
+    assert serve_meta["agent_session"] == "agent-s1" and serve_meta["agent_task_id"] != "task-1"  # agent.py's, kept apart
     assert recorded[0]["reserved_usd"] is None  # settled: the reservation under the cap released
