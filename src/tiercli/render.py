@@ -114,7 +114,7 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
         console.print("no calls yet in this window", markup=False, highlight=False)
         return
     parts = [
-        _header, _warnings, _tiers, _task_types, _savings, _caching, _quality, _days, _models,
+        _header, _warnings, _tiers, _task_types, _savings, _caching, _quality, _runs, _days, _models,
         _unpriced, _errors,
     ]
     if report.get("history"):  # an imported history: tier routed none of it (render_views.print_history)
@@ -126,6 +126,25 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
         if i:
             console.print()
         console.print(renderable, highlight=False)
+
+
+def _runs(report: dict[str, Any], console: Console):
+    """`tier run`: tasks, resolved rate and cost per task, by the tier each task started on."""
+    runs = report.get("runs")
+    if not runs:
+        return None
+    t = runs["tasks"]
+    table = Table(title=f"tier run: {t['tasks']} task(s), {pct(t['resolved_rate'])} resolved, "
+                        f"{usd(t['cost_per_task_usd'])} per task"
+                        + (f", {t['unknown_cost']} of unknown cost" if t["unknown_cost"] else "")
+                        + (f", {runs['interrupted_tasks']} interrupted" if runs["interrupted_tasks"] else ""),
+                  title_justify="left", box=None, pad_edge=False)
+    for column in ("started on", "tasks", "resolved", "cost per task", "cost per resolved"):
+        table.add_column(column, justify="left" if column == "started on" else "right", no_wrap=True)
+    for tier, g in runs["by_start_tier"].items():
+        table.add_row(clean(tier), num(g["tasks"]), pct(g["resolved_rate"]), usd(g["cost_per_task_usd"]),
+                      usd(g["cost_per_resolved_usd"]))
+    return table
 
 
 def _header(report: dict[str, Any], console: Console):

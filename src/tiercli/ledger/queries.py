@@ -127,6 +127,7 @@ def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
       day     (UTC day number)                        when no model answered)
       status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
       decision (decision_source, kind, ok)           user-facing kinds only
+    `tier run`'s attempt rows (kind 'run') summarise calls counted here already: left out.
     """
     extra, params = where.day_range() if where.session is None else ([], {})
     params.update(where.params)
@@ -145,7 +146,7 @@ def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
                    SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw,
                    SUM(cache_write_1h_tokens) AS cw1h, SUM(output_tokens) AS outp,
                    SUM(fallback_count > 0 OR decision_source = 'cascade') AS escalations, MIN(started_at) AS first
-            FROM calls {where.sql(*extra)}
+            FROM calls {where.sql(*extra, "kind != 'run'")}
             GROUP BY {REPORT_GROUP_COLUMNS}
         )
         SELECT 'kind', kind, cost_null, NULL, {sums} FROM g GROUP BY 2, 3
