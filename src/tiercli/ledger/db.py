@@ -169,7 +169,7 @@ class Ledger:
         self._engine: Engine | None = None
         self._columns: tuple[str, ...] | None = None
         try:
-            self._raw = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._raw: sqlite3.Connection | None = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self._raw.row_factory = sqlite3.Row
             _configure(self._raw)
             self.wal = str(self._raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
@@ -267,7 +267,7 @@ class Ledger:
                 if version <= current:
                     continue
                 if version == 1:
-                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                     for stmt in _EXTRA_INDEXES_V1:
                         conn.exec_driver_sql(stmt)
                     conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
@@ -287,7 +287,7 @@ class Ledger:
                     for stmt in _V3_INDEXES:
                         conn.exec_driver_sql(stmt)
                 conn.execute(
-                    Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
+                    Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 )
             conn.exec_driver_sql(f"PRAGMA user_version={max(current, SCHEMA_VERSION)}")
 
@@ -296,8 +296,9 @@ class Ledger:
         if raw is not None:
             raw.close()
             self._raw = None
-        if getattr(self, "_engine", None) is not None:
-            self._engine.dispose()
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.dispose()
             self._engine = None
 
     def __enter__(self) -> "Ledger":
@@ -328,9 +329,14 @@ class Ledger:
             raise LedgerError(f"ledger read failed: {_short(exc)}", f"ledger at {self.path}") from None
 
     # -- sqlite3 side (hot path) ---------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            raise LedgerError(f"the ledger {self.path} is closed")
+        return self._raw
+
     @contextmanager
     def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-        conn = self._raw
+        conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
@@ -345,7 +351,7 @@ class Ledger:
     @property
     def columns(self) -> tuple[str, ...]:
         if self._columns is None:
-            self._columns = tuple(r["name"] for r in self._raw.execute("PRAGMA table_info(calls)"))
+            self._columns = tuple(r["name"] for r in self._connection().execute("PRAGMA table_info(calls)"))
         return self._columns
 
     def _check_columns(self, values: dict[str, Any]) -> list[str]:
