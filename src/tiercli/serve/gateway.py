@@ -205,6 +205,7 @@ class Gateway:
             meta["retry_of"] = task.retry_of
         facts = scenarios.RequestFacts(inc.model, inc.session, inc.thinking, inc.web_search, 0)
         early = scenarios.before_classifier(cfg, facts, self._small)
+        rule: str | None
         if early is not None:
             decision, rule = early
             if rule != "override":
@@ -309,7 +310,9 @@ class Gateway:
     def _admit(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any]) -> calls.RecordedCall:
         assert self._ledger is not None
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
-        n = inc.body.get("n") if isinstance(inc.body.get("n"), int) else 1
+        n = inc.body.get("n")
+        if not isinstance(n, int):
+            n = 1
         guardrail = self.cfg.guardrails.max_output_tokens
         task = inc.task
         plan = calls.Plan(decision=decision, prompt=(task.instruction if task and task.instruction else inc.text) or "(no text)",
