@@ -175,7 +175,7 @@ def test_terminal_output_escapes_table_text(cfg, tmp_path):
                   "--start", "[red]x[/red]=tier3", "--cap", "tier3=0.15", "--policy", "cascade")
     assert result.exit_code == 0, result.output
     assert "[b]small[/b] = tier1" in result.stdout and "[red]x[/red] -> tier3" in result.stdout
-    assert "caps per attempt: tier3 $0.1500" in result.stdout and "approximation" in result.stdout
+    assert "caps per attempt: tier3 $0.15" in result.stdout and "approximation" in result.stdout
 
 
 @pytest.mark.parametrize("args, code, needle", [

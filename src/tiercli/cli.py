@@ -18,7 +18,7 @@ import typer
 
 from tiercli import __version__
 from tiercli.cli_help import TierTyper
-from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
+from tiercli.errors import EXIT_INTERRUPTED, InputError, LedgerError, TierError
 
 app = TierTyper(
     name="tier",
@@ -38,7 +38,7 @@ app.add_typer(import_app, name="import")
 MAX_STDIN_BYTES = 8 * 1024 * 1024
 
 ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
-DbOpt = typer.Option(None, "--db", metavar="FILE", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
+DbOpt = typer.Option(None, "--db", metavar="FILE|URL", help="Ledger file or postgresql:// URL (else TIER_DB, else the config's ledger.url, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
@@ -106,11 +106,26 @@ def _load_config(path: Optional[Path]):
     return config.load(path)
 
 
-def _open_ledger(db: Optional[Path], create: bool = True):
+def _configured_ledger_url() -> str | None:
+    """The config's ledger.url, read only when a config file exists (else there is none)."""
     from tiercli import paths
-    from tiercli.ledger import Ledger
 
-    ledger = Ledger(db or paths.default_db_path(), create=create)
+    if not (os.environ.get("TIER_CONFIG") or paths.user_config_file().exists()):
+        return None
+    return _load_config(None).config.ledger.url
+
+
+def _ledger_target(db: Optional[Path], loaded=None):
+    """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, else the default one)."""
+    from tiercli import paths
+
+    return paths.ledger_target(db, loaded.config.ledger.url if loaded is not None else _configured_ledger_url)
+
+
+def _open_ledger(db: Optional[Path], create: bool = True, loaded=None):
+    from tiercli.ledger import open_ledger
+
+    ledger = open_ledger(_ledger_target(db, loaded), create=create)
     if ledger.recovered:
         sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
                          "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
@@ -157,11 +172,9 @@ def _terminal_safe(text: str) -> str:
 
 
 def _money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+    from tiercli.fmt import usd
+
+    return usd(value)
 
 
 def _decision_line(result) -> str:
@@ -243,7 +256,7 @@ def ask(
                 for reason in decision.reasons:
                     sys.stderr.write(f"  · {reason}\n")
         return
-    ledger = _open_ledger(db)
+    ledger = _open_ledger(db, loaded=loaded)
     tty = sys.stdout.isatty()
     wrote = {"last": "\n"}
 
@@ -312,7 +325,7 @@ def classify(
         raise InputError(f"unknown --classifier {which!r}", "use local, llm or hybrid")
     if which == "static":
         which = "local"  # static routing needs a task type; classifying a text is the local classifier's job
-    ledger = _open_ledger(db) if which in ("llm", "hybrid") else None
+    ledger = _open_ledger(db, loaded=loaded) if which in ("llm", "hybrid") else None
     try:
         if batch is not None:
             _classify_batch(loaded, batch, which, ledger)
@@ -403,7 +416,7 @@ def _run_import(run_import, label: str, paths, as_json: bool, config, db) -> Non
     from tiercli.pricing import PriceBook
 
     loaded = _load_config(config)
-    ledger = _open_ledger(db)
+    ledger = _open_ledger(db, loaded=loaded)
     try:
         with render_import.progress_bar(f"importing {label}") as progress:
             result = run_import(paths or None, ledger, PriceBook(loaded.config.prices), progress=progress)
@@ -575,11 +588,11 @@ def replay(
         else:
             from tiercli import paths
 
-            path = Path(db or paths.default_db_path())
-            selection = core.Selection("ledger", session, since_ts, location=str(path))
+            path = _ledger_target(db, loaded)
+            selection = core.Selection("ledger", session, since_ts, location=paths.display(path))
             rows = []
-            if path.exists():
-                ledger = _open_ledger(db, create=False)
+            if paths.is_url(path) or Path(path).exists():
+                ledger = _open_ledger(db, create=False, loaded=loaded)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
             what = "the Claude Code logs" if claude_code else "the Codex logs" if codex else f"the ledger {selection.location}"
@@ -631,7 +644,7 @@ def replay(
                 typer.echo("cancelled: nothing was sent", err=True)
                 return
         if ledger is None:
-            ledger = _open_ledger(db)
+            ledger = _open_ledger(db, loaded=loaded)
         result = core.run_live(loaded, plan, ledger, max_cost=max_cost, llm_classifier=llm_classifier)
     finally:
         if ledger is not None:
@@ -694,7 +707,7 @@ def tune(
 @app.command()
 @guarded
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token is required."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token or users (tier users add) are required."),
     port: int = typer.Option(4141, "--port", "-p", min=1, max=65535, help="Port to listen on."),
     token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
     config: Optional[Path] = ConfigOpt,
@@ -707,16 +720,23 @@ def serve(
     from tiercli import serve as gateway  # starlette, uvicorn (and litellm) load only here
 
     loaded = _load_config(config)
-    db_path = db or paths.default_db_path()
+    db_path = paths.ledger_target(db, loaded.config.ledger.url)
 
     def ready(url: str) -> None:
-        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {db_path})\n"
+        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {paths.display(db_path)})\n"
                          f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
         sys.stderr.flush()
 
     from tiercli.serve import console
 
-    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready,
+    team = False
+    if not token and not gateway.is_loopback(host):  # beyond loopback without a token: the users' tokens
+        ledger = _open_ledger(db_path)
+        try:
+            team = ledger.count_users() > 0
+        finally:
+            ledger.close()
+    gateway.run(loaded, db_path, host=host, port=port, token=token, team=team, on_ready=ready,
                 log=None if quiet and not json_log else console.printer(json_log))
 
 
@@ -746,9 +766,9 @@ def log(
     from tiercli import paths
     from tiercli.errors import UsageError
 
-    ledger_path = Path(db or paths.default_db_path())
+    ledger_path = _ledger_target(db)
     if path:
-        typer.echo(str(ledger_path))
+        typer.echo(paths.display(ledger_path))
         return
     if action is not None and action != "show":
         raise UsageError(f"unknown log action {action!r}", "use `tier log` or `tier log show ID`")
@@ -766,7 +786,7 @@ def log(
 
         start = parse_window(since) if since else None
         end = parse_window(until) if until else None
-    if not ledger_path.exists():
+    if not paths.is_url(ledger_path) and not Path(ledger_path).exists():
         if action == "show":
             raise InputError(f"no call with id {call_id!r}: the ledger is empty", f"ledger at {ledger_path}")
         typer.echo("[]" if as_json else "no calls yet (the ledger is empty)")
@@ -858,7 +878,11 @@ def report(
     if start is not None and end is not None and start > end:
         raise UsageError(f"--since ({core.iso(start)}) is after --until ({core.iso(end)})", "swap them")
     loaded = _load_config(config) if view is None and by is None else None
-    ledger = _open_ledger(db)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    ledger = _open_ledger(db, loaded=loaded)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    if getattr(ledger, "engine_name", "sqlite") != "sqlite":  # its queries are SQLite's (see ledger/queries.py)
+        ledger.close()
+        raise LedgerError("tier report does not read a PostgreSQL ledger yet",
+                          "tier log and tier replay do; or report from a SQLite copy")
     try:
         where = core.Where(start, end, session)
         if view == "tasks":
@@ -961,6 +985,15 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
         typer.echo(f"{source}: {len(errors)} problem(s)", err=True)
         raise typer.Exit(3)
     typer.echo(f"{source}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+
+
+def _register_team() -> None:
+    from tiercli import cli_team  # `tier users`, `tier doctor`
+
+    cli_team.register(app, db_opt=DbOpt, json_opt=JsonOpt, guarded=guarded, open_ledger=_open_ledger)
+
+
+_register_team()
 
 
 def main() -> None:

@@ -252,6 +252,7 @@ class Telemetry(_Strict):
 
 class LedgerSettings(_Strict):
     store_prompts: Literal["full", "redacted", "none"] = "full"
+    url: str | None = None  # team mode: postgresql://user@host/db (or a SQLite path); --db and TIER_DB win
 
 
 class Serve(_Strict):

@@ -33,6 +33,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tiercli.fmt import inert, pct  # noqa: F401 (pct: re-exported for the render modules)
+from tiercli.fmt import usd as fmt_usd
+
 NONE_LABEL = "(none)"
 BAR_FULL = "█"
 BAR_PARTS = " ▏▎▍▌▋▊▉"
@@ -43,37 +46,21 @@ TAIL_DAYS = 14
 
 # -- small formatting helpers --------------------------------------------------------------------
 def clean(value: Any) -> str:
-    """Data -> safe markup text: control characters replaced, markup escaped. None -> '(none)'."""
+    """Data -> safe markup text: control and bidi characters shown inert (fmt.inert), markup escaped.
+    None -> '(none)'."""
     if value is None:
         return NONE_LABEL
-    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value))
-    return escape(text)
+    return escape(inert(value))
 
 
 def _plain(value: Any) -> str:
     if value is None:
         return NONE_LABEL
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value))
+    return inert(value)
 
 
 def usd(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    if v >= 1000:
-        return f"{sign}${v:,.0f}"
-    if v >= 1:
-        return f"{sign}${v:,.2f}"
-    if v == 0:
-        return "$0"
-    if v >= 0.01:
-        return f"{sign}${v:.3f}"
-    return f"{sign}${v:.4f}"
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+    return fmt_usd(value, unknown="n/a")
 
 
 def num(value: int | None) -> str:

@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
+from tiercli.ledger.users import SQLITE_V4, SQLITE_V4_COLUMNS, UsersMixin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 APPLICATION_ID = 0x54494552  # "TIER"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
@@ -64,6 +65,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (1, "calls, feedback and schema_migrations tables"),
     (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets), report index"),
     (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
+    (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
 ]
 _V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
 _V3_COLUMNS = {"task_id": "VARCHAR", "owner_pid": "INTEGER", "owner_started": "FLOAT"}
@@ -143,7 +145,7 @@ def _set_wal(conn: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.05)
 
 
-class Ledger:
+class Ledger(UsersMixin):
     """Open (and create or migrate) a ledger. Use as a context manager or call close()."""
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True, recover: bool = True):
@@ -251,7 +253,7 @@ class Ledger:
     def _migrate(self) -> None:
         from sqlmodel import SQLModel
 
-        from tiercli.ledger.models import Call, Feedback, Migration
+        from tiercli.ledger.models import Call, Feedback, Lease, Migration, User
 
         with self.engine.begin() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here
             tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -285,6 +287,14 @@ class Ledger:
                         if column not in have:  # a table made by an older tier
                             conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
                     for stmt in _V3_INDEXES:
+                        conn.exec_driver_sql(stmt)
+                elif version == 4:
+                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+                    for column, sql_type in SQLITE_V4_COLUMNS.items():
+                        if column not in have:  # a table made by an older tier
+                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])
+                    for stmt in SQLITE_V4:
                         conn.exec_driver_sql(stmt)
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
@@ -450,6 +460,10 @@ class Ledger:
                 spent = conn.execute(
                     f"SELECT COALESCE(SUM({_SPEND.format(r='calls')}), 0) FROM calls WHERE session = ?", [cap.session]
                 ).fetchone()[0]
+            elif getattr(cap, "user", None):  # a team member's own budget (schema 4)
+                spent = conn.execute(
+                    "SELECT COALESCE(SUM(usd), 0) FROM spend_user_days WHERE user_id = ? AND day >= date(?, 'unixepoch')",
+                    [cap.user, cap.since]).fetchone()[0]
             else:  # day-aligned windows (UTC), read from the trigger-kept daily totals
                 spent = conn.execute(
                     "SELECT COALESCE(SUM(usd), 0) FROM spend_days WHERE day >= date(?, 'unixepoch')", [cap.since]
@@ -502,7 +516,7 @@ class Ledger:
                 who = f"pid {r['owner_pid']}" if r["owner_pid"] is not None else "an older tier"
                 conn.execute(
                     "UPDATE calls SET status = 'interrupted', error_class = 'ProcessGone', ended_at = ?, "
-                    "reserved_usd = NULL, owner_pid = NULL, owner_started = NULL, cost_usd = NULL, "
+                    "reserved_usd = NULL, owner_pid = NULL, owner_started = NULL, owner_host = NULL, cost_usd = NULL, "
                     "error_message = ? WHERE id = ? AND status = 'pending'",
                     [now, f"recovered: the process that made this call ({who}) ended before settling it; "
                           "its cost is unknown and its budget reservation was released", r["id"]])
