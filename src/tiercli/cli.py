@@ -115,14 +115,14 @@ def _configured_ledger_url() -> str | None:
     return _load_config(None).config.ledger.url
 
 
-def _ledger_target(db: Optional[Path], loaded=None):
+def _ledger_target(db: str | Path | None, loaded=None):
     """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, else the default one)."""
     from tiercli import paths
 
     return paths.ledger_target(db, loaded.config.ledger.url if loaded is not None else _configured_ledger_url)
 
 
-def _open_ledger(db: Optional[Path], create: bool = True, loaded=None):
+def _open_ledger(db: str | Path | None, create: bool = True, loaded=None):
     from tiercli.ledger import open_ledger
 
     ledger = open_ledger(_ledger_target(db, loaded), create=create)

@@ -293,7 +293,7 @@ class Ledger(UsersMixin):
                     for column, sql_type in SQLITE_V4_COLUMNS.items():
                         if column not in have:  # a table made by an older tier
                             conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
-                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                     for stmt in SQLITE_V4:
                         conn.exec_driver_sql(stmt)
                 conn.execute(

@@ -132,12 +132,12 @@ class PgLedger(UsersMixin):
                 if version <= current:
                     continue
                 if version == 1:
-                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 if version == 4:
-                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 for stmt in steps[version]:
                     conn.exec_driver_sql(stmt)
-                conn.execute(Migration.__table__.insert().values(version=version, applied_at=time.time(),
+                conn.execute(Migration.__table__.insert().values(version=version, applied_at=time.time(),  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                                                                  description=description))
 
     # -- SQLAlchemy side (reports, imports) ----------------------------------------------------------

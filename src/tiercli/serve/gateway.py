@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, MutableMapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -54,7 +54,7 @@ from tiercli.serve.wire import (
 )
 
 if TYPE_CHECKING:
-    from tiercli.ledger import Ledger
+    from tiercli.ledger import LedgerLike
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4141
@@ -94,7 +94,7 @@ class Gateway:
         self.tasks: dict[str, Decision] = {}  # task id -> the decision its instruction got (steps reuse it)
         self.open_calls: dict[str, calls.RecordedCall] = {}  # admitted, not yet settled (ledger thread only)
         self._db: ThreadPoolExecutor | None = None
-        self._ledger: "Ledger | None" = None
+        self._ledger: "LedgerLike | None" = None
         self._http: Any = None
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
@@ -229,6 +229,7 @@ class Gateway:
             decision = replace(decision, reasons=(*decision.reasons, f"agent: {task.reason}"))
             warm = self.sticky.get(inc.session) if inc.session else None
             if inc.session and self.shared_ledger:  # several gateways: the session's warm tier is in the ledger
+                assert self._ledger is not None  # opened in startup, before any request
                 warm = await self._on_db(self._ledger.session_warm_tier, inc.session) or warm
             decision = scenarios.stick(cfg, warm, decision, time.time(), meta,
                                        pays=lambda old, new: self._switch_pays(inc, old, new))
@@ -427,7 +428,7 @@ class Gateway:
         return JSONResponse(responses.from_chat(json.loads(bytes(answer.body)), body))
 
     async def _serve(self, endpoint: str, protocol: str, body: dict[str, Any], headers,
-                     extra_meta: dict[str, Any] | None = None, scope: dict[str, Any] | None = None) -> Response:
+                     extra_meta: dict[str, Any] | None = None, scope: MutableMapping[str, Any] | None = None) -> Response:
         scope = scope or {}
         try:
             inc = read_incoming(protocol, body, headers, scope.get("tier.token") or self.token)  # a user's token is not a provider key
