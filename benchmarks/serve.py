@@ -72,7 +72,8 @@ def start_gateway(fake: FakeProvider, tier: str, home: Path) -> tuple[subprocess
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
+            health = httpx.get(url + "/health", timeout=1)
+            if health.status_code == 200 and health.json().get("litellm", "ready") == "ready":  # litellm loads after the bind
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.1)

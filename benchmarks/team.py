@@ -57,7 +57,8 @@ def start_gateways(n: int, config: Path, db: str, home: Path) -> list[tuple[subp
             if proc.poll() is not None or time.time() > deadline:
                 raise SystemExit(f"tier serve at {url} did not start")
             try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                health = httpx.get(url + "/health", timeout=1)
+                if health.status_code == 200 and health.json().get("litellm", "ready") == "ready":
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)

@@ -62,7 +62,8 @@ class ServeProcess:
         while time.time() < deadline:
             assert self.proc.poll() is None, f"tier serve exited: {self.log.read_text()[-2000:]}"
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                health = httpx.get(self.url + "/health", timeout=1)
+                if health.status_code == 200 and health.json().get("litellm") == "ready":  # bound at once, litellm after
                     return
             except httpx.HTTPError as exc:
                 self.last_error = exc

@@ -53,6 +53,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "users disable": ("tier users disable alice",),
     "users enable": ("tier users enable alice",),
     "users rotate": ("tier users rotate alice    # prints the new token once",),
+    "run": (
+        "tier run --check 'pytest -x -q' -- claude -p 'make tests/test_parser.py pass'",
+        "tier run --tiers tier1,tier3 --cap tier3=3.00 --timeout 15m -- aider --message 'fix it'",
+        "tier run --start auto --cap 1.50 --check 'make test' -- claude -p 'fix the lexer'",
+    ),
     "learn": (
         "tier learn            # what your overrides and feedback would change, nothing enabled",
         "tier learn --apply    # use the correction layer from now on",

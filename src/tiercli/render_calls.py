@@ -46,6 +46,14 @@ def log_row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cost(row: dict[str, Any]) -> str:
+    if row.get("kind") == "run":  # a `tier run` attempt: the sum of its calls (they have their own rows)
+        import json
+
+        try:
+            cost = (json.loads(row.get("meta_json") or "{}").get("run") or {}).get("cost_usd")
+        except (ValueError, AttributeError):
+            cost = None
+        return f"Σ${cost:.4f}" if isinstance(cost, (int, float)) else "-"
     if row.get("cost_usd") is None:
         return "unpriced" if row.get("unpriced") else "-"
     return f"${row['cost_usd']:.4f}"

@@ -452,6 +452,30 @@ class Ledger(UsersMixin):
             "AND status = 'ok' ORDER BY started_at DESC LIMIT 1", [session])
         return rows[0] if rows else None
 
+    def session_totals(self, session: str) -> dict[str, Any]:
+        """A session's model calls (kind 'run' rows left out): settled and pending `calls` (refused
+        ones apart), priced `cost_usd`, `unpriced` calls (cost unknown) and budget `refused` calls."""
+        rows = self._select(
+            "SELECT SUM(status != 'refused') AS calls, SUM(status = 'refused') AS refused, "
+            "SUM(cost_usd) AS cost_usd, SUM(status != 'refused' AND cost_usd IS NULL) AS unpriced "
+            "FROM calls WHERE session = ? AND kind != 'run'", [session])
+        r = rows[0]
+        return {"calls": r["calls"] or 0, "refused": r["refused"] or 0, "cost_usd": r["cost_usd"] or 0.0,
+                "unpriced": r["unpriced"] or 0}
+
+    def run_attempts(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """`tier run` attempts (kind 'run' rows) started in [since, until), by task then start, each
+        with its calls' priced `calls_cost_usd`, `calls` (refused ones apart) and `unpriced_calls`."""
+        calls_of = "FROM calls c WHERE c.session = r.session AND c.kind != 'run' AND c.status != 'refused'"
+        return self._select(
+            "SELECT r.id, r.task_id, r.started_at, r.session, r.tier, r.status, r.error_class, r.check_passed, "
+            "r.latency_ms, r.task_type, r.parent_id, r.meta_json, "
+            f"(SELECT SUM(c.cost_usd) {calls_of}) AS calls_cost_usd, (SELECT COUNT(*) {calls_of}) AS calls, "
+            f"(SELECT COUNT(*) {calls_of} AND c.cost_usd IS NULL) AS unpriced_calls "
+            "FROM calls r WHERE r.kind = 'run' AND r.started_at >= ? AND r.started_at < ? "
+            "ORDER BY r.task_id, r.started_at, r.id",
+            [since if since is not None else float("-inf"), until if until is not None else float("inf")])
+
     # -- budgets ---------------------------------------------------------------------------------
     @staticmethod
     def _first_overrun(conn: sqlite3.Connection, caps: list[Any], estimate_usd: float | None):

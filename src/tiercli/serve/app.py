@@ -97,7 +97,8 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
         return await gateway.count_tokens(request)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "tiers": loaded.config.routing.tiers})
+        return JSONResponse({"status": "ok", "tiers": loaded.config.routing.tiers,
+                             "litellm": "ready" if gateway.litellm_ready.is_set() else "loading"})
 
     @asynccontextmanager
     async def lifespan(app):

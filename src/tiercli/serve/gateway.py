@@ -63,6 +63,19 @@ TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Co
 TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
+@dataclass(frozen=True)
+class Pin:
+    """`tier run` hook: while set on a Gateway, every request is one attempt's call: sent to the
+    decision's tier (source "run"), recorded in `session` with `task_id`, admitted under `caps`."""
+
+    decision: Decision
+    session: str
+    task_id: str
+    caps: tuple[guards.Cap, ...] = ()
+    refusals: list[str] = field(default_factory=list, compare=False)  # budget refusals, for tier run
+    # decision.reasons[-1] names the attempt: a request routed by an earlier pin is refused at admission
+
+
 @dataclass
 class Flight:
     """One request in flight: what was asked, its recorded call, whether stickiness applies."""
@@ -98,6 +111,7 @@ class Gateway:
         self._http: Any = None
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
+        self.pin: Pin | None = None  # tier run: the attempt every request belongs to (run.py sets it)
         self.log: Callable[[dict[str, Any]], None] | None = None  # one record per request (the console)
         self.litellm_ready = threading.Event()  # cleared while a background warm-up imports litellm
         self.litellm_ready.set()
@@ -207,6 +221,8 @@ class Gateway:
         meta: dict[str, Any] = {"task_rule": task.rule}
         if task.retry_of:
             meta["retry_of"] = task.retry_of
+        if self.pin is not None:  # tier run: the attempt's tier, whatever was asked
+            return self.pin.decision, meta, False
         facts = scenarios.RequestFacts(inc.model, inc.session, inc.thinking, inc.web_search, 0)
         early = scenarios.before_classifier(cfg, facts, self._small)
         rule: str | None
@@ -321,19 +337,33 @@ class Gateway:
         n = inc.body.get("n")
         if not isinstance(n, int):
             n = 1
+        # tier run: the pin routed this request only if it is still the one set (an attempt that ended
+        # has no calls); its calls go in the attempt's session, under its caps
+        pin = self.pin if decision.source == "run" else None
+        if decision.source == "run" and (pin is None or pin.decision.reasons[-1] not in decision.reasons):
+            raise BudgetExceeded("this call belongs to a tier run attempt that has ended")
+        if pin is not None and inc.session:
+            serve_meta["agent_session"] = inc.session
         guardrail = self.cfg.guardrails.max_output_tokens
         task = inc.task
+        if pin is not None and task is not None:
+            serve_meta["agent_task_id"] = task.task_id  # the run's task id is the row's
         plan = calls.Plan(decision=decision, prompt=(task.instruction if task and task.instruction else inc.text) or "(no text)",
-                          messages=inc.flat, source="serve", session=inc.session, call_id=call_id,
-                          task_id=task.task_id if task else None,
+                          messages=inc.flat, source="run" if pin else "serve", session=pin.session if pin else inc.session,
+                          call_id=call_id, task_id=pin.task_id if pin else (task.task_id if task else None),
+                          extra_caps=(*(pin.caps if pin else ()), *(guards.user_caps(user, time.time()) if user else ())),
                           max_output_tokens=min(inc.max_tokens or guardrail, guardrail),  # what is sent: clamped
                           extra_input_text=_tools_text(inc), answers=max(n, 1),
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
                           key_check=self._key_check(inc),
                           injects_cache=not self._chain(inc.protocol, decision.tier),
-                          user_id=user["id"] if user else None,
-                          extra_caps=tuple(guards.user_caps(user, time.time())) if user else ())
-        call = calls.open_call(self.loaded, self._ledger, plan)
+                          user_id=user["id"] if user else None)
+        try:
+            call = calls.open_call(self.loaded, self._ledger, plan)
+        except BudgetExceeded as exc:
+            if pin is not None:
+                pin.refusals.append(exc.message)
+            raise
         self.open_calls[call.id] = call
         return call
 
