@@ -138,7 +138,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 import re
 import socket
 import struct
@@ -148,6 +147,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest

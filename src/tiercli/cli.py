@@ -115,14 +115,14 @@ def _configured_ledger_url() -> str | None:
     return _load_config(None).config.ledger.url
 
 
-def _ledger_target(db: Optional[Path], loaded=None):
+def _ledger_target(db: str | Path | None, loaded=None):
     """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, else the default one)."""
     from tiercli import paths
 
     return paths.ledger_target(db, loaded.config.ledger.url if loaded is not None else _configured_ledger_url)
 
 
-def _open_ledger(db: Optional[Path], create: bool = True, loaded=None):
+def _open_ledger(db: str | Path | None, create: bool = True, loaded=None):
     from tiercli.ledger import open_ledger
 
     ledger = open_ledger(_ledger_target(db, loaded), create=create)
@@ -871,15 +871,16 @@ def log(
     ledger = _open_ledger(db)
     try:
         if action == "show":
+            assert call_id is not None  # checked above: show needs an id
             call, feedback = queries.call_with_feedback(ledger, call_id)
-            if call is None:
-                raise InputError(f"no call with id {call_id!r} (or the prefix is ambiguous)", "see `tier log`")
         else:
             rows = queries.log_calls(ledger, limit=n, session=session, model=model, tier=tier, task_type=task_type,
                                      since=start, until=end, status=status, text=query)
     finally:
         ledger.close()
     if action == "show":
+        if call is None:
+            raise InputError(f"no call with id {call_id!r} (or the prefix is ambiguous)", "see `tier log`")
         if as_json:
             typer.echo(json.dumps(render.call_json(call, feedback), indent=2, ensure_ascii=False))
         else:
@@ -963,6 +964,7 @@ def report(
         elif view == "sessions" or by is not None:
             data = views.usage_view(ledger, where, by or "session", tz, tz_name)
         else:
+            assert loaded is not None  # loaded when there is no view and no --by
             data = core.build_report(ledger, loaded.config, since=start, until=end, session=session,
                                      retry_window_s=retry_window, now=now)
             data["window"]["timezone"] = tz_name

@@ -659,7 +659,7 @@ def problems(explicit: str | os.PathLike | None = None) -> tuple[str, list[str],
         except (AttributeError, TypeError):
             pass
         return source, errors, []
-    errors: list[str] = []
+    errors = []
     warnings: list[str] = []
     for var in sorted({v for d in cfg.model_list for v in d.key_variables()}):
         if not os.environ.get(var):

@@ -54,6 +54,7 @@ class TokenGate:
         for candidate in presented_tokens(headers):
             if not candidate.startswith(team.TOKEN_PREFIX):
                 continue
+            assert self.gateway._ledger is not None  # opened in startup, before any request
             user = await self.gateway._on_db(self.gateway._ledger.user_by_token_hash, team.token_hash(candidate))
             if user is None:
                 continue

@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, MutableMapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -54,7 +54,7 @@ from tiercli.serve.wire import (
 )
 
 if TYPE_CHECKING:
-    from tiercli.ledger import Ledger
+    from tiercli.ledger import LedgerLike
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4141
@@ -107,7 +107,7 @@ class Gateway:
         self.tasks: dict[str, Decision] = {}  # task id -> the decision its instruction got (steps reuse it)
         self.open_calls: dict[str, calls.RecordedCall] = {}  # admitted, not yet settled (ledger thread only)
         self._db: ThreadPoolExecutor | None = None
-        self._ledger: "Ledger | None" = None
+        self._ledger: "LedgerLike | None" = None
         self._http: Any = None
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
@@ -225,6 +225,7 @@ class Gateway:
             return self.pin.decision, meta, False
         facts = scenarios.RequestFacts(inc.model, inc.session, inc.thinking, inc.web_search, 0)
         early = scenarios.before_classifier(cfg, facts, self._small)
+        rule: str | None
         if early is not None:
             decision, rule = early
             if rule != "override":
@@ -244,6 +245,7 @@ class Gateway:
             decision = replace(decision, reasons=(*decision.reasons, f"agent: {task.reason}"))
             warm = self.sticky.get(inc.session) if inc.session else None
             if inc.session and self.shared_ledger:  # several gateways: the session's warm tier is in the ledger
+                assert self._ledger is not None  # opened in startup, before any request
                 warm = await self._on_db(self._ledger.session_warm_tier, inc.session) or warm
             decision = scenarios.stick(cfg, warm, decision, time.time(), meta,
                                        pays=lambda old, new: self._switch_pays(inc, old, new))
@@ -332,7 +334,9 @@ class Gateway:
                user: dict[str, Any] | None = None) -> calls.RecordedCall:
         assert self._ledger is not None
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
-        n = inc.body.get("n") if isinstance(inc.body.get("n"), int) else 1
+        n = inc.body.get("n")
+        if not isinstance(n, int):
+            n = 1
         # tier run: the pin routed this request only if it is still the one set (an attempt that ended
         # has no calls); its calls go in the attempt's session, under its caps
         pin = self.pin if decision.source == "run" else None
@@ -454,7 +458,7 @@ class Gateway:
         return JSONResponse(responses.from_chat(json.loads(bytes(answer.body)), body))
 
     async def _serve(self, endpoint: str, protocol: str, body: dict[str, Any], headers,
-                     extra_meta: dict[str, Any] | None = None, scope: dict[str, Any] | None = None) -> Response:
+                     extra_meta: dict[str, Any] | None = None, scope: MutableMapping[str, Any] | None = None) -> Response:
         scope = scope or {}
         try:
             inc = read_incoming(protocol, body, headers, scope.get("tier.token") or self.token)  # a user's token is not a provider key
