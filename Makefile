@@ -36,6 +36,8 @@ postgres-server:
 
 test: install-test postgres-server
 	$(BIN)/python scripts/check_supply_chain.py
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # Every benchmark with its anchor in the same run (anchors go into bench-out/, git-ignored; one that
