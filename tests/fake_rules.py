@@ -160,10 +160,10 @@ def openai_violation(body: dict[str, Any], headers: dict[str, str]):
         if not reasoning:
             return _openai_400("Unrecognized request argument supplied: reasoning_effort", None, None)
         if effort == "none" and info.get("supports_none_reasoning_effort") is False:
-            return _openai_400(f"Unsupported value: 'reasoning_effort' does not support 'none' with this model.",
+            return _openai_400("Unsupported value: 'reasoning_effort' does not support 'none' with this model.",
                                "reasoning_effort", "unsupported_value")
         if effort == "minimal" and info.get("supports_minimal_reasoning_effort") is False:
-            return _openai_400(f"Unsupported value: 'reasoning_effort' does not support 'minimal' with this model.",
+            return _openai_400("Unsupported value: 'reasoning_effort' does not support 'minimal' with this model.",
                                "reasoning_effort", "unsupported_value")
     # output limit: map `max_output_tokens`.
     limit = info.get("max_output_tokens")

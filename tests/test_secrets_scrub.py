@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from tiercli import config as cfgmod
 from tiercli.cli import app
-from tiercli.secrets_scrub import (SECRET_PARAMS, config_secrets, hide_params, is_secret_param, scrub_secrets,
-                                   scrub_then_cut)
+from tiercli.secrets_scrub import (SECRET_PARAMS, config_secrets, hide_params, is_secret_param, known_secrets,
+                                   scrub_secrets, scrub_then_cut)
 
 ANTHROPIC = "sk-ant-api03-Qw3rTy7uIoP9aSdFgHjKl0ZxCvBnM1234567890abcdEFGH"
 AWS_SESSION = "IQoJb3JpZ2luX2VjEHwaCXVzLWVhc3QtMSJHMEUCIQDexampleSessionTokenValue0123456789"
@@ -142,3 +142,16 @@ model_list:
         assert "os.environ/OPENAI_API_KEY" in result.output and "us-east-1" in result.output
     params = json.loads(result.output)["config"]["model_list"][0]["litellm_params"]
     assert params["aws_session_token"] == "<hidden>"
+
+
+def test_a_forwarded_bearer_client_key_is_known_without_its_prefix(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model_list:\n  - model_name: tier1\n    litellm_params: {model: anthropic/claude-haiku-4-5, api_key: lit-KEY-0123456789}\n"
+                    "  - model_name: tier2\n    litellm_params: {model: anthropic/claude-sonnet-4-5, api_key: lit-KEY-0123456789}\n"
+                    "  - model_name: tier3\n    litellm_params: {model: anthropic/claude-opus-4-5, api_key: lit-KEY-0123456789}\n")
+    cfg = cfgmod.load(path).config
+    secrets = known_secrets(cfg, f"Bearer {CLIENT_ODD}", environ={})
+    assert CLIENT_ODD in secrets and "lit-KEY-0123456789" in secrets
+    echoed = f'{{"error": {{"message": "invalid x-api-key {CLIENT_ODD} for lit-KEY-0123456789"}}}}'
+    out = scrub_secrets(echoed, secrets)
+    assert CLIENT_ODD not in out and "lit-KEY" not in out and json.loads(out)["error"]["message"]

@@ -108,6 +108,16 @@ def config_secrets(cfg: Any, environ: Mapping[str, str] | None = None) -> list[s
     return found
 
 
+def known_secrets(cfg: Any, client_key: str | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
+    """config_secrets() plus a client's own key (a header value: a `Bearer ` prefix is dropped), for
+    the gateway when `serve.forward_client_key` sends that key upstream."""
+    found = config_secrets(cfg, environ)
+    if client_key:
+        value = client_key.strip()
+        found.append(value[7:].strip() if value.lower().startswith("bearer ") else value)
+    return found
+
+
 def _entropy(token: str) -> float:
     counts = Counter(token)
     return -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
