@@ -49,6 +49,7 @@ class Served:
         self.db = db
         self.app = create_app(cfgmod.load(config_path), db, host="127.0.0.1" if family == socket.AF_INET else "::1")
         self.gw = self.app.state.gateway
+        self.gw.warm()  # litellm loaded now, not inside the first request
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0) if family == socket.AF_INET else ("::1", 0))
         self.port = sock.getsockname()[1]
@@ -86,7 +87,7 @@ class Served:
     def post(self, path: str, body: dict | bytes, headers: dict[str, str] | None = None) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         hdrs = {"content-type": "application/json", "x-api-key": "sk-ant-client", **(headers or {})}
-        return httpx.post(self.url + path, content=content, headers=hdrs, timeout=10)
+        return httpx.post(self.url + path, content=content, headers=hdrs, timeout=60)
 
 
 @pytest.fixture(scope="module")
