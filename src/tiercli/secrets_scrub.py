@@ -28,7 +28,7 @@ from tiercli.redact import MASK, redact
 # litellm itself masks any param containing authorization/token/key/secret/credentials/password when
 # it logs, litellm_logging._SENSITIVE_KEYWORDS, which is too broad for display: max_tokens).
 SECRET_PARAMS = frozenset({
-    "api_key", "azure_ad_token", "client_secret", "azure_password", "azure_username",
+    "api_key", "azure_ad_token", "client_secret", "azure_password",
     "vertex_credentials", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
     "aws_web_identity_token", "anthropic_identity_token", "watsonx_token", "password", "token",
 })
