@@ -113,24 +113,27 @@ def keys(monkeypatch):
 
 
 class _Refused:
-    def __init__(self, line: str):
-        self.line = line
-        words = line.split()
-        self.status, self.reason = int(words[1]), words[2].rstrip(":")
+    """One console record of a refusal (the guard reports through the gateway's console log)."""
+
+    def __init__(self, record: dict):
+        assert record["status"] == "refused" and record["client"] is None
+        self.status = record["http_status"]
+        self.reason = record["error"].split(":", 1)[0]
+        self.line = f"{record['endpoint']} {record['error']}"
 
 
 @pytest.fixture
-def refusals(caplog):
-    """The refusal lines the guard logs through `tiercli.serve` (its default callback), read lazily."""
-    import logging
-
-    caplog.set_level(logging.WARNING, logger="tiercli.serve")
+def refusals(served):
+    """The refusal records the console gets (Gateway.log, what `tier serve` prints one line of)."""
+    records: list[dict] = []
+    served.gw.log = records.append
 
     class Lines(list):
         def __iter__(self):
-            return iter([_Refused(r.getMessage()) for r in caplog.records if r.getMessage().startswith("refused ")])
+            return iter([_Refused(r) for r in records if r["status"] == "refused"])
 
-    return Lines()
+    yield Lines()
+    served.gw.log = None
 
 
 def assert_anthropic_error(resp: httpx.Response, status: int, etype: str) -> None:

@@ -131,7 +131,8 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
     app.state.gateway = gateway
     app.add_middleware(TokenGate, gateway=gateway)
     from tiercli.gateway_guard import GatewayGuard  # outermost: Host/Origin/content type/body size first
-    app.add_middleware(GatewayGuard, bound_host=host, max_body_bytes=MAX_BODY_BYTES, allowed_hosts=loaded.config.serve.allowed_hosts, allowed_origins=loaded.config.serve.allowed_origins)
+    app.add_middleware(GatewayGuard, bound_host=host, max_body_bytes=MAX_BODY_BYTES, allowed_hosts=loaded.config.serve.allowed_hosts, allowed_origins=loaded.config.serve.allowed_origins,
+                       on_refusal=lambda r: gateway._emit(r.path, None, "refused", http_status=r.status, error=f"{r.reason}: {r.detail} (from {r.client})"))
     return app
 
 
