@@ -30,7 +30,8 @@ DONE = "TIER-AGENT-TASK-DONE"
 # strict fake accepts those only from models that support them (claude-sonnet-4-6 / claude-opus-4-8).
 # aider sends temperature 0, which OpenAI's reasoning models refuse: gpt-4o-mini takes it.
 COMPATIBLE_TIERS = ("anthropic/claude-sonnet-4-6", "openai/gpt-4o-mini", "anthropic/claude-opus-4-8")
-# The tiers a user would configure (cheap haiku, gpt-5-mini): they need request adaptation in the gateway.
+# The tiers a user would configure (cheap haiku, gpt-5-mini): they work only through the gateway's request
+# adaptation (providers/adapt.py) to the model each call is routed to.
 CHEAP_TIERS = ("anthropic/claude-haiku-4-5", "openai/gpt-5-mini", "anthropic/claude-opus-4-8")
 SERVER_KEYS = {"ANTHROPIC_API_KEY": "sk-ant-tier-config-key-0123456789", "OPENAI_API_KEY": "sk-tier-config-key-0123456789"}
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, every proxied connection is refused
@@ -121,6 +122,7 @@ class Stack:
     home: Path
     proc: subprocess.Popen
     log: Path
+    variant: str = "compatible"
 
     def rows(self) -> list[dict[str, Any]]:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
