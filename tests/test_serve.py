@@ -447,11 +447,8 @@ def test_scenario_rules(gw, fake_provider):
     # none of them: the classifier
     Fresh.messages.create(model="claude-main-model", max_tokens=50, messages=[{"role": "user", "content": LOW_TASK}])
     # Claude Code's every-call default (adaptive thinking, a small budget) is not a request for the thinking tier
-    # (routed to tier1 = claude-haiku-4-5, which has no adaptive thinking: the real API, and the strict fake,
-    # answer 400 until the gateway adapts requests to their target; the routing is what is checked here)
-    with pytest.raises(anthropic.BadRequestError, match="adaptive"):
-        Fresh.messages.create(model="claude-main-model", max_tokens=2048, extra_body={"thinking": {"type": "adaptive"}},
-                               messages=[{"role": "user", "content": LOW_TASK}])
+    Fresh.messages.create(model="claude-main-model", max_tokens=2048, extra_body={"thinking": {"type": "adaptive"}},
+                           messages=[{"role": "user", "content": LOW_TASK}])
     Fresh.messages.create(model="claude-main-model", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
                            messages=[{"role": "user", "content": LOW_TASK}])
     rows = gw.rows(7)
