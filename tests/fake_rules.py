@@ -49,12 +49,20 @@ def model_info(protocol: str, model: str | None) -> dict[str, Any] | None:
     return None
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    """The fake's own count (the same as Reply.token_counts' default): text length // 4 + 1, plus tools."""
+def _prompt_tokens(body: dict[str, Any], model: str, window: int) -> int:
+    """The prompt's size as the provider counts it, for the context-window check: the model family's
+    real tokenizer (tiercli.tokens: tiktoken / Anthropic's, offline), run only when the text's UTF-8
+    length (an upper bound on any BPE count) exceeds the window. Usage in answers keeps the fake's
+    cheap `len // 4 + 1` (Reply.token_counts)."""
     from fakeprovider import _request_text
 
     tools = json.dumps(body.get("tools")) if body.get("tools") else ""
-    return (len(_request_text(body)) + len(tools)) // 4 + 1
+    text = _request_text(body) + tools
+    if len(text.encode("utf-8", "replace")) <= window:
+        return len(text) // 4 + 1
+    from tiercli import tokens
+
+    return tokens.count(text, model)
 
 
 def _anthropic_400(message: str):
@@ -125,7 +133,7 @@ def anthropic_violation(body: dict[str, Any], headers: dict[str, str]):
         return _anthropic_400(f"anthropic-beta: {one_m[0]} is not supported for {model}")
     # context window: 200k unless the 1M beta is on for a 1M-capable model.
     window = 1_000_000 if one_m and supports_1m else min(window, DEFAULT_ANTHROPIC_WINDOW)
-    tokens = _prompt_tokens(body)
+    tokens = _prompt_tokens(body, model, window)
     if tokens > window:
         return _anthropic_400(f"prompt is too long: {tokens} tokens > {window} maximum")
     return None
@@ -174,7 +182,7 @@ def openai_violation(body: dict[str, Any], headers: dict[str, str]):
                            f"tokens, whereas you provided {asked}.", param, "invalid_value")
     # context window: map `max_input_tokens`, the documented context_length_exceeded shape.
     window = info.get("max_input_tokens")
-    tokens = _prompt_tokens(body)
+    tokens = _prompt_tokens(body, model, window) if isinstance(window, int) else 0
     if isinstance(window, int) and tokens > window:
         from fakeprovider import Reply
 

@@ -92,7 +92,7 @@ def test_the_1m_context_beta_only_on_models_that_have_it(fake_provider):
 
 
 def test_a_prompt_over_the_window_is_prompt_is_too_long(fake_provider):
-    big = [{"role": "user", "content": "word " * 170_000}]  # ~212k tokens at the fake's 4 chars a token
+    big = [{"role": "user", "content": "word " * 230_000}]  # ~230k tokens (Anthropic's tokenizer)
     resp = httpx.post(fake_provider.base_url + "/v1/messages", timeout=30,
                       json={"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": big},
                       headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
@@ -132,7 +132,7 @@ def test_openai_output_limit_temperature_and_anthropic_fields(fake_provider):
 
 
 def test_openai_context_length_exceeded(fake_provider):
-    big = [{"role": "user", "content": "word " * 110_000}]  # ~137k tokens > gpt-4o-mini's 128k
+    big = [{"role": "user", "content": "word " * 140_000}]  # ~140k tokens (o200k_base) > gpt-4o-mini's 128k
     resp = httpx.post(fake_provider.openai_base + "/chat/completions", json={"model": "gpt-4o-mini", "messages": big},
                       headers={"authorization": "Bearer k"}, timeout=30)
     openai_400(resp, "messages", "context_length_exceeded", "maximum context length is 128000 tokens")
@@ -160,3 +160,12 @@ def test_a_refused_request_leaves_the_script_queued(fake_provider):
     assert anthropic(fake_provider, {"model": "claude-haiku-4-5", "max_tokens": 10**6}).status_code == 400
     assert fake_provider.pending("claude-haiku-4-5") == 1
     assert anthropic(fake_provider, {"model": "claude-haiku-4-5", "max_tokens": 10}).json()["content"][0]["text"] == "scripted"
+
+
+def test_the_window_is_counted_with_the_models_tokenizer(fake_provider):
+    """230k times `word ` is ~230k tokens for o200k_base, inside gpt-5-mini's 272k window, although the
+    fake's billing estimate (4 characters a token) would make it ~287k: the real tokenizer decides."""
+    fits = [{"role": "user", "content": "word " * 230_000}]
+    resp = httpx.post(fake_provider.openai_base + "/chat/completions", timeout=60,
+                      json={"model": "gpt-5-mini", "messages": fits}, headers={"authorization": "Bearer k"})
+    assert resp.status_code == 200, resp.text[:300]
