@@ -10,8 +10,15 @@ from typer.testing import CliRunner
 
 from tiercli import config as cfgmod
 from tiercli.cli import app
-from tiercli.secrets_scrub import (SECRET_PARAMS, config_secrets, hide_params, is_secret_param, known_secrets,
-                                   scrub_secrets, scrub_then_cut)
+from tiercli.secrets_scrub import (
+    SECRET_PARAMS,
+    config_secrets,
+    hide_params,
+    is_secret_param,
+    known_secrets,
+    scrub_secrets,
+    scrub_then_cut,
+)
 
 ANTHROPIC = "sk-ant-api03-Qw3rTy7uIoP9aSdFgHjKl0ZxCvBnM1234567890abcdEFGH"
 AWS_SESSION = "IQoJb3JpZ2luX2VjEHwaCXVzLWVhc3QtMSJHMEUCIQDexampleSessionTokenValue0123456789"
