@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import CHEAP_TIERS, COMPATIBLE_TIERS, DONE, Stack, agent_env, agents_dir, start_stack
+from agents_harness import CHEAP_TIERS, COMPATIBLE_TIERS, DONE, Stack, agent_env, agents_dir, start_stack
 
 pytestmark = [pytest.mark.agents,
               pytest.mark.filterwarnings("ignore:Items .* are using the `ReadOnly` qualifier:UserWarning")]
