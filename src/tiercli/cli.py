@@ -1032,11 +1032,10 @@ def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> 
 
     loaded = _load_config(config)
     data = loaded.config.model_dump(mode="json", exclude_none=True)
+    from tiercli.secrets_scrub import hide_params
+
     for entry in data.get("model_list", []):
-        params = entry.get("litellm_params", {})
-        for key in ("api_key", "aws_secret_access_key", "aws_access_key_id"):
-            if key in params and not str(params[key]).startswith("os.environ/"):
-                params[key] = "<hidden>"
+        entry["litellm_params"] = hide_params(entry.get("litellm_params", {}))
     if as_json:
         typer.echo(json.dumps({"source": loaded.source, "hash": loaded.hash, "config": data}, indent=2))
         return

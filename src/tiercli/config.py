@@ -296,6 +296,10 @@ class Serve(_Strict):
     forward_client_key: bool = False  # send the client's own key upstream (same-protocol passthrough only)
     passthrough: bool = True  # same protocol, plain anthropic/openai deployments: forward without litellm
     max_iterations: int | None = Field(default=None, ge=1)  # per session; None: off (agents make many calls)
+    # Browser defences (gateway_guard.py): extra names the gateway may be reached by (besides the bound
+    # address, localhost, 127.0.0.1 and [::1]), and web origins allowed to call it (none by default).
+    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
 
     @field_validator("small_model_pattern")
     @classmethod
