@@ -28,38 +28,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
-from tiercli.ledger.users import SQLITE_V4, SQLITE_V4_COLUMNS, UsersMixin
+from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's index and day)
+    _SPEND,
+    APPLICATION_ID,
+    REPORT_DAY,
+    REPORT_GROUP_COLUMNS,
+    REPORT_INDEX_NAME,
+    REPORT_INDEX_SQL,
+    apply_sqlite_step,
+)
+from tiercli.ledger.users import UsersMixin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-APPLICATION_ID = 0x54494552  # "TIER"
 SCHEMA_VERSION = 4
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
-
-_EXTRA_INDEXES_V1 = [
-    "CREATE INDEX IF NOT EXISTS ix_calls_started_tier ON calls (started_at, tier)",
-    "CREATE INDEX IF NOT EXISTS ix_calls_started_task ON calls (started_at, task_type)",
-    "CREATE INDEX IF NOT EXISTS ix_calls_session_prompt ON calls (session, prompt_hash)",
-]
-
-# The report's one grouped pass reads this covering index in order (no sort, no table reads): its
-# key is exactly that pass's GROUP BY, the rest the columns it sums. Plain columns, bar the day and
-# cost IS NULL, whose columns are in it too: SQLite reads an index on expressions as covering only
-# when every column a query names is in it. (1M calls: --all 3.4-4.7 s without, 1.0 s with.)
-REPORT_INDEX_NAME = "ix_calls_report"
-REPORT_DAY = "CAST(started_at / 86400 AS INTEGER)"
-REPORT_GROUP_COLUMNS = (
-    f"{REPORT_DAY}, tier, task_type, kind, served_model, requested_model, unpriced, (cost_usd IS NULL), "
-    "status, error_class, decision_source, decided_tier, config_hash"
-)
-REPORT_INDEX_SQL = (
-    f"CREATE INDEX IF NOT EXISTS {REPORT_INDEX_NAME} ON calls ({REPORT_GROUP_COLUMNS}, "
-    "started_at, fallback_count, cost_usd, input_tokens, cache_read_tokens, cache_write_tokens, "
-    "cache_write_1h_tokens, output_tokens)"
-)
 
 MIGRATIONS: list[tuple[int, str]] = [
     (1, "calls, feedback and schema_migrations tables"),
@@ -67,33 +53,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
     (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
 ]
-_V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
-_V3_COLUMNS = {"task_id": "VARCHAR", "owner_pid": "INTEGER", "owner_started": "FLOAT"}
-_V3_INDEXES = [
-    "CREATE INDEX IF NOT EXISTS ix_calls_task_id ON calls (task_id)",
-    # only pending rows carry an owner: the recovery scan reads this small partial index
-    "CREATE INDEX IF NOT EXISTS ix_calls_pending ON calls (status) WHERE status = 'pending'",
-]
-# Spend per UTC day (settled cost + open reservations), kept by triggers in the same transaction as
-# every change to calls, so a budget check reads at most ~31 rows instead of summing a month of calls.
-_SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
-_DAY = "date({r}.started_at, 'unixepoch')"
-_V2_SPEND = [
-    "CREATE TABLE IF NOT EXISTS spend_days (day TEXT PRIMARY KEY, usd FLOAT NOT NULL DEFAULT 0)",
-    f"""CREATE TRIGGER IF NOT EXISTS calls_spend_insert AFTER INSERT ON calls BEGIN
-        INSERT INTO spend_days (day, usd) VALUES ({_DAY.format(r="NEW")}, {_SPEND.format(r="NEW")})
-        ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS calls_spend_update AFTER UPDATE OF cost_usd, reserved_usd, started_at ON calls BEGIN
-        UPDATE spend_days SET usd = usd - ({_SPEND.format(r="OLD")}) WHERE day = {_DAY.format(r="OLD")};
-        INSERT INTO spend_days (day, usd) VALUES ({_DAY.format(r="NEW")}, {_SPEND.format(r="NEW")})
-        ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS calls_spend_delete AFTER DELETE ON calls BEGIN
-        UPDATE spend_days SET usd = usd - ({_SPEND.format(r="OLD")}) WHERE day = {_DAY.format(r="OLD")}; END""",
-    f"""INSERT OR REPLACE INTO spend_days (day, usd)
-        SELECT {_DAY.format(r="calls")}, SUM({_SPEND.format(r="calls")}) FROM calls GROUP BY 1""",
-]
-
-
 def _check_file(path: Path) -> bool:
     """True when the file exists and already holds data. Refuses foreign and unreadable files, and
     anything that is not a regular file (a FIFO would block the open for ever)."""
@@ -251,9 +210,8 @@ class Ledger(UsersMixin):
         return self._engine
 
     def _migrate(self) -> None:
-        from sqlmodel import SQLModel
 
-        from tiercli.ledger.models import Call, Feedback, Lease, Migration, User
+        from tiercli.ledger.models import Migration
 
         with self.engine.begin() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here
             tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -268,34 +226,7 @@ class Ledger(UsersMixin):
             for version, description in MIGRATIONS:
                 if version <= current:
                     continue
-                if version == 1:
-                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
-                    for stmt in _EXTRA_INDEXES_V1:
-                        conn.exec_driver_sql(stmt)
-                    conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
-                elif version == 2:
-                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
-                    for column, sql_type in _V2_COLUMNS.items():
-                        if column not in have:  # a v1 table made by an older tier
-                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
-                    for stmt in _V2_SPEND:
-                        conn.exec_driver_sql(stmt)
-                    conn.exec_driver_sql(REPORT_INDEX_SQL)
-                elif version == 3:
-                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
-                    for column, sql_type in _V3_COLUMNS.items():
-                        if column not in have:  # a table made by an older tier
-                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
-                    for stmt in _V3_INDEXES:
-                        conn.exec_driver_sql(stmt)
-                elif version == 4:
-                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
-                    for column, sql_type in SQLITE_V4_COLUMNS.items():
-                        if column not in have:  # a table made by an older tier
-                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
-                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
-                    for stmt in SQLITE_V4:
-                        conn.exec_driver_sql(stmt)
+                apply_sqlite_step(conn, version)
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 )
