@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 import msgspec
 
 from tiercli import agent
+from tiercli.importers.claude_code_files import _find, default_claude_code_dirs, find_log_files  # noqa: F401
 from tiercli.importers.common import (
     PROMPT_TEXT_MAX,
     REQUEST_META_MAX,
@@ -49,7 +50,6 @@ from tiercli.importers.common import (
     ParseStats,
     Progress,
     count,
-    find_files,
     label_tasks,
     not_a_log,
     safe,
@@ -110,34 +110,6 @@ def _str(value: Any) -> str | None:
 
 
 # -- where the logs are --------------------------------------------------------------------------
-def default_claude_code_dirs() -> list[Path]:
-    """`$CLAUDE_CONFIG_DIR/projects` (if set), `~/.claude/projects`, `~/.config/claude/projects`: those that exist."""
-    candidates: list[Path] = []
-    env = os.environ.get("CLAUDE_CONFIG_DIR")
-    if env:
-        candidates.append(Path(env).expanduser() / "projects")
-    home = Path.home()
-    candidates += [home / ".claude" / "projects", home / ".config" / "claude" / "projects"]
-    found: list[Path] = []
-    seen: set[str] = set()
-    for cand in candidates:
-        real = os.path.realpath(cand)
-        if real not in seen and cand.is_dir():
-            seen.add(real)
-            found.append(cand)
-    return found
-
-
-def find_log_files(paths: Iterable[str | os.PathLike] | None) -> list[Path]:
-    return _find(paths)[0]
-
-
-def _find(paths):
-    return find_files(paths, default_claude_code_dirs, lambda name: name.endswith(".jsonl"),
-                      "Claude Code session logs (~/.claude/projects/**/*.jsonl)")
-
-
-# -- parsing -------------------------------------------------------------------------------------
 class _Bad(Exception):
     """The line is not what it claims to be: counted as malformed."""
 
