@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tiercli.cli import app
+from helpers import tier
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "replay"
@@ -37,8 +37,6 @@ def write_config(path: Path, extra: str = "") -> Path:
     return path
 
 
-def tier(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def ok_json(*args) -> dict:

@@ -13,17 +13,14 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
+from helpers import tier
 from tiercli.classify import corpus, learn
-from tiercli.cli import app
 
 runner = CliRunner()
 TIERS = ("tier1", "tier2", "tier3")
 TOLERANCE = 0.05
 
 
-def tier(*args, input=None):
-    result = runner.invoke(app, list(args), input=input)
-    return result
 
 
 def calls(home) -> list[dict]:

@@ -6,22 +6,13 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from tiercli.cli import app
+from helpers import rows, tier
 
 runner = CliRunner()
 
 
-def tier(*args, input=None):
-    return runner.invoke(app, list(args), input=input)
 
 
-def rows(home):
-    db = home / "ledger.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at")]
 
 
 def test_version_and_help():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakeprovider import Reply, tier_config
-from tiercli.cli import app
+from helpers import rows, tier
 
 runner = CliRunner()
 KEY = "sk-ant-test-guardrails-0123456789"
@@ -33,14 +32,8 @@ def key(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
 
 
-def tier(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
-def rows(home):
-    conn = sqlite3.connect(home / "ledger.db")
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at, rowid")]
 
 
 # -- prompt caching ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tiercli.cli import app
+from helpers import tier
 from tiercli.ledger import Ledger
 
 runner = CliRunner()
@@ -17,8 +17,6 @@ T0 = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.timezone.utc).timestamp()
 SESSION = "5c0375b4-57a5-4f26-b12d-d022ee4e51b7"  # a Claude Code session id: 36 characters
 
 
-def tier(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 ROWS = [

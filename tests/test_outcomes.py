@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from helpers import tier
 from tiercli import tokens
 from tiercli.classify import run_local
-from tiercli.cli import app
 from tiercli.config import load
 from tiercli.errors import InputError, UsageError
 from tiercli.replay_outcomes.evaluate import evaluate_outcomes
@@ -47,8 +47,6 @@ def cfg(tmp_path):
     return path
 
 
-def tier(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def outcomes(cfg, *args):

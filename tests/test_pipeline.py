@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakeprovider import Reply, tier_config
+from helpers import rows
 from tiercli import calls, guards
 from tiercli.cli import app
 from tiercli.errors import BudgetExceeded, ConfigError, IterationLimit
@@ -27,13 +28,6 @@ KEY = "sk-ant-test-pipeline-0123456789"
 CLAUDE = ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5", "anthropic/claude-opus-4-5"]
 
 
-def rows(home):
-    conn = sqlite3.connect(home / "ledger.db")
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at, rowid")]
-    finally:
-        conn.close()
 
 
 def spend(home) -> float:

@@ -1,4 +1,4 @@
-"""Read queries for importers and replay, on the ledger's plain sqlite3 connection (no SQLAlchemy).
+"""Read queries for importers and replay (either engine: `_select` takes SQLite's ? marks on both).
 
 Kept apart from db.py (connections, schema, migrations) so those stay small.
 """
@@ -26,3 +26,22 @@ def known_call_keys(ledger: "Ledger", rows: Iterable[dict[str, Any]]) -> tuple[s
         external.update(r["external_id"] for r in ledger._select(
             f"SELECT external_id FROM calls WHERE external_id IN ({', '.join('?' * len(ext))})", ext))
     return ids, external
+
+
+def replay_selection(ledger: "Ledger", columns: Iterable[str], kinds: Iterable[str], *, session: str | None = None,
+                     since: float | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The calls of `kinds` in the window, oldest first, and every kind's count (for what is skipped)."""
+    where: list[str] = ["1=1"]
+    params: list[Any] = []
+    if session is not None:
+        where.append("session = ?")
+        params.append(session)
+    if since is not None:
+        where.append("started_at >= ?")
+        params.append(since)
+    cond = " AND ".join(where)
+    counts = {r["kind"]: r["n"] for r in ledger._select(f"SELECT kind, COUNT(*) AS n FROM calls WHERE {cond} GROUP BY kind", params)}
+    marks = ", ".join(f"'{k}'" for k in kinds)  # constants of replay's, never user text
+    rows = ledger._select(f"SELECT {', '.join(columns)} FROM calls WHERE {cond} AND kind IN ({marks}) ORDER BY started_at, id",
+                          params)
+    return rows, counts

@@ -53,20 +53,11 @@ class Selection:
 def select_ledger(ledger: "Ledger", *, session: str | None = None, since: float | None = None,
                   with_response: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Calls of kind main/import in the window, oldest first, and the other kinds' counts."""
-    where: list[str] = ["1=1"]
-    params: list[Any] = []
-    if session is not None:
-        where.append("session = ?")
-        params.append(session)
-    if since is not None:
-        where.append("started_at >= ?")
-        params.append(since)
-    cond = " AND ".join(where)
-    kinds = {r["kind"]: r["n"] for r in ledger._select(f"SELECT kind, COUNT(*) AS n FROM calls WHERE {cond} GROUP BY kind", params)}
+    from tiercli.ledger.import_queries import replay_selection
+
+    cols = [*_COLUMNS, *(["response_text"] if with_response else [])]
+    rows, kinds = replay_selection(ledger, cols, REPLAYED_KINDS, session=session, since=since)
     skipped = {k: n for k, n in sorted(kinds.items()) if k not in REPLAYED_KINDS}
-    cols = ", ".join(_COLUMNS) + (", response_text" if with_response else "")
-    marks = ", ".join(f"'{k}'" for k in REPLAYED_KINDS)
-    rows = ledger._select(f"SELECT {cols} FROM calls WHERE {cond} AND kind IN ({marks}) ORDER BY started_at, id", params)
     return rows, skipped
 
 
