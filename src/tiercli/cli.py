@@ -18,6 +18,7 @@ import typer
 
 from tiercli import __version__
 from tiercli.cli_help import TierTyper
+from tiercli.ask_command import money
 from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
 
 app = TierTyper(
@@ -108,13 +109,9 @@ def _load_config(path: Optional[Path]):
 
 def _open_ledger(db: Optional[Path], create: bool = True):
     from tiercli import paths
-    from tiercli.ledger import Ledger
+    from tiercli.ask_command import open_ledger
 
-    ledger = Ledger(db or paths.default_db_path(), create=create)
-    if ledger.recovered:
-        sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
-                         "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
-    return ledger
+    return open_ledger(str(db or paths.default_db_path()), _write_err, create)
 
 
 def _read_stdin() -> str:
@@ -156,23 +153,7 @@ def _terminal_safe(text: str) -> str:
     return inert(text, keep_layout=True)
 
 
-def _money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
-
-
-def _decision_line(result) -> str:
-    d = result.decision
-    tier = d.tier if not result.served_tier or result.served_tier == d.tier else f"{d.tier}→{result.served_tier}"
-    model = result.served_model or d.model
-    cost = _money(result.cost_usd)
-    if result.estimated:
-        u = result.usage
-        return f"dry run · {tier} · {model} · {d.describe()} · est. {cost} ({u.prompt_tokens:,} tokens in + ~{u.output_tokens:,} out)"
-    return f"{tier} · {model} · {d.describe()} · {cost}"
+_money = money  # one formatting of dollars for ask and the other commands
 
 
 # -- ask ---------------------------------------------------------------------------------------------
@@ -196,25 +177,9 @@ def ask(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """Route a prompt to the cheapest capable tier, stream the answer, record the call."""
-    from tiercli import ask as core
-    from tiercli.router import check_task_type, check_tier, decide
+    from tiercli import worker_client
+    from tiercli.ask_command import AskOptions
 
-    loaded = _load_config(config)
-    cfg = loaded.config
-    if task_type is not None:
-        check_task_type(cfg, task_type)
-    if tier is not None:
-        check_tier(cfg, tier)
-    if model is not None:
-        from tiercli.errors import UsageError
-        from tiercli.router import tier_for_model
-
-        model_tier = tier_for_model(cfg, model)
-        if tier is not None and tier != model_tier:
-            raise UsageError(f"--tier {tier} and --model {model} (on {model_tier}) disagree", "give one of them")
-        tier = model_tier
-    if classifier is not None and classifier not in ("static", "local", "llm", "hybrid"):
-        raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
     system = None
     if system_file is not None:
         from tiercli.paths import not_a_regular_file
@@ -229,57 +194,34 @@ def ask(
             system = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read --system-file {system_file}: {getattr(exc, 'strerror', None) or exc}") from None
-    text = _prompt_from(prompt)
-    req = core.AskRequest(prompt=text, task_type=task_type, force_tier=tier, session=session, classifier=classifier,
-                          system=system, stream=not as_json, history=history, force=force)
-    if dry_run:
-        decision = decide(cfg, task_type=task_type, classification=core.classify_for(loaded, req), force_tier=tier)
-        result = core.estimate(loaded, req, decision, None)
-        if as_json:
-            typer.echo(json.dumps(result.as_json(), indent=2))
-        elif not quiet:
-            sys.stderr.write(_decision_line(result) + "\n")
-            if not quiet:
-                for reason in decision.reasons:
-                    sys.stderr.write(f"  · {reason}\n")
+    opts = AskOptions(prompt=_prompt_from(prompt), task_type=task_type, tier=tier, model=model, session=session,
+                      classifier=classifier, system=system, dry_run=dry_run, history=history, check=check, force=force,
+                      as_json=as_json, quiet=quiet)
+    # a warm worker answers without importing litellm here (worker_client.py); else run in-process
+    worker = None if dry_run or check is not None else worker_client.Route.find(config, db)
+    if worker is not None and worker.ask(opts, _write_out, _write_err, tty=sys.stdout.isatty()):
         return
-    ledger = _open_ledger(db)
-    tty = sys.stdout.isatty()
-    wrote = {"last": "\n"}
+    _ask_in_process(opts, config, db)
+    if worker is not None:
+        worker.start_for_next_time()
 
-    def on_text(piece: str) -> None:
-        sys.stdout.write(_terminal_safe(piece) if tty else piece)
-        sys.stdout.flush()
-        wrote["last"] = piece[-1:] or wrote["last"]
 
-    def on_attempt(attempt, verdict) -> None:
-        if quiet or as_json:
-            return
-        outcome = "check passed" if verdict.passed else (
-            "check timed out" if verdict.exit_code is None else f"check failed (exit {verdict.exit_code})")
-        sys.stderr.write(f"{_decision_line(attempt)} · {outcome}\n")
+def _write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
-    verified = None
-    try:
-        if check is not None or cfg.guardrails.cascade.check:
-            result, verified = core.run_cascade(loaded, req, ledger, check, on_attempt=on_attempt,
-                                                on_text=None if as_json else on_text)
-            if verified is not None and not as_json:
-                on_text(result.text)
-        else:
-            result = core.run(loaded, req, ledger, on_text=None if as_json else on_text)
-    finally:
-        if not as_json and wrote["last"] != "\n":
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-        ledger.close()
-    if as_json:
-        data = result.as_json()
-        if verified is not None:
-            data["check"] = {"command": verified.command, "passed": verified.passed, "exit_code": verified.exit_code}
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    elif not quiet and verified is None:
-        sys.stderr.write(_decision_line(result) + "\n")
+
+def _write_err(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _ask_in_process(opts, config: Optional[Path], db: Optional[Path]) -> None:
+    from tiercli import ask_command, paths
+
+    loaded = _load_config(config)
+    ask_command.execute(loaded, opts, str(db or paths.default_db_path()), out=_write_out, err=_write_err,
+                        tty=sys.stdout.isatty(), terminal_safe=_terminal_safe)
 
 
 # -- classify ----------------------------------------------------------------------------------------
@@ -770,6 +712,18 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
         typer.echo(f"{source}: {len(errors)} problem(s)", err=True)
         raise typer.Exit(3)
     typer.echo(f"{source}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+
+
+@app.command("_worker", hidden=True)
+def _worker(
+    key: str = typer.Option(..., "--key"),
+    socket_path: str = typer.Option(..., "--socket"),
+    config: Optional[str] = typer.Option(None, "--config"),
+) -> None:
+    """Internal: the warm worker `tier ask` starts by itself (worker.py)."""
+    from tiercli import worker
+
+    raise typer.Exit(worker.main(key, socket_path, config))
 
 
 def main() -> None:
