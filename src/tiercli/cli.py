@@ -201,7 +201,12 @@ def ask(
     worker = None if dry_run or check is not None else worker_client.Route.find(config, db)
     if worker is not None and worker.ask(opts, _write_out, _write_err, tty=sys.stdout.isatty()):
         return
-    _ask_in_process(opts, config, db)
+    try:
+        _ask_in_process(opts, config, db)
+    except TierError as exc:
+        if worker is not None and exc.exit_code not in (2, 3, 4):  # not a usage, config or input error
+            worker.start_for_next_time()
+        raise
     if worker is not None:
         worker.start_for_next_time()
 

@@ -209,21 +209,25 @@ class Worker:
             channel.send_quietly({"t": "decline", "why": "runs in-process"})
             return
         channel.send({"t": "accepted", "pid": os.getpid()})
+        started, outcome = time.monotonic(), "ok"
         try:
             ask_command.execute(self.loaded, opts, str(request["db"]), out=channel.out, err=channel.err,
                                 tty=bool(request.get("tty")), terminal_safe=lambda t: inert(t, keep_layout=True))
         except TierError as exc:
+            outcome = f"{type(exc).__name__} (exit {exc.exit_code})"
             channel.send_quietly({"t": "error", "class": type(exc).__name__, "message": exc.message, "hint": exc.hint,
                                   "exit_code": exc.exit_code})
         except KeyboardInterrupt:  # ClientGone, settled as interrupted by the pipeline
+            outcome = "interrupted (the client hung up)"
             channel.send_quietly({"t": "interrupted"})
         except Exception as exc:  # noqa: BLE001 - reported as the in-process run would (an internal error)
             from tiercli.redact import redact
 
-            log(f"internal error: {type(exc).__name__}: {redact(str(exc))[:300]}")
+            outcome = f"internal error: {type(exc).__name__}: {redact(str(exc))[:300]}"
             channel.send_quietly({"t": "crash", "class": type(exc).__name__, "message": redact(str(exc))[:1000]})
         else:
             channel.send_quietly({"t": "done"})
+        log(f"answered a call in {(time.monotonic() - started) * 1000:.0f} ms: {outcome}")
 
     # -- warm-up --------------------------------------------------------------------------------------
     def warm_up(self) -> None:

@@ -34,6 +34,7 @@ from tiercli import paths
 
 PROTOCOL = 1
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+LOG_MAX_BYTES = 1 << 20  # worker.log starts over past this
 SPAWN_GRACE_S = 30.0  # a worker started this recently is still loading: do not start another
 _ENV_REF = re.compile(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)")
 _ENV_EXACT = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
@@ -244,7 +245,9 @@ class Route:
             pass
         try:
             stamp.touch(mode=0o600)
-            log = open(self.directory / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+            log_path = self.directory / "worker.log"
+            big = log_path.exists() and log_path.stat().st_size > LOG_MAX_BYTES
+            log = open(log_path, "wb" if big else "ab")  # noqa: SIM115 - handed to the child
             os.chmod(log.name, 0o600)
         except OSError:
             return
