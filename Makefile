@@ -33,6 +33,7 @@ test: install-test
 bench: install-test
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/ask_overhead.py
+	$(BIN)/python benchmarks/first_token.py
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/report.py --sizes 10000,100000
 	$(BIN)/python benchmarks/import_claude_code.py

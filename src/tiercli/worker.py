@@ -231,8 +231,11 @@ class Worker:
 
     # -- warm-up --------------------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """litellm, the Router, the tokenizers and the classifier, before the first request needs them."""
+        """litellm, the Router, the tokenizers and the classifier, before the first request needs them.
+        Counts as activity: the idle clock starts when the worker is warm."""
         started = time.monotonic()
+        with self.lock:
+            self.active += 1
         try:
             from tiercli import ask, providers, tokens
             from tiercli.ledger import Ledger  # noqa: F401
@@ -246,6 +249,10 @@ class Worker:
             from tiercli.redact import redact
 
             log(f"warm-up incomplete: {type(exc).__name__}: {redact(str(exc))[:300]}")
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.last = time.monotonic()
         log(f"warm in {time.monotonic() - started:.1f} s")
 
 

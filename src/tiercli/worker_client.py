@@ -207,7 +207,7 @@ class Route:
         conn = self._connect()
         if conn is None:
             return False
-        accepted = False
+        accepted, last = False, "\n"
         try:
             request = {"v": PROTOCOL, "key": self.key, "opts": opts.to_dict(), "db": self.db, "tty": tty}
             for msg in _messages(conn, json.dumps(request).encode("utf-8", "surrogatepass") + b"\n"):
@@ -216,6 +216,7 @@ class Route:
                     accepted = True
                 elif kind == "out":
                     out(msg["s"])  # a BrokenPipeError here is our stdout's (`| head`): cli handles it
+                    last = msg["s"][-1:] or last
                 elif kind == "err":
                     err(msg["s"])
                 elif kind == "done":
@@ -229,6 +230,8 @@ class Route:
             conn.close()
         if not accepted:
             return False  # the worker was exiting (idle) as we connected
+        if last != "\n":
+            out("\n")  # as the in-process run ends a broken-off answer
         raise _lost(self.db)
 
     # -- starting -----------------------------------------------------------------------------------
