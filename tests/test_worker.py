@@ -300,3 +300,35 @@ def test_a_worker_killed_mid_call_gives_one_line_and_the_row_is_recovered(fake_p
     assert "Traceback" not in err
     [row] = rows(tier_home)
     assert row["status"] == "interrupted" and row["error_class"] == "ProcessGone" and row["reserved_usd"] is None
+
+
+# -- keying (no worker needed) ----------------------------------------------------------------------
+def test_the_key_follows_the_config_its_prefix_file_and_the_key_values_never_showing_them(
+        fake_provider, tmp_path, tier_home, monkeypatch):
+    from tiercli import worker_client
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIER_NO_WORKER")
+    (tmp_path / "prefix.md").write_text("You are terse.")
+    config = config_file(fake_provider, tmp_path, body="")
+    Path(config).write_text(Path(config).read_text() + 'caching: {static_prefix: "@prefix.md"}\n')
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+
+    def key() -> str:
+        route = worker_client.Route.find(config, None)
+        assert route is not None and route.cwd == tmp_path  # a relative @file: loaded from here
+        assert OPENAI_KEY not in str(route.sock) and OPENAI_KEY not in route.key
+        return route.key
+
+    first = key()
+    assert key() == first  # stable
+    (tmp_path / "prefix.md").write_text("You are verbose.")
+    second = key()
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY + "x")
+    third = key()
+    Path(config).write_text(Path(config).read_text() + "# a comment\n")
+    fourth = key()
+    assert len({first, second, third, fourth}) == 4
+    assert not (tier_home / "worker" / "salt").read_bytes().startswith(OPENAI_KEY.encode())
+    monkeypatch.setenv("TIER_NO_WORKER", "1")
+    assert worker_client.Route.find(config, None) is None

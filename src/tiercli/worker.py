@@ -35,6 +35,7 @@ from typing import Any
 from tiercli import worker_client
 
 MAX_REQUEST_BYTES = 40 * 1024 * 1024  # an 8 MB prompt and an 8 MB system file, JSON-escaped
+REQUEST_TIMEOUT_S = 30.0  # a connection that sends no request does not keep the worker from idling out
 
 
 class ClientGone(KeyboardInterrupt):
@@ -181,14 +182,20 @@ class Worker:
                     self.last = time.monotonic()
 
     def _read_request(self, conn: socket.socket) -> dict[str, Any] | None:
+        """The request line; None for a client that sends none within REQUEST_TIMEOUT_S (or too much)."""
         buffer = b""
-        while b"\n" not in buffer:
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                return None
-            buffer += chunk
-            if len(buffer) > MAX_REQUEST_BYTES:
-                return None
+        conn.settimeout(REQUEST_TIMEOUT_S)
+        try:
+            while b"\n" not in buffer:
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    return None
+                buffer += chunk
+                if len(buffer) > MAX_REQUEST_BYTES:
+                    return None
+        except socket.timeout:
+            return None
+        conn.settimeout(None)
         return json.loads(buffer.split(b"\n", 1)[0])
 
     def _answer(self, conn: socket.socket) -> None:

@@ -37,6 +37,7 @@ SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 LOG_MAX_BYTES = 1 << 20  # worker.log starts over past this
 SPAWN_GRACE_S = 30.0  # a worker started this recently is still loading: do not start another
 _ENV_REF = re.compile(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)")
+_PREFIX_REF = re.compile(r"""static_prefix\s*:\s*["']?@([^"'\s,}]+)""")  # caching.static_prefix: "@file"
 _ENV_EXACT = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
               "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
               "TIKTOKEN_CACHE_DIR", "TIER_DEBUG"}
@@ -111,7 +112,25 @@ def _code_stamp() -> str:
     return f"{root}:{newest}:{count}"
 
 
-def worker_key(config_source: str, config_bytes: bytes, directory: Path, environ: dict[str, str]) -> str:
+def prefix_files(config_text: str) -> tuple[list[str], bool]:
+    """The static-prefix files the config reads at load time: (key parts: path and content hash,
+    whether a path is relative: then the worker must load the config from this directory)."""
+    parts, relative = [], False
+    for ref in _PREFIX_REF.findall(config_text):
+        path = Path(ref).expanduser()
+        if not path.is_absolute():
+            relative, path = True, Path.cwd() / path
+        try:
+            with path.open("rb") as fh:  # bounded, as config.py reads it
+                digest = hashlib.sha256(fh.read(1 << 21)).hexdigest() if path.is_file() else "not a file"
+        except OSError as exc:
+            digest = f"unreadable {exc.errno}"
+        parts.append(f"{path}:{digest}")
+    return parts, relative
+
+
+def worker_key(config_source: str, config_bytes: bytes, directory: Path, environ: dict[str, str],
+               extra: list[str] = ()) -> str:
     from tiercli import __version__
 
     text = config_bytes.decode("utf-8", "replace")
@@ -119,7 +138,7 @@ def worker_key(config_source: str, config_bytes: bytes, directory: Path, environ
     for name in env_names(text, environ):
         secrets.update(f"{name}\0{environ.get(name, '')}\0".encode("utf-8", "surrogatepass"))
     h = hashlib.sha256()
-    for part in (str(PROTOCOL), __version__, sys.executable, _code_stamp(), str(directory), config_source):
+    for part in (str(PROTOCOL), __version__, sys.executable, _code_stamp(), str(directory), config_source, *extra):
         h.update(part.encode("utf-8", "surrogatepass") + b"\0")
     h.update(hashlib.sha256(config_bytes).digest())
     h.update(secrets.digest())
@@ -151,8 +170,9 @@ def peer_uid(sock: socket.socket) -> int | None:
 class Route:
     """Where this `tier ask` would find its worker."""
 
-    def __init__(self, key: str, directory: Path, sock: Path, config: str | None, db: str):
+    def __init__(self, key: str, directory: Path, sock: Path, config: str | None, db: str, cwd: Path):
         self.key, self.directory, self.sock, self.config, self.db = key, directory, sock, config, db
+        self.cwd = cwd  # where the worker loads the config (a relative static_prefix @file)
         self.declined = False
 
     @classmethod
@@ -178,14 +198,18 @@ class Route:
         if not private_dir(directory):
             return None
         try:
-            key = worker_key(source, raw, directory, dict(os.environ))
+            extra, relative = prefix_files(raw.decode("utf-8", "replace"))
+            if relative:
+                extra.append(f"cwd:{Path.cwd()}")
+            key = worker_key(source, raw, directory, dict(os.environ), extra)
         except OSError:
             return None
         sock = socket_path(directory, key)
         if sock.parent != directory and not private_dir(sock.parent):
             return None
         db_path = Path(db) if db else paths.default_db_path()
-        return cls(key, directory, sock, None if path is None else str(path), str(db_path.expanduser().absolute()))
+        return cls(key, directory, sock, None if path is None else str(path), str(db_path.expanduser().absolute()),
+                   Path.cwd() if relative else directory)
 
     # -- asking -------------------------------------------------------------------------------------
     def _connect(self) -> socket.socket | None:
@@ -258,7 +282,7 @@ class Route:
         if self.config:
             argv += ["--config", self.config]
         try:
-            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=self.directory,
+            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=self.cwd,
                              start_new_session=True, close_fds=True)
         except OSError:
             pass
