@@ -1,14 +1,24 @@
-"""Benchmark `tier report`'s core (tiercli.report.build_report) on generated ledgers.
+"""Benchmark `tier report` on generated ledgers: in process (build_report) and as a fresh process
+against its anchors, written to bench-out/results.json (see harness.py).
 
     python benchmarks/report.py                       # 10k, 100k and 1M calls
     python benchmarks/report.py --sizes 10k,100k      # a subset
     python benchmarks/report.py --dir /tmp/ledgers    # keep (and reuse) the generated ledgers
+    python benchmarks/report.py --no-fresh            # in process only (no anchors, nothing recorded)
+    python benchmarks/report.py --pythonpath OLD/src --label before   # another tiercli tree, fresh only
+
+Fresh process (issue 17), each pair run alternately, medians of --fresh-repeat runs:
+    `tier report --all --json`, 1M calls   vs the same grouped query (tiercli.ledger.queries.grand_query,
+                                           parameters inlined) in the sqlite3 CLI: target ratio <= 1.3
+    `tier report --all --json`, 10k calls  target <= 0.35 s; anchor `llm logs -n 1` (llm in
+                                           bench-out/venv-llm, an empty LLM_USER_PATH)
+Other sizes are recorded with the sqlite3 anchor, without a target.
 
 For each size it builds a ledger (schema made by `Ledger(path)`, rows by sqlite3 executemany in one
 transaction), then times build_report for the whole ledger (`--all`) and for the default window
 (`--since 48h`): the first call (in this process: loads the price map, warms SQLite's page cache)
 and the best of --repeat more, with microseconds per ledger row.
-Target (issue 4): <= 1.5 s for 1M calls, growing no worse than linearly. Prints only.
+In process it prints only; the fresh-process figures above are recorded.
 
 The report's covering index (tiercli.report.REPORT_INDEX_SQL) is created when the ledger lacks it
 (as a ledger made by a tiercli whose migration does not add it yet would); --no-report-index
@@ -40,6 +50,9 @@ import yaml  # noqa: E402
 from tiercli.config import validate  # noqa: E402
 from tiercli.ledger.db import Ledger  # noqa: E402
 from tiercli.report import REPORT_INDEX_NAME, REPORT_INDEX_SQL, build_report  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import harness  # noqa: E402
 
 DAY = 86_400.0
 DAYS = 60
@@ -84,7 +97,7 @@ COLUMNS = (
     "id started_at ended_at session kind source task_type decision_source decided_tier tier served_tier "
     "requested_model served_model fallback_count input_tokens cache_read_tokens cache_write_tokens "
     "cache_write_1h_tokens output_tokens cost_usd unpriced status error_class prompt_hash config_hash "
-    "attempts latency_ms output_estimated prompt_text"
+    "attempts latency_ms output_estimated prompt_text parent_id"
 ).split()
 
 
@@ -166,6 +179,7 @@ def _rows(n: int, seed: int = 7, prompt_chars: int = 0):
             cost, int(unpriced), status, error_class, prompt_hash, config_hash, 1 + fallback,
             rnd.uniform(300, 9000), 0,
             corpus[i % 4096:i % 4096 + rnd.randint(prompt_chars // 2, prompt_chars)] if prompt_chars else None,
+            f"c{i + 1:010d}" if kind in ("classifier", "compaction") else None,  # the call it served
         )
 
 
@@ -236,6 +250,66 @@ def _time(fn, repeat: int) -> float:
     return best
 
 
+def _size_label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def anchor_sql() -> str:
+    """The report's grouped pass as the sqlite3 CLI runs it: the same SQL, parameters inlined."""
+    from tiercli.ledger.queries import Where, grand_query
+
+    sql, params = grand_query(Where(None, None, None), TIERS)
+    for key in sorted(params, key=len, reverse=True):  # rk_10 before rk_1
+        value = params[key]
+        sql = sql.replace(f":{key}", "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value))
+    return sql.strip() + ";"
+
+
+def _cpu_note(tier: list[str], anchor: list[str] | None) -> str:
+    """CPU seconds (user + sys, medians) of both sides: steadier than wall time on a shared machine."""
+    mine, theirs = harness.cpu_median(tier), harness.cpu_median(anchor) if anchor else None
+    note = f"CPU {mine:.3f} s" if mine is not None else ""
+    if theirs is not None:
+        note += f" vs anchor {theirs:.3f} s (ratio {mine / theirs:.2f})"
+    load = harness.load_average()
+    return f"{note}; {load}" if load else note
+
+
+def fresh(path: Path, n: int, base: Path, args) -> None:
+    """`tier report --all --json` in a fresh process, against its anchors, recorded."""
+    cfg = base / "config.yaml"
+    cfg.write_text(CONFIG_YAML)
+    env = {"PYTHONPATH": args.pythonpath} if args.pythonpath else None
+    tier = harness.tier_argv("report", "--all", "--json", "-c", str(cfg), "--db", str(path))
+    size = _size_label(n)
+    suffix = f" ({args.label})" if args.label else ""
+    name = f"tier report --all, {size} calls, fresh process{suffix}"
+    sqlite = harness.sqlite3_cli()
+    if sqlite is not None:
+        t_tier, t_sql = harness.paired(tier, [sqlite, str(path), anchor_sql()], args.fresh_repeat, env_a=env)
+    else:
+        t_tier, t_sql = harness.time_command(tier, args.fresh_repeat, env=env), None
+    if n >= 1_000_000:
+        harness.record(name, t_tier, "s", anchor="the same grouped query in the sqlite3 CLI", anchor_value=t_sql,
+                       target="ratio <= 1.3", note=_cpu_note(tier, [sqlite, str(path), anchor_sql()] if sqlite else None))
+        return
+    if n == 10_000:
+        llm = harness.ensure_llm()
+        t_llm = None
+        home = harness.llm_home(base / "llm-home") if llm is not None else None
+        if home is not None:
+            t_llm = harness.run_anchor("llm logs -n 1", [llm, "logs", "-n", "1"], args.fresh_repeat,
+                                       env={"LLM_USER_PATH": str(home)})
+        note = _cpu_note(tier, llm and [llm, "logs", "-n", "1"])
+        if t_sql is not None:
+            note += f"; the sqlite3 CLI's grouped query: {t_sql:.3f} s"
+        harness.record(name, t_tier, "s", anchor="llm logs -n 1", anchor_value=t_llm, target="value <= 0.35",
+                       note=note)
+        return
+    harness.record(name, t_tier, "s", anchor="the same grouped query in the sqlite3 CLI", anchor_value=t_sql,
+                   note=_cpu_note(tier, [sqlite, str(path), anchor_sql()] if sqlite else None))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10k,100k,1m", help="comma-separated row counts (10k, 100k, 1m, 250000)")
@@ -244,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-report-index", action="store_true", help=f"measure without {REPORT_INDEX_NAME}")
     ap.add_argument("--prompt-chars", type=int, default=400,
                     help="stored prompt text per call, up to this many characters (default 400)")
+    ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process runs and their anchors")
+    ap.add_argument("--fresh-repeat", type=int, default=5, help="fresh-process runs per side (median)")
+    ap.add_argument("--pythonpath", help="run the fresh `tier` from this source tree (e.g. an older checkout's src)")
+    ap.add_argument("--label", default="", help="suffix for the recorded names (e.g. before)")
     args = ap.parse_args(argv)
     sizes = [_size(s) for s in args.sizes.split(",") if s.strip()]
     config = validate(yaml.safe_load(CONFIG_YAML), "benchmark")
@@ -282,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{n:>9}  {label:<7} {rows:>9}  {first:>8.3f}  {secs:>8.3f}  "
                           f"{secs / max(n, 1) * 1e6:>7.2f}  {'; '.join(notes)}")
                     sys.stdout.flush()
+            if not args.no_fresh:
+                fresh(path, n, base, args)
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -11,13 +11,17 @@ httpx in this process, one request at a time.
 2. Throughput: a bounded concurrent loop (--concurrency clients, --seconds, at most --max-requests)
    against the gateway, JSON and streaming, requests per second.
 Target: <= 5 ms p50 added. Prints figures only. Loopback only; every loop is bounded.
-Run: python benchmarks/serve.py [--requests 300] [--concurrency 16] [--seconds 5]
+Anchor: benchmarks/bare_proxy.py, a bare Starlette + httpx proxy on the same stack (no routing, no
+ledger), measured in the same run: passthrough targets are <= 1.5x its added latency and >= 0.8x its
+requests/s (issue 17); cross-protocol SSE <= +5 ms p50.
+Run: python benchmarks/serve.py [--requests 200] [--clients 1,8,32] [--seconds 4]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -62,8 +66,9 @@ def start_gateway(fake: FakeProvider, tier: str, home: Path) -> tuple[subprocess
     port = free_port()
     env = {**os.environ, "TIER_HOME": str(home / tier), "ANTHROPIC_API_KEY": "sk-ant-bench", "OPENAI_API_KEY": "sk-bench",
            "LITELLM_OFFLINE_MODE": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen([sys.executable, "-m", "tiercli", "serve", "--port", str(port), "-c", str(cfg)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = (home / f"{tier}.log").open("wb")  # a pipe nobody reads would fill and stall the gateway
+    proc = subprocess.Popen([sys.executable, "-m", "tiercli", "serve", "--quiet", "--port", str(port), "-c", str(cfg)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -73,7 +78,7 @@ def start_gateway(fake: FakeProvider, tier: str, home: Path) -> tuple[subprocess
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit(f"the gateway did not start: {proc.stderr.read().decode()[-2000:]}")
+    raise SystemExit(f"the gateway did not start: {(home / f'{tier}.log').read_text()[-2000:]}")
 
 
 def body(protocol: str, model: str, stream: bool) -> dict:
@@ -104,40 +109,85 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def latency(fake: FakeProvider, gateways: dict[str, str], n: int) -> None:
+def start_bare_proxy(upstream: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bare_proxy.py"), upstream, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"the bare proxy did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def responses_body(model: str, stream: bool) -> dict:
+    return {"model": model, "input": PROMPT, "stream": stream, "max_output_tokens": 256}
+
+
+RESULTS: list[dict] = []
+
+
+def record(name: str, value: float, unit: str, anchor: float | None = None, anchor_name: str | None = None,
+           target: str | None = None, met: bool | None = None) -> None:
+    RESULTS.append({"benchmark": "serve", "name": name, "value": round(value, 3), "unit": unit,
+                    "anchor": None if anchor is None else round(anchor, 3), "anchor_name": anchor_name,
+                    "ratio": None if not anchor else round(value / anchor, 3), "target": target, "met": met})
+
+
+def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, n: int) -> None:
     direct_url = {"openai": fake.base_url + "/v1/chat/completions", "anthropic": fake.base_url + "/v1/messages"}
-    path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+    path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}
     upstream = {"tier1": "anthropic", "tier2": "openai"}
     cases = [  # (client protocol, gateway routing to tier)
         ("anthropic", "tier1"), ("openai", "tier2"),  # same protocol: passthrough
         ("openai", "tier1"), ("anthropic", "tier2"),  # cross protocol: litellm Router
+        ("responses", "tier2"),  # Responses API -> chat, passthrough to the OpenAI upstream
     ]
-    print(f"added latency per request, {n} requests each after 30 warm-up, sequential (ms)")
-    print(f"{'client -> upstream':24} {'mode':4} {'path':11} {'direct p50':>10} {'p99':>7} {'gateway p50':>11} {'p99':>7} "
-          f"{'added p50':>9} {'p99':>7} {'1st byte added p50':>18}")
+    print(f"added latency per request, {n} requests each after 30 warm-up, sequential, interleaved (ms)")
+    print(f"{'client -> upstream':24} {'mode':4} {'path':11} {'direct p50':>10} {'gateway p50':>11} {'p99':>7} "
+          f"{'added p50':>9} {'p99':>7} {'bare proxy added p50':>20} {'ratio':>6}")
     with httpx.Client(timeout=30) as client:
         for protocol, tier in cases:
             for stream in (False, True):
                 up = upstream[tier]
                 direct_payload = body(up, "m", stream)
-                via_payload = body(protocol, "auto", stream)
+                via_payload = responses_body("auto", stream) if protocol == "responses" else body(protocol, "auto", stream)
                 via_url = gateways[tier] + path[protocol]
+                same = protocol == up
+                bare_url = bare + path[up]
                 for _ in range(30):
                     one(client, direct_url[up], direct_payload)
                     one(client, via_url, via_payload)
-                direct, via, direct_first, via_first = [], [], [], []
+                    if same:
+                        one(client, bare_url, direct_payload)
+                direct, via, proxied = [], [], []
                 for _ in range(n):
-                    total, first = one(client, direct_url[up], direct_payload)
-                    direct.append(total)
-                    direct_first.append(first)
-                    total, first = one(client, via_url, via_payload)
-                    via.append(total)
-                    via_first.append(first)
-                d50, d99, v50, v99 = pct(direct, .5), pct(direct, .99), pct(via, .5), pct(via, .99)
-                kind = "passthrough" if protocol == up else "litellm"
-                first = f"{pct(via_first, .5) - pct(direct_first, .5):18.2f}" if stream else f"{'':>18}"
-                print(f"{protocol + ' -> ' + up:24} {'sse' if stream else 'json':4} {kind:11} {d50:10.2f} {d99:7.2f} "
-                      f"{v50:11.2f} {v99:7.2f} {v50 - d50:9.2f} {v99 - d99:7.2f} {first}")
+                    direct.append(one(client, direct_url[up], direct_payload)[0])
+                    via.append(one(client, via_url, via_payload)[0])
+                    if same:
+                        proxied.append(one(client, bare_url, direct_payload)[0])
+                d50, v50, v99, d99 = pct(direct, .5), pct(via, .5), pct(via, .99), pct(direct, .99)
+                kind = "passthrough" if same else "responses" if protocol == "responses" else "litellm"
+                added = v50 - d50
+                bare_added = pct(proxied, .5) - d50 if proxied else None
+                ratio = added / bare_added if bare_added and bare_added > 0 else None
+                shown_bare = f"{bare_added:20.2f}" if bare_added is not None else f"{'':>20}"
+                shown_ratio = f"{ratio:6.2f}" if ratio is not None else f"{'':>6}"
+                print(f"{protocol + ' -> ' + up:24} {'sse' if stream else 'json':4} {kind:11} {d50:10.2f} "
+                      f"{v50:11.2f} {v99:7.2f} {added:9.2f} {v99 - d99:7.2f} {shown_bare} {shown_ratio}")
+                name = f"added latency p50, {protocol} -> {up} {'sse' if stream else 'json'} ({kind})"
+                if same:
+                    record(name, added, "ms", bare_added, "bare starlette+httpx proxy, added p50", "<= 1.5x the bare proxy",
+                           None if ratio is None else ratio <= 1.5)
+                else:
+                    record(name, added, "ms", None, None, "<= +5 ms p50" if stream and protocol == "anthropic" else None,
+                           added <= 5 if stream and protocol == "anthropic" else None)
+                record(name.replace("p50", "p99"), v99 - d99, "ms")
 
 
 async def throughput(url: str, payload: dict, concurrency: int, seconds: float, max_requests: int) -> tuple[float, int, float]:
@@ -176,11 +226,13 @@ async def throughput(url: str, payload: dict, concurrency: int, seconds: float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--max-requests", type=int, default=4000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-out" / "serve.json")
     args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
     with FakeProvider() as fake, tempfile.TemporaryDirectory(prefix="tier-bench-serve-") as tmp:
         fake.set_default("*", Reply(text=ANSWER))
         home = Path(tmp)
@@ -189,25 +241,35 @@ def main() -> None:
             urls = {}
             for tier in ("tier1", "tier2"):  # every request routes to this tier: one gateway per upstream
                 procs[tier], urls[tier] = start_gateway(fake, tier, home)
+            procs["bare"], bare = start_bare_proxy(fake.base_url)
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"machine: {os.cpu_count()} cores, load average {load} (other work on the machine inflates the figures); gateway: `tier serve` subprocess (uvicorn, one worker); "
-                  f"fake provider and client: this process; answer {len(ANSWER.split())} words "
+            print(f"machine: {os.cpu_count()} cores, load average {load} (other work on the machine inflates the figures); "
+                  f"gateway: `tier serve` subprocess (uvicorn, one worker); anchor: benchmarks/bare_proxy.py (same server "
+                  f"stack, no routing, no ledger); fake provider and client: this process; answer {len(ANSWER.split())} words "
                   f"({len(ANSWER.split()) + 3} SSE events)")
-            latency(fake, urls, args.requests)
+            latency(fake, urls, bare, args.requests)
             print()
-            print(f"throughput through the gateway: {args.concurrency} concurrent clients, {args.seconds:g} s "
+            print(f"throughput: requests/s at {args.clients} concurrent clients, {args.seconds:g} s each "
                   f"(at most {args.max_requests} requests), model auto")
-            for label, tier, protocol, path in (("anthropic -> anthropic (passthrough)", "tier1", "anthropic", "/v1/messages"),
-                                                ("openai -> openai (passthrough)", "tier2", "openai", "/v1/chat/completions"),
-                                                ("openai -> anthropic (litellm)", "tier1", "openai", "/v1/chat/completions")):
-                for stream in (False, True):
-                    rps, failed, p50 = asyncio.run(throughput(urls[tier] + path, body(protocol, "auto", stream),
-                                                              args.concurrency, args.seconds, args.max_requests))
-                    print(f"  {label:38} {'sse ' if stream else 'json'}  {rps:7.1f} req/s  p50 {p50:6.1f} ms"
-                          + (f"  ({failed} failed)" if failed else ""))
-            direct_rps, _, direct_p50 = asyncio.run(throughput(fake.base_url + "/v1/messages", body("anthropic", "m", False),
-                                                               args.concurrency, args.seconds, args.max_requests))
-            print(f"  {'the fake provider alone (reference)':38} json  {direct_rps:7.1f} req/s  p50 {direct_p50:6.1f} ms")
+            cases = (("anthropic -> anthropic (passthrough)", urls["tier1"] + "/v1/messages", body("anthropic", "auto", True),
+                      bare + "/v1/messages", body("anthropic", "m", True)),
+                     ("openai -> openai (passthrough)", urls["tier2"] + "/v1/chat/completions", body("openai", "auto", True),
+                      bare + "/v1/chat/completions", body("openai", "m", True)),
+                     ("anthropic -> openai (litellm)", urls["tier2"] + "/v1/messages", body("anthropic", "auto", True), None, None),
+                     ("openai -> anthropic (litellm)", urls["tier1"] + "/v1/chat/completions", body("openai", "auto", True), None, None),
+                     ("responses -> openai", urls["tier2"] + "/v1/responses", responses_body("auto", True), None, None))
+            for label, url, payload, anchor_url, anchor_payload in cases:
+                for n in clients:
+                    rps, failed, p50 = asyncio.run(throughput(url, payload, n, args.seconds, args.max_requests))
+                    line = f"  {label:38} sse {n:3d} clients  {rps:7.1f} req/s  p50 {p50:6.1f} ms"
+                    anchor = None
+                    if anchor_url:
+                        anchor, _, _ = asyncio.run(throughput(anchor_url, anchor_payload, n, args.seconds, args.max_requests))
+                        line += f"   bare proxy {anchor:7.1f} req/s  ratio {rps / anchor:4.2f}"
+                    print(line + (f"  ({failed} failed)" if failed else ""))
+                    record(f"requests/s, {label} sse, {n} clients", rps, "req/s", anchor,
+                           "bare proxy req/s" if anchor else None, ">= 0.8x the bare proxy" if anchor else None,
+                           None if not anchor else rps / anchor >= 0.8)
         finally:
             for proc in procs.values():
                 proc.terminate()
@@ -215,6 +277,9 @@ def main() -> None:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(RESULTS, indent=1) + "\n")
+    print(f"\nfigures written to {args.out}")
 
 
 if __name__ == "__main__":

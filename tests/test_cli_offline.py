@@ -47,7 +47,7 @@ def test_ask_static_routes_and_records(tier_home):
     assert row["config_hash"] and row["prompt_hash"]
 
 
-@pytest.mark.parametrize("task_type, tier_name", [("search", "tier1"), ("bug_fix", "tier2"), ("algorithm", "tier3"), ("test_gen", "tier1")])
+@pytest.mark.parametrize("task_type, tier_name", [("search", "tier1"), ("bug_fix", "tier2"), ("algorithm", "tier3"), ("test_gen", "tier2")])
 def test_default_taxonomy_map(tier_home, task_type, tier_name):
     result = tier("ask", "-t", task_type, "do it", "--json")
     assert result.exit_code == 0

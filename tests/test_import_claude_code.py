@@ -264,7 +264,8 @@ def test_request_text_recovered_through_tool_results():
     import hashlib
 
     full = ("Write unit tests for the tokenizer module, covering empty input, unicode and very long lines. " * 50)
-    assert g["prompt_hash"] == hashlib.sha256(full.encode()).hexdigest()[:16]
+    # the hash is of the whole instruction (as tiercli.agent cleans it: stripped)
+    assert g["prompt_hash"] == hashlib.sha256(full.strip().encode()).hexdigest()[:16]
 
 
 def test_row_values_in_the_ledger(ledger):
@@ -275,7 +276,10 @@ def test_row_values_in_the_ledger(ledger):
     a = stored["claude-code:msg_A:req_A"]
     assert a["id"].startswith("cc-") and len(a["id"]) == 27
     assert (a["source"], a["kind"], a["decision_source"], a["status"]) == ("claude-code", "import", "import", "ok")
-    assert a["tier"] is None and a["task_type"] is None and a["response_text"] is None
+    assert a["tier"] is None and a["response_text"] is None
+    # the task's instruction, classified once by the local classifier (tier did not route it)
+    assert (a["task_type"], a["label"], a["classifier"]) == ("bug_fix", "MEDIUM", "local")
+    assert a["task_id"] and a["task_id"].startswith("t-")
     assert a["requested_model"] == a["served_model"] == "claude-sonnet-4-20250514"
     assert a["session"] == SESSION
     assert a["output_estimated"] == 0
@@ -417,3 +421,18 @@ def test_importer_does_not_import_litellm():
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_deep_nesting_and_huge_counts_are_malformed_lines_not_a_failed_import(tmp_path, ledger):
+    good = {"type": "assistant", "timestamp": "2025-10-01T10:00:00Z", "sessionId": "s", "requestId": "r1",
+            "message": {"id": "m1", "model": "claude-sonnet-4-20250514", "content": [],
+                        "usage": {"input_tokens": 1, "output_tokens": 2}}}
+    huge = json.loads(json.dumps(good))
+    huge["message"]["id"], huge["requestId"] = "m2", "r2"
+    huge["message"]["usage"]["output_tokens"] = 10**30
+    deep = '{"type":"user","uuid":"u9","message":{"role":"user","content":' + "[" * 5000 + "]" * 5000 + "}}"
+    path = tmp_path / "s.jsonl"
+    path.write_text("\n".join([json.dumps(huge), deep, json.dumps(good)]) + "\n")
+    result = import_claude_code([path], ledger)
+    assert result.calls_added == 1 and result.malformed == 2
+    assert [r["external_id"] for r in _db_rows(ledger)] == ["claude-code:m1:r1"]

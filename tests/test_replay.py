@@ -126,7 +126,9 @@ def expected():
         #     before tier, before cost, after tier, after cost
         "a": ("tier2", cost(SONNET, 1000, out=200), "tier1", cost(HAIKU, 1000, out=200)),
         "b": ("tier2", cost(SONNET, 500, 10_000, 2000, 0, 300), "tier2", cost(SONNET, 500, 10_000, 2000, 0, 300)),
-        "c": ("tier2", 0.05, "tier1", cost(HAIKU, 10, 50_000, 5000, 1000, 800)),
+        # cache-aware: haiku's cache holds nothing of session cc-1, so the 50,000 tokens sonnet read are
+        # written on haiku, at the 1-hour rate the session's recorded writes used
+        "c": ("tier2", 0.05, "tier1", cost(HAIKU, 10, 0, 55_000, 51_000, 800)),
         "d": ("tier2", None, "tier2", cost(SONNET, 100, out=100)),
         "e": ("tier3", 0.0125, "tier3", cost(GPT4O, e_input, out=100)),
         "f": ("tier3", 0.00625, "tier3", cost(GPT4O, 1000, out=50)),
@@ -163,8 +165,13 @@ def test_dry_replay_figures_equal_hand_computation(setup):
     assert comp["calls"] == 6
     assert comp["before_usd"] == pytest.approx(sum(v[1] for k, v in want.items() if k != "d"), abs=1e-9)
     assert comp["saved_usd"] == pytest.approx(comp["before_usd"] - comp["after_usd"], abs=1e-9)
-    assert data["decisions"] == {"recorded": 5, "classified": 1, "no_prompt": 1, "static": 0,
+    assert data["decisions"] == {"recorded": 5, "classified": 1, "no_prompt": 1, "static": 0, "side_call": 0,
                                  "distinct_prompts_classified": 1}
+    # without the cache simulation c would read its 50,000 tokens on haiku as sonnet did: the penalty
+    warm_c = cost(HAIKU, 10, 50_000, 5000, 1000, 800)
+    assert comp["after_warm_usd"] == pytest.approx(comp["after_usd"] - want["c"][3] + warm_c, abs=1e-12)
+    assert data["cache"]["switch_penalty_usd"] == pytest.approx(want["c"][3] - warm_c, abs=1e-12)
+    assert data["cache"]["penalty_calls"] == 1 and data["cache"]["reads_rewritten_tokens"] == 50_000
     # e is recounted; f (opus -> gpt-4o) and d (acme's cl100k guess -> sonnet) have no text: kept
     assert data["tokens"]["recounted_calls"] == 1 and data["tokens"]["not_recounted_calls"] == 2
     # changed: a (tier), c (tier), d (model), e and f (model), g (tier); b is not
@@ -237,7 +244,7 @@ def test_terminal_output_shows_costs_tiers_and_changed_calls(setup):
     result = tier("replay", "-c", cfg, "--db", db)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for needle in ("before (as recorded)", "after (new config)", "Tiers", "Task types", "Changed calls: 6",
+    for needle in ("before (as recorded)", "after, cache-aware", "Tiers", "Task types", "Changed calls: 6",
                    "acme/mystery-1", "not replayed: 1 classifier, 1 compaction"):
         assert needle in out, needle
 

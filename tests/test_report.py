@@ -199,35 +199,58 @@ def test_tier_distribution_targets_and_warning(ledger, config):
     tiers = {row["tier"]: row for row in r["tiers"]}
     assert [row["tier"] for row in r["tiers"]] == ["tier1", "tier2", "tier3", None]
     # tier1: r1 r2 r4(classifier) r7 r8 r9 r12 r15; routed (main) all but r4
+    # routed: kind main and not an override; tier1 r1 r2 r7 r8 r9 r12 (r15 was forced: an override)
     assert tiers["tier1"] == {
-        "tier": "tier1", "rank": 0, "calls": 8, "share_calls": approx(8 / 16), "routed_calls": 7,
-        "share_routed": approx(7 / 13), "tokens": 1200 + 1200 + 505 + 1100 + 0 + 330 + 500 + 110,
+        "tier": "tier1", "rank": 0, "calls": 8, "share_calls": approx(8 / 16), "routed_calls": 6,
+        "share_routed": approx(6 / 11), "override_calls": 1,
+        "tokens": 1200 + 1200 + 505 + 1100 + 0 + 330 + 500 + 110,
         "cost_usd": approx(COST["r1"] + COST["r2"] + COST["r4"] + COST["r7"] + COST["r12"] + COST["r15"]),
         "share_cost": approx(0.010075 / TOTAL_COST), "unpriced_calls": 1,
     }
     # tier2: r3 r5(compaction) r10 r11 r16
     assert tiers["tier2"] == {
         "tier": "tier2", "rank": 1, "calls": 5, "share_calls": approx(5 / 16), "routed_calls": 4,
-        "share_routed": approx(4 / 13), "tokens": 16500 + 9000 + 6400 + 1400 + 100,
+        "share_routed": approx(4 / 11), "override_calls": 0, "tokens": 16500 + 9000 + 6400 + 1400 + 100,
         "cost_usd": approx(0.09255), "share_cost": approx(0.09255 / TOTAL_COST), "unpriced_calls": 0,
     }
+    # tier3: r17 routed, r6 forced by an override
     assert tiers["tier3"] == {
-        "tier": "tier3", "rank": 2, "calls": 2, "share_calls": approx(2 / 16), "routed_calls": 2,
-        "share_routed": approx(2 / 13), "tokens": 22000 + 1100, "cost_usd": approx(0.0475),
+        "tier": "tier3", "rank": 2, "calls": 2, "share_calls": approx(2 / 16), "routed_calls": 1,
+        "share_routed": approx(1 / 11), "override_calls": 1, "tokens": 22000 + 1100, "cost_usd": approx(0.0475),
         "share_cost": approx(0.0475 / TOTAL_COST), "unpriced_calls": 0,
     }
     assert tiers[None] == {
         "tier": None, "rank": None, "calls": 1, "share_calls": approx(1 / 16), "routed_calls": 0,
-        "share_routed": 0.0, "tokens": 1150, "cost_usd": approx(COST["r13"]),
+        "share_routed": 0.0, "override_calls": 0, "tokens": 1150, "cost_usd": approx(COST["r13"]),
         "share_cost": approx(COST["r13"] / TOTAL_COST), "unpriced_calls": 0,
     }
     assert r["targets"] == {
-        "basis": "routed calls (kind main)", "routed_calls": 13, "tiers_1_2": ["tier1", "tier2"], "top_tier": "tier3",
+        "basis": "routed calls (kind main; overrides apart)", "routed_calls": 11, "override_calls": 2,
+        "tiers_1_2": ["tier1", "tier2"], "top_tier": "tier3",
         "tiers_1_2_share_target": 0.8, "top_tier_share_target": [0.10, 0.12], "top_tier_warning_above": 0.15,
-        "tiers_1_2_share": approx(11 / 13), "top_tier_share": approx(2 / 13),
+        "top_tier_warning_min_calls": 50, "tiers_1_2_share": approx(10 / 11), "top_tier_share": approx(1 / 11),
     }
-    # 2/13 = 15.4% > 15%
-    assert any(w.startswith("tier3 took 15.4% of routed calls, above 15%") for w in r["warnings"])
+    assert not any("routed calls, above" in w for w in r["warnings"])
+
+
+@pytest.mark.parametrize("routed, warned", [(49, False), (50, True)])
+def test_top_tier_warning_needs_50_routed_calls_and_says_how_many(tmp_path, config, routed, warned):
+    # a fifth of the routed calls on tier3 (20% > 15%), plus overrides to tier3 that do not count
+    rows = [_row(f"t{i}", T0 + i, session="s", task_type="feature", tier="tier3" if i % 5 == 0 else "tier2",
+                 served_model=SONNET, input_tokens=10, cost_usd=0.0001, prompt_hash=f"h{i}") for i in range(routed)]
+    rows += [_row(f"o{i}", T0 + 500 + i, session="s", task_type="feature", decision_source="override",
+                  decided_tier="tier2", tier="tier3", served_model=OPUS, cost_usd=0.0001, prompt_hash=f"o{i}")
+             for i in range(30)]
+    with _ledger(tmp_path / "l.db", rows) as led:
+        r = _report(led, config)
+    assert r["targets"]["routed_calls"] == routed and r["targets"]["override_calls"] == 30
+    assert r["targets"]["top_tier_share"] == approx(-(-routed // 5) / routed)
+    messages = [w for w in r["warnings"] if "routed calls, above" in w]
+    if warned:
+        assert messages == [f"tier3 took 20.0% of {routed} routed calls, above 15%: the classification needs "
+                            "tightening (target 10%-12%)"]
+    else:
+        assert messages == []
 
 
 def test_task_types_sorted_by_cost_with_tier_mix(ledger, config):
@@ -262,14 +285,19 @@ def test_task_types_sorted_by_cost_with_tier_mix(ledger, config):
 
 def test_savings_reprice_every_priced_call_at_the_top_tier(ledger, config):
     s = _report(ledger, config)["savings"]
-    # priced buckets: all tokens but r9's (unpriced: 300 in, 30 out); r8 has none
-    top = (18500 - 300) * 5 / M + 36000 * 0.5 / M + (4000 - 1000) * 6.25 / M + 1000 * 10 / M + (4095 - 30) * 25 / M
-    assert top == approx(0.239375)
+    # priced buckets: all tokens but r9's (unpriced: 300 in, 30 out) and r13's (imported: 100 in, 1000 read,
+    # 50 out; tier did not route it, so nothing was saved on it); r8 has none
+    top = ((18500 - 300 - 100) * 5 / M + 35000 * 0.5 / M + (4000 - 1000) * 6.25 / M + 1000 * 10 / M
+           + (4095 - 30 - 50) * 25 / M)
+    assert top == approx(0.237125)
+    actual = TOTAL_COST - COST["r13"]
     assert s == {
-        "actual_usd": approx(TOTAL_COST), "top_tier": "tier3", "top_tier_model": OPUS,
-        "top_tier_usd": approx(top), "saved_usd": approx(top - TOTAL_COST),
-        "saved_pct": pytest.approx((top - TOTAL_COST) / top * 100), "classifier_usd": approx(COST["r4"]),
-        "compaction_usd": approx(COST["r5"]), "priced_calls": 14, "calls_without_cost": 2,
+        "basis": "calls tier routed (imported calls left out: tier did not route them)",
+        "actual_usd": approx(actual), "top_tier": "tier3", "top_tier_model": OPUS,
+        "top_tier_usd": approx(top), "saved_usd": approx(top - actual),
+        "saved_pct": pytest.approx((top - actual) / top * 100), "imported_calls": 1,
+        "imported_usd": approx(COST["r13"]), "classifier_usd": approx(COST["r4"]),
+        "compaction_usd": approx(COST["r5"]), "priced_calls": 13, "calls_without_cost": 2,
         # r5 records no history_tokens (made before compaction kept them): nothing removed, its cost spent
         "compaction": {"calls": 1, "tokens_removed": 0, "cost_usd": approx(COST["r5"]),
                        "saved_usd": approx(-COST["r5"]), "unpriced_models": []},
@@ -468,7 +496,7 @@ def test_empty_ledger_and_empty_window(tmp_path, config, ledger):
     assert tuple(r) == REPORT_KEYS
     assert r["totals"]["calls"] == 0 and r["totals"]["cost_usd"] == 0.0
     assert r["tiers"][0] == {"tier": "tier1", "rank": 0, "calls": 0, "share_calls": 0.0, "routed_calls": 0,
-                             "share_routed": 0.0, "tokens": 0, "cost_usd": 0.0, "share_cost": 0.0, "unpriced_calls": 0}
+                             "share_routed": 0.0, "override_calls": 0, "tokens": 0, "cost_usd": 0.0, "share_cost": 0.0, "unpriced_calls": 0}
     assert [t["tier"] for t in r["tiers"]] == ["tier1", "tier2", "tier3"]
     assert r["task_types"] == [] and r["days"] == [] and r["models"] == [] and r["warnings"] == []
     assert r["savings"]["top_tier_usd"] == 0.0 and r["savings"]["saved_pct"] is None
@@ -525,9 +553,9 @@ def test_render_at_80_and_120_columns_without_colour(ledger, config, width, monk
     assert max(len(line) for line in text.splitlines()) <= width
     for figure in (
         "16 calls", "$0.151",  # totals
-        "1. Tier distribution", "tier1", "50.0%", "15.4%", "above 15%",  # tiers, the warning
+        "1. Tier distribution", "tier1", "50.0%", "9.1%", "overrides",  # tiers, the routed top share, overrides
         "2. Cost per task type", "feature", "$0.053",  # feature's cost
-        "3. Savings", "$0.239", "$0.088", "36.7%",  # top-tier cost, saved, percentage
+        "3. Savings", "$0.237", "$0.087", "36.7%", "1 imported",  # top-tier cost, saved, percentage
         "4. Prompt caching", "$0.128",  # cache savings
         "5. Quality", "35.7%",  # 5/14
         "2026-11-02", "2026-11-05",  # days
@@ -575,7 +603,7 @@ def test_csv_is_long_format_and_parses(ledger, config):
     assert index[("tiers", "(none)", "calls")] == "1"
     assert index[("task_types", "feature", "tier_mix.tier2")] == "3"
     assert index[("task_types", "(none)", "tier_mix.(none)")] == "1"
-    assert float(index[("savings", "", "top_tier_usd")]) == approx(0.239375)
+    assert float(index[("savings", "", "top_tier_usd")]) == approx(0.237125)
     assert float(index[("caching", "", "saved_usd")]) == approx(0.12795)
     assert index[("caching_models", OPUS, "cache_read_tokens")] == "20000"
     assert index[("quality", "", "total.retries")] == "1"
@@ -588,7 +616,7 @@ def test_csv_is_long_format_and_parses(ledger, config):
     assert index[("errors", "", "by_status.interrupted")] == "1"
     assert index[("error_classes", "error/RateLimitError", "calls")] == "1"
     assert index[("error_classes", "interrupted/(none)", "calls")] == "1"
-    assert index[("warnings", "1", "message")].startswith("tier3 took 15.4%")
+    assert index[("warnings", "1", "message")].startswith("1 call(s) have no known price")
 
 
 def test_new_ledgers_carry_the_report_index(tmp_path):

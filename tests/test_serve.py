@@ -459,28 +459,37 @@ def test_scenario_rules(gw, fake_provider):
     assert [r.model for r in fake_provider.requests] == [HAIKU, SONNET, SONNET, SONNET, HAIKU, HAIKU, HAIKU]
 
 
-def test_a_warm_session_stays_on_its_tier_unless_it_must_rise(gw, fake_provider):
+def test_a_new_task_leaves_a_warm_tier_only_when_the_switch_pays(gw, fake_provider, monkeypatch):
+    """Stickiness is per task now: the steps of a task stay on its tier; a new task moves the session
+    down from a warm tier only when the expected saving beats rebuilding the cache (switch_pays)."""
     client = gw.openai()
 
     def ask(text: str, session: str) -> None:
         client.chat.completions.create(model="auto", messages=[{"role": "user", "content": text}],
                                        extra_headers={"x-session-id": session})
 
+    pays = {"value": False}
+    monkeypatch.setattr(gw.gw, "_switch_pays", lambda inc, old, new: pays["value"])
     ask(HIGH_TASK, "s-warm")  # tier3
-    ask(LOW_TASK, "s-warm")  # tier1 by itself: kept on tier3 while the cache is warm
+    ask(LOW_TASK, "s-warm")  # tier1 by itself: the switch does not pay, kept on the warm tier3
     ask(LOW_TASK, "s-other")  # another session: not affected
     gw.gw.sticky["s-warm"] = ("tier3", time.time() - 301)  # the 5-minute cache went cold
-    ask(LOW_TASK, "s-warm")
-    ask(HIGH_TASK, "s-warm")  # warm on tier1 now, but this one must rise
-    rows = gw.rows(5)
-    assert [r["tier"] for r in rows] == ["tier3", "tier3", "tier1", "tier1", "tier3"]
-    assert [r["decision_source"] for r in rows] == ["local", "sticky", "local", "local", "local"]
+    ask(LOW_TASK + " (again)", "s-warm")
+    ask(HIGH_TASK + " (again)", "s-warm")  # warm on tier1 now, but this one must rise
+    pays["value"] = True
+    ask(LOW_TASK + " (third)", "s-warm")  # warm on tier3, and now moving down pays
+    rows = gw.rows(6)
+    assert [r["tier"] for r in rows] == ["tier3", "tier3", "tier1", "tier1", "tier3", "tier1"]
+    assert [r["decision_source"] for r in rows] == ["local", "sticky", "local", "local", "local", "local"]
     kept = meta(rows[1])
     assert kept["serve"]["sticky"]["kept"] is True and kept["serve"]["sticky"]["decided"] == "tier1"
     assert any(reason.startswith("sticky: session cache warm on tier3") for reason in kept["reasons"])
     assert rows[1]["decided_tier"] == "tier1"
     assert "sticky" not in meta(rows[3])["serve"]  # cold: no stickiness
     assert meta(rows[4])["serve"]["sticky"]["kept"] is False
+    assert meta(rows[5])["serve"]["sticky"]["kept"] is False
+    assert any("saves more than rebuilding the cache" in reason for reason in meta(rows[5])["reasons"])
+    assert len({r["task_id"] for r in rows}) == 6  # every instruction is a task of its own
     # the report shows the cache hits kept
     from tiercli.ledger import Ledger
     from tiercli.report import build_report
@@ -489,6 +498,27 @@ def test_a_warm_session_stays_on_its_tier_unless_it_must_rise(gw, fake_provider)
         caching = build_report(ledger, gw.loaded.config, since=None, until=None, session=None)["caching"]
     assert caching["sticky_calls"] == 1
     assert caching["sticky_cache_read_tokens"] == rows[1]["cache_read_tokens"]
+
+
+def test_every_step_of_a_task_stays_on_the_tier_its_instruction_got(gw, fake_provider):
+    """One Claude Code style task: the instruction, then tool-result turns; classified once."""
+    call = {"id": "toolu_1", "name": "read_file", "arguments": {"path": "a.py"}}
+    fake_provider.script(SONNET, Reply(text="looking", tool_calls=[call]), Reply(text="looking", tool_calls=[call]),
+                         Reply(text="done"))
+    client = gw.anthropic(default_headers={"x-session-id": "s-task"})
+    messages = [{"role": "user", "content": HIGH_TASK}]
+    for _ in range(3):
+        msg = client.messages.create(model="claude-main-model", max_tokens=200, messages=messages, tools=[TOOL])
+        if msg.stop_reason != "tool_use":
+            break
+        use = next(b for b in msg.content if b.type == "tool_use")
+        messages += [{"role": "assistant", "content": [{"type": "tool_use", "id": use.id, "name": use.name, "input": use.input}]},
+                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "x = 1"}]}]
+    rows = gw.rows(3)
+    assert [r["tier"] for r in rows] == ["tier3"] * 3
+    assert len({r["task_id"] for r in rows}) == 1 and rows[0]["task_id"]
+    assert [meta(r)["serve"]["task_rule"] for r in rows] == ["new_task", "tool_step", "tool_step"]
+    assert all(r["prompt_text"] == HIGH_TASK for r in rows)  # the task's instruction, not the tool result
 
 
 # -- auth, keys, errors -------------------------------------------------------------------------------------

@@ -292,3 +292,45 @@ def test_an_over_long_prompt_goes_only_where_it_fits_or_gets_the_overflow_error(
             err = resp.json()["error"]
             assert err["type"] == "invalid_request_error" and err["message"].startswith("prompt is too long")
     assert len(fake_provider.requests) == 1 and len(all_rows(plain_gw.db)) == 1  # nothing sent, nothing recorded
+
+
+def test_a_budget_holds_under_concurrent_hostile_clients(fake_provider, keys, tmp_path):
+    """32 clients sending 40 KB of tools, n: 4 and no max_tokens: the provider bills the tools, every
+    answer and the whole output allowance; spend stays within the cap plus one estimate (it overran
+    3.8x, 6.7x and 210x when tools, n and the output limit were not counted or not sent)."""
+    from tiercli import tokens
+
+    cap = 0.10
+    path = tmp_path / "h.yaml"
+    path.write_text(config_text(fake_provider, f"guardrails: {{budget: {{daily_usd: {cap}}}}}\nserve: {{sticky_ttl_s: 0}}"))
+    g = Gateway(path, tmp_path / "h.db")
+    tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "x" * 400,
+                                               "parameters": {"type": "object", "properties": {}}}} for i in range(90)]
+    messages = [{"role": "user", "content": "rename foo to bar in utils.py"}]
+    billed_prompt = tokens.count_messages(messages, "gpt-5-mini") + tokens.count(json.dumps(tools, ensure_ascii=False), "gpt-5-mini")
+    # the worst a provider may bill: the whole prompt, 4 answers of the full (clamped) output allowance
+    fake_provider.set_default("gpt-5-mini", Reply(text="ok", prompt_tokens=billed_prompt, output_tokens=4 * 4096))
+    statuses: list[int] = []
+
+    def client() -> None:
+        for _ in range(3):
+            r = httpx.post(g.url + "/v1/chat/completions", timeout=60,
+                           json={"model": "tier2", "messages": messages, "tools": tools, "n": 4})
+            statuses.append(r.status_code)
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        g.gw.flush()
+    finally:
+        g.stop()
+    rows = all_rows(g.db)
+    spent = sum(r["cost_usd"] or 0 for r in rows if r["status"] == "ok")
+    one_estimate = (billed_prompt * 0.25 + 4 * 4096 * 2.0) / 1e6  # gpt-5-mini: $0.25 in, $2 out per Mtok
+    assert statuses.count(200) >= 1 and statuses.count(402) >= 1
+    assert spent <= cap + one_estimate, (spent, cap, one_estimate)
+    assert all(r.body["max_completion_tokens"] == 4096 and r.body["n"] == 4 for r in fake_provider.requests)
+    assert [r for r in rows if r["status"] == "pending" or r["reserved_usd"] is not None] == []

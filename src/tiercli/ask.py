@@ -6,7 +6,6 @@ pricing, telemetry) lives in calls.py; this module only decides what to send.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 

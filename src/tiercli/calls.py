@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from tiercli import guards, procinfo, telemetry
-from tiercli.errors import BudgetExceeded, GuardrailRefusal, IterationLimit
+from tiercli.errors import GuardrailRefusal, IterationLimit
 from tiercli.pricing import PriceBook, Usage
 from tiercli.redact import redact
 from tiercli.router import Decision

@@ -325,29 +325,42 @@ def import_claude_code(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
-    """Import Claude Code session logs as calls (source claude-code). Importing twice adds nothing."""
+    """Import Claude Code session logs as calls grouped in tasks (source claude-code). Importing twice adds nothing."""
     from tiercli.importers import import_claude_code as run_import
+
+    _run_import(run_import, "Claude Code logs", paths, as_json, config, db)
+
+
+@import_app.command("codex")
+@guarded
+def import_codex(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Rollout files or folders (default: $CODEX_HOME/sessions or ~/.codex/sessions).", show_default=False),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Import Codex CLI rollout files as calls grouped in tasks (source codex). Importing twice adds nothing."""
+    from tiercli.importers.codex import import_codex as run_import
+
+    _run_import(run_import, "Codex rollouts", paths, as_json, config, db)
+
+
+def _run_import(run_import, label: str, paths, as_json: bool, config, db) -> None:
+    from tiercli import render_import
     from tiercli.pricing import PriceBook
 
     loaded = _load_config(config)
     ledger = _open_ledger(db)
     try:
-        result = run_import(paths or None, ledger, PriceBook(loaded.config.prices))
+        with render_import.progress_bar(f"importing {label}") as progress:
+            result = run_import(paths or None, ledger, PriceBook(loaded.config.prices), progress=progress)
     finally:
         ledger.close()
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
-    typer.echo(
-        f"{result.files} file(s), {result.lines:,} lines: {result.calls_added:,} call(s) added, "
-        f"{result.duplicates_skipped:,} duplicate(s) skipped, {result.malformed:,} malformed line(s)"
-    )
-    if result.calls_added:
-        t = result.tokens
-        typer.echo(
-            f"tokens: {t['input']:,} input, {t['cache_read']:,} cache read, {t['cache_write']:,} cache write, "
-            f"{t['output']:,} output; cost {_money(result.cost_usd)}"
-        )
+    for line in render_import.summary(result):
+        typer.echo(line)
     if result.unpriced_calls:
         typer.echo(f"unpriced: {result.unpriced_calls} call(s) of {', '.join(result.unpriced_models)} "
                    "(add them under prices: in the config)", err=True)
@@ -378,6 +391,45 @@ def feedback(
     typer.echo(f"recorded: {call['id'][:8]} {verdict}")
 
 
+# -- learn -------------------------------------------------------------------------------------------
+@app.command()
+@guarded
+def learn(
+    apply: bool = typer.Option(False, "--apply", help="Enable the layer (write it to the tier home dir)."),
+    undo: bool = typer.Option(False, "--undo", help="Go back to the layer before the last --apply (or to none)."),
+    threshold: float = typer.Option(0.8, "--threshold", min=0.3, max=1.0, help="Similarity a prompt needs to a corrected one."),
+    show: int = typer.Option(20, "--show", min=0, help="Changed calls listed in the replay."),
+    as_json: bool = JsonOpt,
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Learn from your --tier overrides and feedback: show the dry replay, then --apply (or --undo)."""
+    from tiercli.classify import learn as core
+    from tiercli.errors import UsageError
+
+    if apply and undo:
+        raise UsageError("--apply and --undo together", "use one of them")
+    if undo:
+        done = core.undo()
+        typer.echo({"restored": f"restored the previous learned layer ({core.layer_path()})",
+                    "removed": f"removed the learned layer ({core.layer_path()}); routing is the classifier's alone",
+                    "nothing": "no learned layer to undo"}[done])
+        return
+    loaded = _load_config(config)
+    ledger = _open_ledger(db, create=False)
+    try:
+        plan = core.plan(loaded, ledger, threshold)
+    finally:
+        ledger.close()
+    path = core.save(plan.layer) if apply else None
+    if as_json:
+        typer.echo(json.dumps({**plan.to_json(), "applied": bool(path), "path": str(path) if path else None}, indent=2))
+        return
+    for line in core.summary_lines(plan, show=show):
+        typer.echo(line)
+    typer.echo(f"enabled: {path} (undo with `tier learn --undo`)" if path else "not enabled: run `tier learn --apply`")
+
+
 # -- replay ------------------------------------------------------------------------------------------
 @app.command()
 @guarded
@@ -386,6 +438,7 @@ def replay(
     since: Optional[str] = typer.Option(None, "--since", help="Replay calls since 48h, 7d, a UTC date or an ISO time."),
     all_calls: bool = typer.Option(False, "--all", help="Every call in the ledger (the default without --session/--since)."),
     claude_code: Optional[list[Path]] = typer.Option(None, "--claude-code", help="Replay Claude Code logs (files or folders) as they are, without importing them.", show_default=False),
+    codex: Optional[list[Path]] = typer.Option(None, "--codex", help="Replay Codex rollout files (files or folders) as they are, without importing them.", show_default=False),
     outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="An outcome table (CSV or JSONL, long or wide form): judge routing policies on it.", show_default=False),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="With --outcomes: prompts per task_id (CSV or JSONL).", show_default=False),
     mapping: Optional[list[str]] = typer.Option(None, "--map", help="With --outcomes: MODEL=TIER or TIER=MODEL, which table model stands for which tier (repeatable, or comma-separated).", show_default=False),
@@ -394,7 +447,7 @@ def replay(
     cap: Optional[list[str]] = typer.Option(None, "--cap", help="With --outcomes: TIER=USD (or USD for every tier) per attempt; an attempt costing more counts as failed at the cap.", show_default=False),
     start: Optional[list[str]] = typer.Option(None, "--start", help="With --outcomes: TASK_TYPE=TIER, where a cascade starts for tasks of that type (repeatable).", show_default=False),
     by: Optional[str] = typer.Option(None, "--by", help="With --outcomes: the table's task-type column (default: task_type, dimension or category; `classifier`: the local classifier on each prompt; `none`).", show_default=False),
-    as_csv: bool = typer.Option(False, "--csv", help="With --outcomes: one CSV row per policy on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout: a dry replay as section,key,metric,value rows (like tier report --csv); with --outcomes one row per policy."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="static | local: overrides the config's classifier for calls without a recorded task type."),
     llm_classifier: bool = typer.Option(False, "--llm-classifier", help="With --live: let the config's llm or hybrid classifier run (it calls a model)."),
     top: int = typer.Option(10, "--top", min=0, max=100_000, help="How many changed calls to list."),
@@ -406,8 +459,8 @@ def replay(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """What recorded calls would cost under a config (dry: calls nothing), or outcome tables judged per policy."""
-    from tiercli import replay as core
     from tiercli import render_replay as render
+    from tiercli import replay as core
     from tiercli.errors import GuardrailRefusal, UsageError
 
     loaded = _load_config(config)
@@ -425,8 +478,8 @@ def replay(
         from tiercli.replay_outcomes import commands
         from tiercli.replay_outcomes import render as outcomes_render
 
-        if live or claude_code or session or since or all_calls:
-            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --session, --since or --all")
+        if live or claude_code or codex or session or since or all_calls:
+            raise UsageError("--outcomes judges a table: it takes no --live, --claude-code, --codex, --session, --since or --all")
         if as_json and as_csv:
             raise UsageError("--json and --csv: choose one")
         data = commands.replay_outcomes(loaded, outcomes, tasks=tasks, mapping=mapping, threshold=success_threshold,
@@ -438,8 +491,8 @@ def replay(
         else:
             outcomes_render.print_outcomes(data)
         return
-    if tasks is not None or mapping or policy or cap or start or by or as_csv:
-        raise UsageError("--tasks, --map, --policy, --cap, --start, --by and --csv go with --outcomes")
+    if tasks is not None or mapping or policy or cap or start or by:
+        raise UsageError("--tasks, --map, --policy, --cap, --start and --by go with --outcomes")
     if all_calls and (session or since):
         raise UsageError("--all replays everything: drop it, or drop --session/--since")
     since_ts = None
@@ -447,16 +500,25 @@ def replay(
         from tiercli.report import parse_window
 
         since_ts = parse_window(since)
+    if as_csv and (as_json or live):
+        raise UsageError("--csv is for a dry replay, without --json or --live")
+    if claude_code and codex:
+        raise UsageError("replay --claude-code or --codex logs, not both at once", "import both, then replay the ledger")
     ledger = None
     try:
-        if claude_code:
+        logs = claude_code or codex
+        if logs:
             if live:
                 raise UsageError("--live re-executes ledger calls", "import the logs first: tier import claude-code PATH")
+            from tiercli import render_import
             from tiercli.pricing import PriceBook
 
-            rows, stats = core.select_claude_code([str(p) for p in claude_code], PriceBook(cfg.prices),
-                                                  session=session, since=since_ts)
-            selection = core.Selection("claude-code", session, since_ts, [str(p) for p in claude_code], parse=stats)
+            select = core.select_claude_code if claude_code else core.select_codex
+            source = "claude-code" if claude_code else "codex"
+            with render_import.progress_bar(f"reading {source} logs") as progress:
+                rows, stats = select([str(p) for p in logs], PriceBook(cfg.prices), session=session, since=since_ts,
+                                     progress=progress)
+            selection = core.Selection(source, session, since_ts, [str(p) for p in logs], parse=stats)
         else:
             from tiercli import paths
 
@@ -467,7 +529,7 @@ def replay(
                 ledger = _open_ledger(db, create=False)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
-            what = "the Claude Code logs" if claude_code else f"the ledger {selection.location}"
+            what = "the Claude Code logs" if claude_code else "the Codex logs" if codex else f"the ledger {selection.location}"
             skipped = ", ".join(f"{n} {k}" for k, n in selection.skipped.items())
             message = f"no calls to replay: {what} has no main or imported calls in this selection" + (
                 f" (only {skipped} call(s))" if skipped else "")
@@ -476,11 +538,17 @@ def replay(
             else:
                 typer.echo(message)
             return
-        dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live)
+        from tiercli.render_import import call_progress
+
+        with call_progress("replaying") as progress:
+            dry = core.dry_replay(loaded, rows, selection, classifier=classifier, top=top, keep_calls=live,
+                                  progress=progress)
         if not live:
             data = render.dry_json(dry, cfg.routing.tiers)
             if as_json:
                 typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            elif as_csv:
+                typer.echo(render.to_csv(data), nl=False)
             else:
                 render.print_dry(data)
             return
@@ -603,72 +671,193 @@ def serve(
 @app.command()
 @guarded
 def log(
+    action: Optional[str] = typer.Argument(None, help="show: print one call whole (tier log show ID).", show_default=False),
+    call_id: Optional[str] = typer.Argument(None, help="With show: the call's id or a unique prefix (as the table shows it).", show_default=False),
     n: int = typer.Option(20, "-n", "--limit", min=1, max=100_000, help="How many calls."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Only this session.", show_default=False),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Only models whose name contains this.", show_default=False),
+    tier: Optional[str] = typer.Option(None, "--tier", help="Only calls sent to (or answered by) this tier.", show_default=False),
+    task_type: Optional[str] = typer.Option(None, "--task-type", "-t", help="Only this task type.", show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", help="From 48h, 7d, a UTC date or an ISO time.", show_default=False),
+    until: Optional[str] = typer.Option(None, "--until", help="Before this time (same forms).", show_default=False),
+    status: Optional[str] = typer.Option(None, "--status", help="ok | error | interrupted | pending | refused.", show_default=False),
+    query: Optional[str] = typer.Option(None, "-q", "--query", help="Only calls whose stored prompt contains this text.", show_default=False),
+    path: bool = typer.Option(False, "--path", help="Print the ledger's path and exit."),
     as_json: bool = JsonOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
-    """The last calls in the ledger, newest first."""
-    from tiercli import paths
+    """The last calls in the ledger, newest first; filters combine.
 
-    path = db or paths.default_db_path()
-    if not Path(path).exists():
-        if as_json:
-            typer.echo("[]")
-        else:
-            typer.echo("no calls yet (the ledger is empty)")
+    Examples: tier log -n 50 --tier tier3 · tier log --since 7d -q "login test" · tier log show 3f2a9c1e
+    """
+    from tiercli import paths
+    from tiercli.errors import UsageError
+
+    ledger_path = Path(db or paths.default_db_path())
+    if path:
+        typer.echo(str(ledger_path))
         return
+    if action is not None and action != "show":
+        raise UsageError(f"unknown log action {action!r}", "use `tier log` or `tier log show ID`")
+    if action == "show" and not call_id:
+        raise UsageError("tier log show needs a call id", "copy one from `tier log`")
+    if action is None and call_id is not None:
+        raise UsageError(f"unexpected argument {call_id!r}", "use `tier log show ID`")
+    from tiercli.ledger.queries import LOG_STATUSES
+
+    if status is not None and status not in LOG_STATUSES:
+        raise UsageError(f"unknown --status {status!r}", f"use one of {', '.join(LOG_STATUSES)}")
+    start = end = None
+    if since is not None or until is not None:
+        from tiercli.report import parse_window
+
+        start = parse_window(since) if since else None
+        end = parse_window(until) if until else None
+    if not ledger_path.exists():
+        if action == "show":
+            raise InputError(f"no call with id {call_id!r}: the ledger is empty", f"ledger at {ledger_path}")
+        typer.echo("[]" if as_json else "no calls yet (the ledger is empty)")
+        return
+    from tiercli import render_calls as render
+    from tiercli.ledger import queries
+
     ledger = _open_ledger(db)
     try:
-        rows = ledger.recent_calls(n)
+        if action == "show":
+            call, feedback = queries.call_with_feedback(ledger, call_id)
+            if call is None:
+                raise InputError(f"no call with id {call_id!r} (or the prefix is ambiguous)", "see `tier log`")
+        else:
+            rows = queries.log_calls(ledger, limit=n, session=session, model=model, tier=tier, task_type=task_type,
+                                     since=start, until=end, status=status, text=query)
     finally:
         ledger.close()
-    from tiercli import render_calls as render
-
+    if action == "show":
+        if as_json:
+            typer.echo(json.dumps(render.call_json(call, feedback), indent=2, ensure_ascii=False))
+        else:
+            render.print_call(call, feedback)
+        return
     if as_json:
         typer.echo(json.dumps([render.log_row_json(r) for r in rows], indent=2, ensure_ascii=False))
         return
     if not rows:
-        typer.echo("no calls yet (the ledger is empty)")
+        filtered = any(v is not None for v in (session, model, tier, task_type, since, until, status, query))
+        typer.echo("no calls match these filters" if filtered else "no calls yet (the ledger is empty)")
         return
     render.print_log(rows)
 
 
 # -- report ------------------------------------------------------------------------------------------
+REPORT_DEFAULT_SINCE = "48h"
+
+
 @app.command()
 @guarded
 def report(
-    since: Optional[str] = typer.Option("48h", "--since", help="Window start: 48h, 7d, 90m, 2026-11-01 or an ISO time."),
-    until: Optional[str] = typer.Option(None, "--until", help="Window end (same forms)."),
+    view: Optional[str] = typer.Argument(None, help="sessions (a session table) | tasks (agent tasks: steps, cost per task); default: the whole report.", show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", help=f"Window start: 48h, 7d, 90m, 2026-11-01 or an ISO time (default {REPORT_DEFAULT_SINCE}).", show_default=False),
+    until: Optional[str] = typer.Option(None, "--until", help="Window end (same forms).", show_default=False),
+    last: Optional[str] = typer.Option(None, "--last", help="The last 7d, 24h, 2w, ... (same as --since 7d).", show_default=False),
     all_calls: bool = typer.Option(False, "--all", help="The whole ledger."),
     session: Optional[str] = typer.Option(None, "--session", "-s", help="One session only."),
-    retry_window: float = typer.Option(600, "--retry-window", min=0, help="Seconds within which the same prompt again counts as a retry."),
+    by: Optional[str] = typer.Option(None, "--by", help="Usage per day | week | month | project | model | task | tier | session.", show_default=False),
+    timezone: Optional[str] = typer.Option(None, "--timezone", "--tz", help="Days, weeks, months and dates in this zone (IANA name; default the machine's zone).", show_default=False),
+    retry_window: float = typer.Option(600, "--retry-window", min=0, help="Seconds within which the same instruction again counts as a retry."),
     as_json: bool = JsonOpt,
-    as_csv: bool = typer.Option(False, "--csv", help="CSV rows section,key,metric,value on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout (report: section,key,metric,value; views: one line per row)."),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = DbOpt,
 ) -> None:
-    """Tier distribution, cost per task type, savings, caching, quality signals, by day and model."""
+    """Tier distribution, cost per task type, savings, caching, quality signals, by day and model.
+
+    Examples: tier report --all · tier report sessions --last 7d · tier report --by week --timezone Europe/Paris
+    """
     import time
 
-    from tiercli import render
     from tiercli import report as core
+    from tiercli import report_views as views
+    from tiercli.errors import UsageError
 
-    loaded = _load_config(config)
+    if view is not None and view not in ("sessions", "tasks"):
+        raise UsageError(f"unknown report view {view!r}", "use `tier report`, `tier report sessions` or `tier report tasks`")
+    if all_calls and (since or until or last):
+        raise UsageError("--all is the whole ledger: drop it, or drop --since/--until/--last")
+    if since and last:
+        raise UsageError("--last and --since both set the window start: give one")
+    if view is not None and by is not None:
+        raise UsageError(f"`tier report {view}` has its own rows: drop --by")
+    if as_json and as_csv:
+        raise UsageError("--json and --csv: pick one")
+    tz, tz_name = views.local_zone(timezone)
     now = time.time()
-    start = None if all_calls else core.parse_window(since, now)
-    end = core.parse_window(until, now) if until else None
+    label = None
+    if last is not None:
+        if not core.is_duration(last):
+            raise UsageError(f"--last takes a duration such as 7d, 24h or 2w, not {last!r}")
+        label = f"the last {last}"
+    elif not all_calls and since is None and until is None:
+        label = f"the last {REPORT_DEFAULT_SINCE} (the default window)"
+    start_text = last or since or (None if all_calls or until else REPORT_DEFAULT_SINCE)
+    start = core.parse_window(start_text, now, tz) if start_text else None
+    end = core.parse_window(until, now, tz) if until else None
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--since ({core.iso(start)}) is after --until ({core.iso(end)})", "swap them")
+    loaded = _load_config(config) if view is None and by is None else None
     ledger = _open_ledger(db)  # an empty ledger gives an empty report ("no calls yet"), not an error
     try:
-        data = core.build_report(ledger, loaded.config, since=start, until=end, session=session,
-                                 retry_window_s=retry_window, now=now)
+        where = core.Where(start, end, session)
+        if view == "tasks":
+            data = views.tasks_view(ledger, where)
+        elif view == "sessions" or by is not None:
+            data = views.usage_view(ledger, where, by or "session", tz, tz_name)
+        else:
+            data = core.build_report(ledger, loaded.config, since=start, until=end, session=session,
+                                     retry_window_s=retry_window, now=now)
+            data["window"]["timezone"] = tz_name
+            if data["totals"]["calls"] and not views.is_utc(tz):
+                data["days"] = views.local_days(ledger, where, tz)
+            if data["totals"]["calls"] and views.is_imported_history(data):
+                data["history"] = views.history(loaded, ledger, data, where, tz, tz_name)
+        if view is not None or by is not None:
+            data["window"] = {"since": start, "until": end, "since_iso": core.iso(start), "until_iso": core.iso(end),
+                              "session": session, "all": start is None and end is None, "label": label}
+        else:
+            data["window"]["label"] = label
     finally:
         ledger.close()
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    elif as_csv:
+        return
+    from tiercli import render_views
+
+    if view is not None or by is not None:
+        empty = not (data.get("rows") or data.get("tasks"))
+        if empty:
+            typer.echo(render_views.empty_window({"window": data["window"]}, label))
+        elif as_csv:
+            sys.stdout.write(render_views.view_to_csv(data))
+        elif view == "tasks":
+            render_views.print_tasks(data)
+        else:
+            render_views.print_usage(data)
+        return
+    if as_csv:
+        from tiercli import render
+
         sys.stdout.write(render.report_to_csv(data))
+    elif not data["totals"]["calls"]:
+        typer.echo(render_views.empty_window(data, label))
     else:
-        render.render_report(data)
+        from rich.console import Console
+
+        from tiercli import render
+
+        console = Console()
+        render.render_report(data, console)
+        if data.get("history"):
+            console.print()
+            render_views.print_history(data["history"], console)
 
 
 # -- config ------------------------------------------------------------------------------------------

@@ -39,12 +39,17 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "replay": (
         "tier replay -c sample_configs/anthropic.yaml        # the ledger, dry",
         "tier replay --claude-code examples/claude-code      # logs, not imported",
-        "tier replay -c sample_configs/anthropic.yaml --since 7d --json",
+        "tier replay -c sample_configs/anthropic.yaml --since 7d --csv",
     ),
     "serve": (
         "tier serve --port 4141",
         "ANTHROPIC_BASE_URL=http://127.0.0.1:4141 claude   # Claude Code via tier",
         "tier serve --json-log > requests.jsonl            # one JSON object per request",
+    ),
+    "learn": (
+        "tier learn            # what your overrides and feedback would change, nothing enabled",
+        "tier learn --apply    # use the correction layer from now on",
+        "tier learn --undo",
     ),
     "tune": (
         "tier tune --outcomes examples/outcomes/gsm8k_100.csv --map mistralai/Mixtral-8x7B-Instruct-v0.1=tier1,gpt-4-1106-preview=tier3",
@@ -69,6 +74,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "import claude-code": (
         "tier import claude-code                       # ~/.claude/projects etc.",
         "tier import claude-code examples/claude-code  # files or folders",
+    ),
+    "import codex": (
+        "tier import codex                             # ~/.codex/sessions",
+        "tier import codex ~/.codex/sessions/2026/07   # files or folders",
     ),
 }
 

@@ -130,6 +130,8 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
         _header, _warnings, _tiers, _task_types, _savings, _caching, _quality, _days, _models,
         _unpriced, _errors,
     ]
+    if report.get("history"):  # an imported history: tier routed none of it (render_views.print_history)
+        parts = [_header, _warnings, _caching, _days, _unpriced, _errors]
     for i, part in enumerate(parts):
         renderable = part(report, console)
         if renderable is None:
@@ -193,15 +195,21 @@ def _tiers(report: dict[str, Any], console: Console):
     lo, hi = tg["top_tier_share_target"]
     top_share = tg["top_tier_share"]
     flag = ""
+    enough = tg["routed_calls"] >= tg.get("top_tier_warning_min_calls", 0)
     if top_share is not None and top_share > tg["top_tier_warning_above"]:
-        flag = " [bold yellow]! above " + pct(tg["top_tier_warning_above"], 0) + "[/bold yellow]"
+        flag = (" [bold yellow]! above " + pct(tg["top_tier_warning_above"], 0) + "[/bold yellow]" if enough
+                else f" (too few routed calls to judge: under {num(tg['top_tier_warning_min_calls'])})")
     note = Text.from_markup(
         f"of {num(tg['routed_calls'])} routed calls: {lower} {pct(tg['tiers_1_2_share'])} "
         f"(target ≈{pct(tg['tiers_1_2_share_target'], 0)})\n"
         f"{' ' * len('of ' + num(tg['routed_calls']) + ' routed calls: ')}{clean(tg['top_tier'])} {pct(top_share)} "
         f"(target {pct(lo, 0)}-{pct(hi, 0)}){flag}"
     )
-    return Group(table, note)
+    lines = [table, note]
+    if tg.get("override_calls"):
+        lines.append(Text(f"overrides (a tier forced by the user) are apart: {num(tg['override_calls'])} call(s), "
+                          "not in the routed shares"))
+    return Group(*lines)
 
 
 def _tier_mix(mix: dict[str, int], calls: int) -> str:
@@ -250,7 +258,12 @@ def _task_types(report: dict[str, Any], console: Console):
 
 def _savings(report: dict[str, Any], console: Console):
     s = report["savings"]
-    lines = [Text.from_markup("[bold]3. Savings[/bold] against sending every call to the top tier")]
+    lines = [Text.from_markup("[bold]3. Savings[/bold] against sending every call tier routed to the top tier")]
+    if s.get("imported_calls"):
+        lines.append(Text(f"  left out: {num(s['imported_calls'])} imported calls ({usd(s['imported_usd'])}): "
+                          "tier did not route them, so nothing was saved on them"))
+        if not s.get("priced_calls"):
+            return Group(*lines)
     lines.append(Text(f"  actual cost          {usd(s['actual_usd'])}"))
     if s["top_tier_usd"] is None:
         lines.append(Text(f"  on {_plain(s['top_tier'])} ({_plain(s['top_tier_model'])}): n/a, the model has no known price"))

@@ -72,7 +72,7 @@ def _call_json(c) -> dict[str, Any]:
         "old_model": c.old_model, "new_model": c.new_model, "old_cost_usd": _usd(c.old_cost_usd),
         "new_cost_usd": _usd(c.new_cost_usd), "diff_usd": _usd(c.diff_usd),
         "input_tokens_before": c.input_before, "input_tokens_after": c.input_after, "output_tokens": c.output_tokens,
-        "recounted": c.recounted,
+        "recounted": c.recounted, "task_id": c.task_id, "rule": c.rule, "penalty_usd": _usd(c.penalty_usd),
     }
 
 
@@ -92,11 +92,19 @@ def dry_json(r: DryReplay, tiers: list[str]) -> dict[str, Any]:
             "after_usd": _usd(r.comparable_after_usd),
             "saved_usd": _usd(saved),
             "saved_pct": (100 * saved / r.comparable_before_usd) if r.comparable_before_usd else None,
+            "after_warm_usd": _usd(r.comparable_after_warm_usd),
+            "saved_warm_usd": _usd(r.comparable_before_usd - r.comparable_after_warm_usd),
         },
+        "cache": {"switch_penalty_usd": _usd(r.switch_penalty_usd), "penalty_calls": r.penalty_calls,
+                  "reads_rewritten_tokens": r.penalty_tokens},
+        "tasks": {"tasks": r.tasks, "decided": dict(sorted(r.task_decided.items())),
+                  "calls_by_rule": dict(sorted(r.rules.items(), key=lambda kv: (-kv[1], kv[0])))},
+        "top_tier": {"tier": r.top_tier, "share": r.top_tier_share},
         "decisions": {**r.decided, "distinct_prompts_classified": r.distinct_prompts_classified},
         "tokens": {"recounted_calls": r.recounted_calls, "not_recounted_calls": r.not_recounted_calls,
                    "old_repriced_calls": r.old_repriced_calls},
         "changed_calls": r.changed_calls,
+        "renamed_calls": r.renamed_calls,
         "changed": [_call_json(c) for c in r.changed],
         "notes": list(r.notes),
         "seconds": round(r.seconds, 4),
@@ -204,58 +212,124 @@ def _console(console=None):
     return Console(highlight=False)
 
 
-def print_dry(data: dict[str, Any], console=None) -> None:
+def _plain_table(title: str):
+    """Report-style plain table: no box, numbers never cut (no_wrap), only names may fold."""
     from rich.table import Table
 
+    return Table(title=title, title_justify="left", title_style="bold", box=None, header_style="bold",
+                 pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
+
+
+def _cols(table, names: list[str], left: set[str]) -> None:
+    for name in names:
+        if name in left:
+            table.add_column(name, overflow="fold")
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+
+
+def print_dry(data: dict[str, Any], console=None) -> None:
     con = _console(console)
+    narrow = con.width < 80
     sel, before, after, comp = data["selection"], data["before"], data["after"], data["comparable"]
     where = sel.get("ledger") if sel["source"] == "ledger" else ", ".join(sel.get("paths") or [])
     scope = [f"session {sel['session']}" if sel.get("session") else None, f"since {sel['since']}" if sel.get("since") else None]
     scope_text = ", ".join(s for s in scope if s) or "all calls"
+    cfg = data["config"]
     con.print(f"Dry replay of {data['calls']:,} call(s) from {_text(sel['source'])} ({_text(where)}; {_text(scope_text)}) "
-              f"under {_text(data['config']['source'])} [{_text(data['config']['hash'])}]. No model was called.")
+              f"under {_text(cfg['source'])} {_text('[' + str(cfg['hash']) + ']')}. No model was called.")
     if data["skipped"]:
         con.print("not replayed: " + ", ".join(f"{n:,} {_text(k)}" for k, n in data["skipped"].items()) + " call(s)")
-    totals = Table(title="Cost", title_justify="left")
-    for col in ("", "calls", "cost", "unpriced"):
-        totals.add_column(col, justify="right" if col else "left")
+    tasks = data.get("tasks") or {}
+    if tasks.get("tasks"):
+        rules = ", ".join(f"{_text(k)} {n:,}" for k, n in tasks["calls_by_rule"].items())
+        con.print(f"{tasks['tasks']:,} task(s) routed as units (every step on its task's tier); calls by rule: {rules}")
+    totals = _plain_table("Cost")
+    _cols(totals, ["", "calls", "cost", "unpriced"], {""})
     totals.add_row("before (as recorded)", f"{before['calls']:,}", money(before["cost_usd"]), f"{before['unpriced']['calls']:,}")
-    totals.add_row("after (new config)", f"{after['calls']:,}", money(after["cost_usd"]), f"{after['unpriced']['calls']:,}")
+    totals.add_row("after, cache-aware", f"{after['calls']:,}", money(after["cost_usd"]), f"{after['unpriced']['calls']:,}")
+    cache = data.get("cache") or {}
+    if cache:
+        totals.add_row("  of which cache rebuilds", f"{cache['penalty_calls']:,}", money(cache["switch_penalty_usd"]), "")
     saved = comp["saved_usd"]
     pct = f" ({comp['saved_pct']:.1f}%)" if comp["saved_pct"] is not None else ""
-    totals.add_row("saved, calls priced both ways", f"{comp['calls']:,}", (money(saved) if saved is not None else "-") + pct, "")
+    totals.add_row("saved (priced both ways)", f"{comp['calls']:,}", (money(saved) if saved is not None else "-") + pct, "")
+    if comp.get("saved_warm_usd") is not None:
+        totals.add_row("saved if caches were warm", f"{comp['calls']:,}", money(comp["saved_warm_usd"]), "")
     con.print(totals)
+    top = data.get("top_tier") or {}
+    if top.get("tier") is not None and top.get("share") is not None:
+        con.print(f"top tier {_text(top['tier'])}: {_pct(top['share'])} of calls after routing")
     names = list(dict.fromkeys([*after["tiers"], *before["tiers"]]))
-    tiers = Table(title="Tiers: calls before and after", title_justify="left")
-    for col in ("tier", "before", "share", "cost", "after", "share", "cost"):
-        tiers.add_column(col, justify="left" if col == "tier" else "right")
+    tiers = _plain_table("Tiers: calls before and after")
+    _cols(tiers, ["tier", "before", "cost", "after", "cost"] if narrow else
+          ["tier", "before", "share", "cost", "after", "share", "cost"], {"tier"})
     for t in names:
         b, a = before["tiers"].get(t), after["tiers"].get(t)
-        tiers.add_row(_text(t), f"{b['calls']:,}" if b else "0", _pct(b["share"]) if b else "-", money(b["cost_usd"]) if b else "-",
-                      f"{a['calls']:,}" if a else "0", _pct(a["share"]) if a else "-", money(a["cost_usd"]) if a else "-")
+        cells = [f"{b['calls']:,}" if b else "0"] + ([] if narrow else [_pct(b["share"]) if b else "-"])
+        cells += [money(b["cost_usd"]) if b else "-", f"{a['calls']:,}" if a else "0"]
+        cells += ([] if narrow else [_pct(a["share"]) if a else "-"]) + [money(a["cost_usd"]) if a else "-"]
+        tiers.add_row(_text(t), *cells)
     con.print(tiers)
-    types = Table(title="Task types", title_justify="left")
-    for col in ("task type", "calls", "before", "after", "change"):
-        types.add_column(col, justify="left" if col == "task type" else "right")
+    types = _plain_table("Task types")
+    _cols(types, ["task type", "calls", "before", "after", "change"], {"task type"})
     for t in sorted(after["task_types"], key=lambda k: -after["task_types"][k]["calls"]):
         b, a = before["task_types"].get(t), after["task_types"][t]
         diff = a["cost_usd"] - b["cost_usd"] if b else None
         types.add_row(_text(t), f"{a['calls']:,}", money(b["cost_usd"]) if b else "-", money(a["cost_usd"]), _signed(diff))
     con.print(types)
     if data["changed"]:
-        ch = Table(title=f"Changed calls: {data['changed_calls']:,}, top {len(data['changed'])} by cost difference",
-                   title_justify="left")
-        for col in ("call", "task type", "before", "after", "old $", "new $", "change"):
-            ch.add_column(col, justify="right" if "$" in col or col == "change" else "left")
+        ch = _plain_table(f"Changed calls: {data['changed_calls']:,} (tier or priced model), top {len(data['changed'])} "
+                          "by cost difference")
+        if narrow:
+            _cols(ch, ["call", "before", "after", "change"], {"call", "before", "after"})
+        else:
+            _cols(ch, ["call", "task type", "before", "after", "old $", "new $", "change"],
+                  {"call", "task type", "before", "after"})
         for c in data["changed"]:
-            ch.add_row(_text(c["id"][:8]), _text(c["task_type"]), f"{_text(c['old_tier'])} {_text(c['old_model'])}",
-                       f"{_text(c['new_tier'])} {_text(c['new_model'])}", money(c["old_cost_usd"]),
-                       money(c["new_cost_usd"]), _signed(c["diff_usd"]))
+            if narrow:
+                ch.add_row(_text(c["id"][:8]), _text(c["old_tier"]), _text(c["new_tier"]), _signed(c["diff_usd"]))
+            else:
+                ch.add_row(_text(c["id"][:8]), _text(c["task_type"]), f"{_text(c['old_tier'])} {_text(c['old_model'])}",
+                           f"{_text(c['new_tier'])} {_text(c['new_model'])}", money(c["old_cost_usd"]),
+                           money(c["new_cost_usd"]), _signed(c["diff_usd"]))
         con.print(ch)
+    elif data["changed_calls"]:
+        con.print(f"{data['changed_calls']:,} call(s) change tier or priced model (--top 0: none listed)")
     else:
-        con.print("no call changes tier or model under this config")
+        con.print("no call changes tier or priced model under this config")
     for note in data["notes"]:
         con.print(f"note: {_text(note)}")
+
+
+def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        for i, item in enumerate(value):
+            _flat(f"{prefix}.{item.get('id') or item.get('name') or i}", item, out)
+    elif isinstance(value, list):
+        out.append((prefix, ";".join(str(v) for v in value)))
+    else:
+        out.append((prefix, "" if value is None else str(value)))
+
+
+def to_csv(data: dict[str, Any]) -> str:
+    """Any replay JSON as one long CSV table `section,key,metric,value` (like `tier report --csv`)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(("section", "key", "metric", "value"))
+    for section, value in data.items():
+        pairs: list[tuple[str, str]] = []
+        _flat("", value, pairs)
+        for path, leaf in pairs:
+            head, _, metric = path.rpartition(".")
+            writer.writerow((section, head, metric, leaf))
+    return buf.getvalue()
 
 
 def print_live_plan(plan: LivePlan, max_cost: float | None, console=None) -> None:

@@ -1,47 +1,48 @@
 """`tier report`: where the money goes and whether routing hurts quality, as a JSON-ready dict.
 
-Pure core: `build_report(ledger, config, ...)` reads the ledger through `ledger.read()` and returns
-plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Never imports litellm.
+Pure core: `build_report(ledger, config, ...)` reads the ledger through tiercli.ledger.queries (every
+SQL statement lives there, on the ledger's sqlite3 connection: no SQLAlchemy on this path) and
+returns plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Never imports
+litellm. The other views (sessions, tasks, --by, an imported history) are in report_views.py.
 
 How the figures are made
 ------------------------
-All aggregation is SQL. SQLite has no hash aggregation: a GROUP BY over an unindexed key sorts every
-row of the window, so one GROUP BY per section would sort a million calls a dozen times. The report
-makes ONE grouped pass instead (`grand_query`): a materialized CTE groups the window's calls by
-(UTC day, tier, task_type, kind, served_model, requested_model, unpriced, cost IS NULL, status,
-error_class, decision_source, decided_tier, config_hash),
-summing calls, cost, token buckets and fallbacks; with the covering
-index REPORT_INDEX_SQL (whose key is exactly that GROUP BY) this is a streaming scan of the index,
-no sort and no table reads (table rows also hold prompt texts). UNION ALL rollups of that CTE's few
-thousand rows then give each section its groups, and Python only arranges a few hundred rows (and
-prices each served model once, for caching). Small queries complete it: the last call time
-(ix_calls_started_at), feedback (its own small table) and retries (a window function over the
-window, or for large windows over the repeated prompt hashes read off ix_calls_prompt_hash).
+All aggregation is SQL: ONE grouped pass over the window (queries.grand_query: a streaming scan of
+the covering index ix_calls_report, rolled up per section), plus small queries run next to it on a
+second read connection (queries.Beside): the last call time, feedback and retries; compactions
+(through ix_calls_parent_id) only when the pass counted some. Python only arranges a few hundred
+rows (and prices each served model once, for caching).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 - Window: `since <= started_at < until` (either end open when None), optionally `session = S`.
-  Every call kind counts in totals, tiers, task types, days, models and savings:
+  Every call kind counts in totals, tiers, task types, days and models:
   main | classifier | compaction | replay | import. Calls with no tier (imports) form a tier row
   whose `tier` is null; calls with no task type a task row whose `task_type` is null.
 - Shares are fractions in 0..1; `saved_pct` is a percentage (0..100).
 - Money: `cost_usd` sums priced calls only; unpriced calls (cost NULL) are counted in `calls` and
   in `unpriced`, never as $0. `mean_cost_usd` = cost_usd / priced calls.
-- Tier targets are checked on ROUTED calls (kind = 'main'): classifier and compaction calls
-  are overhead on fixed tiers and would distort the routing mix. "Tiers 1-2" are the first two
-  configured tiers below the top tier; "top tier" is the last of routing.tiers.
-- Savings: `top_tier_usd` re-prices every priced call's token buckets (uncached input, cache read,
-  5-minute and 1-hour cache writes, output) at the top tier's primary model; the classifier's and
-  compaction's calls are included on both sides (and shown alone in classifier_usd/compaction_usd).
+- Tier targets are checked on ROUTED calls: kind = 'main' and not an override (decision_source
+  'override': the user's choice, shown apart as override_calls). Classifier and compaction calls are
+  overhead on fixed tiers. "Tiers 1-2" are the first two configured tiers below the top tier; "top
+  tier" is the last of routing.tiers. The top-tier warning needs TOP_TIER_WARNING_MIN_CALLS routed
+  calls and names how many it is based on.
+- Savings: over the calls tier handled (every kind but import: tier did not route imported calls,
+  so nothing was saved on them; they are counted apart). `top_tier_usd` re-prices those priced
+  calls' token buckets (uncached input, cache read, 5-minute and 1-hour cache writes, output) at the
+  top tier's primary model; classifier and compaction calls are included on both sides.
 - Caching, per served model: saved = cache_read x (input - cache_read price)
   - [5m writes x (cache_write - input) + 1h writes x (cache_write_1h - input)].
 - Models: per served_model (null: no model answered, e.g. an error before any reply). Unpriced
   calls are named by their served model, else the requested one. Errors: every status but ok
-  (error, interrupted, pending) by error_class. Days: UTC days, gaps inside the span as zero days.
+  (error, interrupted, pending) by error_class. Days: UTC days (the CLI redraws them in
+  --timezone), gaps inside the span as zero days.
 - Quality covers user-facing calls (kind main or import), per ROUTED tier (the tier routing chose:
   decided_tier for an override, else the tier the call was sent to) and per task type:
     overrides   decision_source = 'override' and the forced tier ranks above decided_tier
-    retries     a call whose (session, prompt_hash) comes again within retry_window_s: counted on
-                the earlier call (the answer that did not satisfy), once per call
+    retries     the user asking the same thing again after the task ended: a later task (rows
+                sharing a task_id are one task's steps; a row without one is a task of its own)
+                of the same session with the same prompt_hash, within retry_window_s of the earlier
+                task's last step; counted once, on the earlier task (queries.task_retries)
     escalations fallback_count > 0 (the call went on to another group), or an attempt of a verified
                 cascade after a failed --check (decision_source 'cascade')
     feedback    the latest `tier feedback` verdict per call (good | bad)
@@ -54,21 +55,22 @@ Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import time
 from decimal import Decimal
 from typing import Any, Iterable
 
+from tiercli import report_quality
 from tiercli.errors import UsageError
-from tiercli.ledger.db import REPORT_DAY as _DAY
-from tiercli.ledger.db import REPORT_GROUP_COLUMNS as _GROUP_COLUMNS
+from tiercli.ledger import queries as q
 from tiercli.ledger.db import REPORT_INDEX_NAME, REPORT_INDEX_SQL  # noqa: F401 (re-exported)
+from tiercli.ledger.queries import Where, grand_query  # noqa: F401 (re-exported)
 from tiercli.pricing import PriceBook, UnitPrice
 
 TARGET_TIERS_1_2_SHARE = 0.8
 TARGET_TOP_TIER_SHARE = (0.10, 0.12)
 TOP_TIER_WARNING_ABOVE = 0.15
+TOP_TIER_WARNING_MIN_CALLS = 50  # fewer routed calls than this are too few to judge the mix on
 QUALITY_KINDS = ("main", "import")
 ROUTED_KIND = "main"
 DAY_S = 86_400
@@ -82,7 +84,7 @@ _NARROW_FRACTION = 8
 
 REPORT_KEYS = (
     "window", "totals", "tiers", "targets", "warnings", "task_types", "savings", "caching",
-    "quality", "days", "models", "unpriced", "errors",
+    "quality", "days", "models", "unpriced", "errors", "history",
 )
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)\s*$", re.I)
@@ -92,10 +94,10 @@ WINDOW_FORMS = "a duration back from now (90m, 48h, 7d, 2w), a UTC date (2026-11
 
 
 # -- windows -------------------------------------------------------------------------------------
-def parse_window(text: str, now: float | None = None) -> float:
+def parse_window(text: str, now: float | None = None, tz: dt.tzinfo | None = None) -> float:
     """'48h' | '7d' | '90m' | '2w' (back from now) | '2026-11-01' | ISO datetime -> epoch seconds.
 
-    Dates and datetimes without a zone are UTC (the report's days are UTC days too).
+    Dates and datetimes without a zone are in `tz` (default UTC: the report's --timezone).
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("empty time", f"use {WINDOW_FORMS}")
@@ -116,9 +118,14 @@ def parse_window(text: str, now: float | None = None) -> float:
             when = None
         if when is not None:
             if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.timezone.utc)
+                when = when.replace(tzinfo=tz or dt.timezone.utc)
             return when.timestamp()
     raise UsageError(f"cannot read the time {text!r}", f"use {WINDOW_FORMS}")
+
+
+def is_duration(text: str) -> bool:
+    """'7d', '48h', '90m', '2w': a span back from now (as --last takes)."""
+    return bool(_DURATION.match(text or ""))
 
 
 def iso(ts: float | None) -> str | None:
@@ -142,217 +149,8 @@ def _div(a: float | int | None, b: float | int | None) -> float | None:
 
 
 # -- SQL -----------------------------------------------------------------------------------------
-# The index that makes the grouped pass a streaming scan (no sort, no table reads). Its key columns
-# are exactly the pass's GROUP BY, in the same order; the rest are the columns it sums. Without it
-# the report is still correct, only slower (SQLite then sorts every call of the window into groups).
-# REPORT_INDEX_SQL is defined with the schema in ledger/db.py, which creates it in migration 2.
-_QUALITY_KINDS_SQL = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
-
-
-def _routed_tier_sql(p: str = "") -> str:
-    """SQL for the tier routing chose: decided_tier for an override (when recorded), else the tier."""
-    return (f"CASE WHEN {p}decision_source = 'override' AND COALESCE({p}decided_tier, '') != '' "
-            f"THEN {p}decided_tier ELSE {p}tier END")
-
-
-def _text(sql: str):
-    from sqlalchemy import text
-
-    return text(sql)
-
-
-class Where:
-    """The window and session filter as SQL text plus bound parameters."""
-
-    def __init__(self, since: float | None, until: float | None, session: str | None, alias: str = ""):
-        self.since, self.until, self.session = since, until, session
-        p = f"{alias}." if alias else ""
-        self.parts: list[str] = []
-        self.params: dict[str, Any] = {}
-        if since is not None:
-            self.parts.append(f"{p}started_at >= :w_since")
-            self.params["w_since"] = since
-        if until is not None:
-            self.parts.append(f"{p}started_at < :w_until")
-            self.params["w_until"] = until
-        if session is not None:
-            self.parts.append(f"{p}session = :w_session")
-            self.params["w_session"] = session
-
-    def sql(self, *extra: str) -> str:
-        parts = self.parts + [e for e in extra if e]
-        return ("WHERE " + " AND ".join(parts)) if parts else ""
-
-    def day_range(self) -> tuple[list[str], dict[str, int]]:
-        """The window on the day expression too (implied by the started_at bounds), so SQLite can
-        range-scan ix_calls_report instead of reading all of it."""
-        parts, params = [], {}
-        if self.since is not None:
-            parts.append(f"{_DAY} >= :w_day0")
-            params["w_day0"] = math.floor(self.since / DAY_S)
-        if self.until is not None and self.until > 0:
-            parts.append(f"{_DAY} <= :w_day1")
-            params["w_day1"] = math.floor(self.until / DAY_S)
-        return parts, params
-
-
-# Every rollup row: (section, k1, k2, k3, then these sums)
-_ROLLUP_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read", "cache_write",
-                  "cache_write_1h", "output", "escalations", "overrides", "first")
-_ROLLUP_SUMS = """
-    SUM(calls), SUM(CASE WHEN cost_null THEN 0 ELSE calls END), SUM(CASE WHEN unpriced THEN calls ELSE 0 END),
-    TOTAL(cost), SUM(inp), SUM(cr), SUM(cw), SUM(cw1h), SUM(outp), SUM(escalations),
-    SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END),
-    MIN(first)
-"""
-
-
-def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
-    """The report's one pass over the calls, and its rollups: SQL and parameters.
-
-    `g` groups the window's calls by every dimension at once (a streaming scan of ix_calls_report);
-    the rollups then regroup g's few thousand rows per section. Sections (k1, k2, k3):
-      kind    (kind, cost IS NULL)          tier     (tier, kind = 'main')
-      task    (task_type, tier)             model    (served_model, unpriced, requested model
-      day     (UTC day number)                        when no model answered)
-      status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
-                                                     user-facing kinds only
-    """
-    extra, params = where.day_range() if where.session is None else ([], {})
-    params.update(where.params)
-    ranks = []
-    for i, tier in enumerate(tiers):
-        params[f"rk_{i}"] = tier
-        ranks.append(f"WHEN :rk_{i} THEN {i}")
-    rank = " ".join(ranks)
-    sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
-    sql = f"""
-        WITH g AS MATERIALIZED (
-            SELECT {_DAY} AS day, tier, task_type, kind, served_model AS model, requested_model,
-                   unpriced, (cost_usd IS NULL) AS cost_null, status, error_class,
-                   decision_source, decided_tier, config_hash,
-                   COUNT(*) AS calls, SUM(cost_usd) AS cost, SUM(input_tokens) AS inp,
-                   SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw,
-                   SUM(cache_write_1h_tokens) AS cw1h, SUM(output_tokens) AS outp,
-                   SUM(fallback_count > 0 OR decision_source = 'cascade') AS escalations, MIN(started_at) AS first
-            FROM calls {where.sql(*extra)}
-            GROUP BY {_GROUP_COLUMNS}
-        )
-        SELECT 'kind', kind, cost_null, NULL, {sums} FROM g GROUP BY 2, 3
-        UNION ALL SELECT 'tier', tier, kind = 'main', NULL, {sums} FROM g GROUP BY 2, 3
-        UNION ALL SELECT 'task', task_type, tier, NULL, {sums} FROM g GROUP BY 2, 3
-        UNION ALL SELECT 'model', model, unpriced != 0, CASE WHEN model IS NULL THEN requested_model END, {sums}
-            FROM g GROUP BY 2, 3, 4
-        UNION ALL SELECT 'day', day, NULL, NULL, {sums} FROM g GROUP BY 2
-        UNION ALL SELECT 'status', status, error_class, NULL, {sums} FROM g WHERE status != 'ok' GROUP BY 2, 3
-        UNION ALL SELECT 'quality', {_routed_tier_sql()}, task_type, config_hash, {sums}
-            FROM g WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
-    """
-    return sql, params
-
-
-def _rollups(conn, where: Where, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
-    sql, params = grand_query(where, tiers)
-    out: dict[str, list[dict[str, Any]]] = {
-        s: [] for s in ("kind", "tier", "task", "model", "day", "status", "quality")}
-    for section, k1, k2, k3, *values in conn.execute(_text(sql), params):
-        row = dict(zip(_ROLLUP_FIELDS, values))
-        for field in _ROLLUP_FIELDS[:-1]:
-            row[field] = row[field] or 0
-        row.update(k1=k1, k2=k2, k3=k3)
-        out[section].append(row)
-    return out
-
-
-def _last_call(conn, where: Where) -> float | None:
-    """The window's last call time, off ix_calls_started_at (one index step)."""
-    return conn.execute(_text(f"SELECT MAX(started_at) FROM calls {where.sql()}"), where.params).scalar()
-
-
-def _feedback(conn, where: Where) -> list[tuple]:
-    """(routed tier, task_type, config_hash, bad, good): the latest verdict per call."""
-    calls = Where(where.since, where.until, where.session, alias="c")
-    sql = f"""
-        SELECT {_routed_tier_sql("c.")}, c.task_type, c.config_hash,
-               SUM(f.verdict = 'bad'), SUM(f.verdict = 'good')
-        FROM (SELECT call_id, MAX(id) AS id FROM feedback GROUP BY call_id) AS latest
-        JOIN feedback AS f ON f.id = latest.id
-        JOIN calls AS c ON c.id = latest.call_id
-        {calls.sql(f"c.kind IN ({_QUALITY_KINDS_SQL})")}
-        GROUP BY 1, 2, 3
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), calls.params)]
-
-
-def _retries(conn, where: Where, retry_window_s: float, narrow: bool, indexes: set[str]) -> list[tuple]:
-    """(routed tier, task_type, config_hash, retried calls).
-
-    A call is retried when the next call of the same session with the same prompt_hash starts
-    within retry_window_s of it (user-facing kinds only). The search reaches retry_window_s past
-    `until`, so a call near the end of the window still sees its retry. Indexes are named (ledgers
-    have no statistics for the planner to go by) only when `indexes` holds them.
-    """
-
-    def by(index: str) -> str:
-        return f"INDEXED BY {index}" if index in indexes else ""
-
-    reach = None if where.until is None else where.until + retry_window_s
-    scan = Where(where.since, reach, where.session, alias="c")
-    params = dict(scan.params)
-    params["r_win"] = retry_window_s
-    in_window = ""
-    if where.until is not None:
-        in_window = "AND started_at < :r_until"
-        params["r_until"] = where.until
-    if not narrow and where.session is None and "ix_calls_prompt_hash" in indexes:
-        # Most prompts occur once: read the repeated prompt hashes off the covering index
-        # ix_calls_prompt_hash (in index order, no sort; narrower than (session, prompt_hash)),
-        # then look only at their calls; the window function below splits them by session.
-        source = f"""
-            (SELECT prompt_hash FROM calls {by("ix_calls_prompt_hash")}
-             WHERE prompt_hash IS NOT NULL GROUP BY prompt_hash HAVING COUNT(*) > 1) AS d
-            JOIN calls AS c {by("ix_calls_prompt_hash")} ON c.prompt_hash = d.prompt_hash
-        """
-    elif where.session is None and (where.since is not None or where.until is not None):
-        source = f"calls AS c {by('ix_calls_started_at')}"  # the window's range, not a whole-index walk
-    else:
-        source = "calls AS c"
-    sql = f"""
-        SELECT routed, task_type, config_hash, COUNT(*) FROM (
-            SELECT {_routed_tier_sql("c.")} AS routed, c.task_type AS task_type,
-                   c.config_hash AS config_hash, c.started_at AS started_at,
-                   LEAD(c.started_at) OVER (PARTITION BY c.session, c.prompt_hash
-                                            ORDER BY c.started_at, c.id) AS next_at
-            FROM {source}
-            {scan.sql("c.kind = 'main'", "c.session IS NOT NULL", "c.prompt_hash IS NOT NULL")}
-        )
-        WHERE next_at IS NOT NULL AND next_at - started_at <= :r_win {in_window}
-        GROUP BY 1, 2, 3
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), params)]
-
-
-# -- prices --------------------------------------------------------------------------------------
-def _sticky(conn, where: Where) -> tuple[int, int]:
-    """(calls `tier serve` kept on their session's tier to keep its prompt cache warm, their cache reads)."""
-    scan = Where(where.since, where.until, where.session, alias="c")
-    sql = "SELECT COUNT(*), TOTAL(c.cache_read_tokens) FROM calls AS c " + scan.sql("c.decision_source = 'sticky'")
-    calls, reads = conn.execute(_text(sql), scan.params).one()
-    return int(calls), int(reads)
-
-
-def _compactions(conn, where: Where) -> list[tuple]:
-    """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)."""
-    scan = Where(where.since, where.until, where.session, alias="c")
-    sql = f"""
-        SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
-               SUM(COALESCE(json_extract(c.meta_json, '$.history_tokens'), 0)), SUM(c.output_tokens),
-               TOTAL(c.cost_usd)
-        FROM calls AS c LEFT JOIN calls AS p ON p.id = c.parent_id
-        {scan.sql("c.kind = 'compaction'", "c.status = 'ok'")}
-        GROUP BY 1
-    """
-    return [tuple(r) for r in conn.execute(_text(sql), scan.params)]
+# Every query lives in tiercli.ledger.queries (the index that makes the grouped pass a streaming scan,
+# REPORT_INDEX_SQL, is defined with the schema in ledger/db.py, which creates it in migration 2).
 
 
 def _price_for(config, book: PriceBook, model: str) -> UnitPrice | None:
@@ -381,7 +179,6 @@ def _cache_saving(price: UnitPrice, cread: int, cwrite: int, cw1h: int) -> tuple
 
 
 # -- the report ----------------------------------------------------------------------------------
-_QUALITY_FIELDS = ("calls", "overrides", "retries", "escalations", "feedback_bad", "feedback_good")
 _BUCKETS = ("input", "cache_read", "cache_write", "cache_write_1h", "output")
 _MONEY_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost") + _BUCKETS
 
@@ -407,14 +204,6 @@ def _compaction_saving(config, book: PriceBook, groups: list[tuple]) -> dict[str
             "saved_usd": _usd(saved - cost), "unpriced_models": sorted(m for m in unpriced if m)}
 
 
-def _new_quality() -> dict[str, int]:
-    return dict.fromkeys(_QUALITY_FIELDS, 0)
-
-
-def _rate(q: dict[str, Any]) -> float | None:
-    return _div(q["overrides"] + q["retries"] + q["escalations"] + q["feedback_bad"], q["calls"])
-
-
 def _none_last(value: Any) -> tuple[bool, str]:
     return (value is None, "" if value is None else str(value))
 
@@ -435,6 +224,11 @@ def _by(rows: Iterable[dict[str, Any]], key: str = "k1") -> dict[Any, list[dict[
     for row in rows:
         out.setdefault(row[key], []).append(row)
     return out
+
+
+def _last_and_feedback(ledger, where: Where) -> dict[str, Any]:
+    with q.snapshot(ledger) as conn:
+        return {"last_call": q.last_call(conn, where), "feedback": q.feedback(conn, where)}
 
 
 def build_report(
@@ -462,28 +256,56 @@ def build_report(
     tiers_cfg = list(config.routing.tiers)
     rank = {t: i for i, t in enumerate(tiers_cfg)}
     top = config.top_tier
-    book = PriceBook(config.prices)
-    top_model = config.primary_model(top)
-    top_price = _price_for(config, book, top_model)
-
     where = Where(since, until, session)
     feedback: list[tuple] = []
     retries: list[tuple] = []
+    compactions: list[tuple] = []
     last_call = None
-    with ledger.read() as conn:
-        roll = _rollups(conn, where, tiers_cfg)
-        compactions = _compactions(conn, where)
-        sticky = _sticky(conn, where)
-        total_calls = sum(r["calls"] for r in roll["kind"])
-        if total_calls:
-            threshold = _narrow_threshold
-            if threshold is None:
-                ledger_calls = conn.exec_driver_sql("SELECT MAX(rowid) FROM calls").scalar() or 0  # ~ COUNT(*)
-                threshold = max(_NARROW_MIN_CALLS, ledger_calls // _NARROW_FRACTION)
-            indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(calls)")}
-            last_call = _last_call(conn, where)
-            feedback = _feedback(conn, where)
-            retries = _retries(conn, where, retry_window_s, total_calls <= threshold, indexes)
+
+    def beside(conn, done: dict) -> None:
+        """Last call, feedback and retries: read next to the main pass (queries.Beside)."""
+        done["last_call"] = q.last_call(conn, where)
+        done["feedback"] = q.feedback(conn, where)
+        threshold = _narrow_threshold
+        if threshold is None:
+            threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
+        narrow = not q.window_exceeds(conn, where, threshold)
+        done["retries"] = q.task_retries(conn, where, retry_window_s, narrow=narrow)
+
+    # Both reads start at once, each on its own read connection, and the price map loads meanwhile.
+    side = q.Beside(ledger, beside)
+    grand = q.Beside(ledger, lambda conn, done: done.update(roll=q.grand_rollups(conn, where, tiers_cfg)))
+    try:
+        book = PriceBook(config.prices)
+        top_model = config.primary_model(top)
+        top_price = _price_for(config, book, top_model)
+        grand.result()
+        roll = grand.done["roll"]
+        # compaction rows are few or none: read them only when the pass counted some
+        answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
+        if answered:
+            with q.snapshot(ledger) as conn:
+                compactions = q.compactions(conn, where, linked_only=True)
+                if sum(r[1] for r in compactions) != answered:  # some were written without their parent
+                    compactions = q.compactions(conn, where, linked_only=False)
+    except BaseException:
+        grand.cancel()
+        side.cancel()
+        raise
+    total_calls = sum(r["calls"] for r in roll["kind"])
+    if not total_calls:
+        side.cancel()
+    elif any(r["k1"] == ROUTED_KIND for r in roll["kind"]):
+        side.result()
+    else:  # no routed calls, so no retries to look for (an imported history repeats its prompts a lot)
+        side.cancel()
+    got = side.done
+    if total_calls:
+        if "feedback" not in got:  # cancelled before it got there
+            got.update(_last_and_feedback(ledger, where))
+        last_call, feedback, retries = got["last_call"], got["feedback"], got.get("retries", [])
+    sticky_rows = [r for r in roll["decision"] if r["k1"] == "sticky"]
+    sticky = (sum(r["calls"] for r in sticky_rows), sum(r["cache_read"] for r in sticky_rows))
 
     warnings: list[str] = []
     first = min((r["first"] for r in roll["kind"]), default=None)
@@ -494,7 +316,12 @@ def build_report(
         "first_call_at": first, "last_call_at": last_call,
         "first_call_iso": iso(first), "last_call_iso": iso(last_call),
         "retry_window_s": retry_window_s,
+        "timezone": "UTC",
+        "ledger_calls": None,  # when the window is empty: how many calls the whole ledger holds
     }
+    if not total_calls:
+        with q.snapshot(ledger) as conn:
+            window["ledger_calls"] = q.count_calls(conn)
 
     # -- totals --------------------------------------------------------------------------------
     total = _money(roll["kind"])
@@ -527,7 +354,9 @@ def build_report(
     # -- tiers and targets ---------------------------------------------------------------------
     tier_rows = _by(roll["tier"])
     by_tier = {t: _money(rows) for t, rows in tier_rows.items()}
-    routed_by_tier = {t: sum(r["calls"] for r in rows if r["k2"]) for t, rows in tier_rows.items()}
+    # routed: kind main, routing's own choice; an override (the user's choice) is shown apart
+    routed_by_tier = {t: sum(r["calls"] for r in rows if r["k2"] and not r["k3"]) for t, rows in tier_rows.items()}
+    override_by_tier = {t: sum(r["calls"] for r in rows if r["k2"] and r["k3"]) for t, rows in tier_rows.items()}
     routed_total = sum(routed_by_tier.values())
     tier_order = tiers_cfg + sorted(t for t in by_tier if t is not None and t not in rank)
     if None in by_tier:
@@ -542,6 +371,7 @@ def build_report(
             "share_calls": _div(m["calls"], total_calls) or 0.0,
             "routed_calls": routed_by_tier.get(t, 0),
             "share_routed": _div(routed_by_tier.get(t, 0), routed_total) or 0.0,
+            "override_calls": override_by_tier.get(t, 0),
             "tokens": m["tokens"],
             "cost_usd": _usd(m["cost"]),
             "share_cost": _div(m["cost"], total_cost) or 0.0,
@@ -551,19 +381,21 @@ def build_report(
     lower_share = _div(sum(routed_by_tier.get(t, 0) for t in lower), routed_total)
     top_share = _div(routed_by_tier.get(top, 0), routed_total)
     targets = {
-        "basis": "routed calls (kind main)",
+        "basis": "routed calls (kind main; overrides apart)",
         "routed_calls": routed_total,
+        "override_calls": sum(override_by_tier.values()),
         "tiers_1_2": lower,
         "top_tier": top,
         "tiers_1_2_share_target": TARGET_TIERS_1_2_SHARE,
         "top_tier_share_target": list(TARGET_TOP_TIER_SHARE),
         "top_tier_warning_above": TOP_TIER_WARNING_ABOVE,
+        "top_tier_warning_min_calls": TOP_TIER_WARNING_MIN_CALLS,
         "tiers_1_2_share": lower_share,
         "top_tier_share": top_share,
     }
-    if top_share is not None and top_share > TOP_TIER_WARNING_ABOVE:
+    if top_share is not None and top_share > TOP_TIER_WARNING_ABOVE and routed_total >= TOP_TIER_WARNING_MIN_CALLS:
         warnings.append(
-            f"{top} took {top_share:.1%} of routed calls, above {TOP_TIER_WARNING_ABOVE:.0%}: "
+            f"{top} took {top_share:.1%} of {routed_total:,} routed calls, above {TOP_TIER_WARNING_ABOVE:.0%}: "
             f"the classification needs tightening (target {TARGET_TOP_TIER_SHARE[0]:.0%}-{TARGET_TOP_TIER_SHARE[1]:.0%})"
         )
 
@@ -587,20 +419,27 @@ def build_report(
     task_out.sort(key=lambda r: (-r["cost_usd"], -r["calls"], _none_last(r["task_type"])))
 
     # -- savings -------------------------------------------------------------------------------
-    priced = _money(r for r in roll["kind"] if not r["k2"])  # k2: cost IS NULL
+    # only calls tier handled: imported calls ran as their agent chose, so nothing was "saved" on them
+    handled = [r for r in roll["kind"] if r["k1"] != "import"]
+    priced = _money(r for r in handled if not r["k2"])  # k2: cost IS NULL
+    handled_cost = priced["cost"]
+    imported = _money(r for r in roll["kind"] if r["k1"] == "import")
     top_usd = None if top_price is None else float(_reprice(top_price, **{b: priced[b] for b in _BUCKETS}))
-    saved = None if top_usd is None else top_usd - total_cost
+    saved = None if top_usd is None or not priced["calls"] else top_usd - handled_cost
     savings = {
-        "actual_usd": _usd(total_cost),
+        "basis": "calls tier routed (imported calls left out: tier did not route them)",
+        "actual_usd": _usd(handled_cost),
         "top_tier": top,
         "top_tier_model": top_model,
         "top_tier_usd": _usd(top_usd),
         "saved_usd": _usd(saved),
         "saved_pct": (saved / top_usd * 100) if saved is not None and top_usd else None,
+        "imported_calls": imported["calls"],
+        "imported_usd": _usd(imported["cost"]),
         "classifier_usd": _usd(by_kind["classifier"]["cost"] if "classifier" in by_kind else 0.0),
         "compaction_usd": _usd(by_kind["compaction"]["cost"] if "compaction" in by_kind else 0.0),
-        "priced_calls": total["priced_calls"],
-        "calls_without_cost": total_calls - total["priced_calls"],
+        "priced_calls": priced["calls"],
+        "calls_without_cost": sum(r["calls"] for r in handled) - priced["calls"],
         "compaction": _compaction_saving(config, book, compactions),
     }
     if top_price is None and total_calls:
@@ -690,75 +529,13 @@ def build_report(
                              "cost_usd": _usd(m["cost"]), "unpriced_calls": m["unpriced_calls"]})
 
     # -- quality -------------------------------------------------------------------------------
-    q_tier: dict[Any, dict[str, int]] = {}
-    q_task: dict[Any, dict[str, int]] = {}
-    q_task_cfg: dict[tuple[Any, Any], dict[str, int]] = {}
-    q_cfg: dict[Any, dict[str, int]] = {}
-    q_total = _new_quality()
-    cfg_first: dict[str, float] = {}
-
-    def bump(tier: Any, task: Any, cfg: Any, field: str, n: int) -> None:
-        for table, key in ((q_tier, tier), (q_task, task), (q_task_cfg, (task, cfg)), (q_cfg, cfg)):
-            table.setdefault(key, _new_quality())[field] += n
-        q_total[field] += n
-
-    for r in roll["quality"]:
-        tier, task, cfg = r["k1"], r["k2"], r["k3"]
-        for field in ("calls", "escalations", "overrides"):
-            bump(tier, task, cfg, field, r[field])
-        if cfg is not None:
-            cfg_first[cfg] = min(cfg_first.get(cfg, r["first"]), r["first"])
-    for tier, task, cfg, bad, good in feedback:
-        bump(tier, task, cfg, "feedback_bad", bad or 0)
-        bump(tier, task, cfg, "feedback_good", good or 0)
-    for tier, task, cfg, n in retries:
-        bump(tier, task, cfg, "retries", n)
-
-    configs = [
-        {"config_hash": cfg, "first_call_at": cfg_first[cfg], "first_call_iso": iso(cfg_first[cfg]),
-         **q_cfg[cfg], "rate": _rate(q_cfg[cfg])}
-        for cfg in sorted(cfg_first, key=lambda c: (cfg_first[c], c))
-    ]
-    q_tier_order = [t for t in tier_order if t in q_tier] + sorted(
-        (t for t in q_tier if t not in tier_pos), key=_none_last)
-    regressions = []
-    if len(configs) >= 2:
-        prev_cfg, new_cfg = configs[-2]["config_hash"], configs[-1]["config_hash"]
-        for task in sorted(q_task, key=_none_last):
-            a, b = q_task_cfg.get((task, prev_cfg)), q_task_cfg.get((task, new_cfg))
-            if not a or not b or a["calls"] < regression_min_calls or b["calls"] < regression_min_calls:
-                continue
-            rate_a, rate_b = _rate(a), _rate(b)
-            if rate_b - rate_a >= regression_min_increase - 1e-12:
-                regressions.append({
-                    "task_type": task, "previous_config": prev_cfg, "newest_config": new_cfg,
-                    "previous_calls": a["calls"], "newest_calls": b["calls"],
-                    "previous_rate": rate_a, "newest_rate": rate_b, "increase": rate_b - rate_a,
-                })
-    for r in regressions:
+    quality = report_quality.quality(roll["quality"], feedback, retries, tier_order, retry_window_s=retry_window_s,
+                                     min_calls=regression_min_calls, min_increase=regression_min_increase)
+    for r in quality["regressions"]:
         warnings.append(
             f"quality regression: {r['task_type'] or NONE_KEY} went from {r['previous_rate']:.1%} to "
             f"{r['newest_rate']:.1%} after config {r['newest_config']}"
         )
-    quality = {
-        "kinds": list(QUALITY_KINDS),
-        "retry_window_s": retry_window_s,
-        "total": {**q_total, "rate": _rate(q_total)},
-        "tiers": [{"tier": t, **q_tier[t], "rate": _rate(q_tier[t])} for t in q_tier_order],
-        "task_types": [{"task_type": k, **q_task[k], "rate": _rate(q_task[k])}
-                       for k in sorted(q_task, key=_none_last)],
-        "configs": configs,
-        "regression_rule": {
-            "min_calls": regression_min_calls,
-            "min_increase": regression_min_increase,
-            "description": (
-                "a task type is flagged when its rate under the newest config (the config_hash whose first "
-                "call in the window is latest) exceeds its rate under the previous config by at least "
-                f"{regression_min_increase:g}, with at least {regression_min_calls} calls under each"
-            ),
-        },
-        "regressions": regressions,
-    }
 
     return {
         "window": window,
@@ -774,4 +551,5 @@ def build_report(
         "models": models_out,
         "unpriced": unpriced,
         "errors": errors_out,
+        "history": None,  # an imported history's "as run" and "with routing" (report_views.history)
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from tiercli.config import Config
 from tiercli.router import Decision
@@ -62,9 +62,10 @@ def after_classifier(cfg: Config, facts: RequestFacts, decision: Decision) -> tu
 
 
 def stick(cfg: Config, warm: tuple[str, float] | None, decision: Decision, now: float,
-          meta: dict[str, Any]) -> Decision:
+          meta: dict[str, Any], pays: Callable[[str, str], bool] | None = None) -> Decision:
     """Keep a session on the tier whose prompt cache is warm (`warm`: (tier, time of its last call)),
-    unless the decision ranks above it: then the tier rises. Notes what happened in `meta`."""
+    unless the decision ranks above it (then the tier rises) or moving down pays: `pays(warm, new)`
+    says whether the expected saving beats rebuilding the cache. Notes what happened in `meta`."""
     ttl = cfg.serve.sticky_ttl_s
     if not ttl or warm is None:
         return decision
@@ -77,6 +78,10 @@ def stick(cfg: Config, warm: tuple[str, float] | None, decision: Decision, now: 
     if cfg.tier_rank(decision.tier) > cfg.tier_rank(tier):
         info["kept"] = False
         return replace(decision, reasons=(*decision.reasons, f"sticky: {decision.tier} ranks above the warm {tier}: the tier rises"))
+    if decision.tier != tier and pays is not None and pays(tier, decision.tier):
+        info["kept"] = False
+        return replace(decision, reasons=(*decision.reasons, f"sticky: moving from the warm {tier} to {decision.tier} "
+                                          "saves more than rebuilding the cache costs"))
     info["kept"] = True
     if decision.tier == tier:
         return decision

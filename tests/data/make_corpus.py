@@ -9,7 +9,15 @@ tune / ~40% eval. Run: python tests/data/make_corpus.py
 from __future__ import annotations
 
 import json
+import pathlib
 import random
+import sys
+
+try:
+    from tiercli.taxonomy import LABEL_OF_TASK_TYPE
+except ImportError:  # not installed: the source tree next to tests/
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "src"))
+    from tiercli.taxonomy import LABEL_OF_TASK_TYPE
 
 
 def fence(body: str, lang: str = "") -> str:
@@ -2110,20 +2118,18 @@ def build_tasks() -> list[tuple[str, str]]:
     return T
 
 
-LABEL_OF_TASK_TYPE = {
-    "file_lookup": "LOW", "search": "LOW", "docstring": "LOW", "reformat": "LOW",
-    "test_gen": "MEDIUM", "bug_fix": "MEDIUM", "feature": "MEDIUM", "code_review": "MEDIUM",
-    "architecture": "HIGH", "cross_refactor": "HIGH", "algorithm": "HIGH",
-}  # mirrors tiercli.taxonomy (kept literal so the script runs without the package installed)
-
 SPLIT_SEED = 1729
 TUNE_SHARE = 0.6
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
     import pathlib
 
     here = pathlib.Path(__file__).resolve().parent
+    ap = argparse.ArgumentParser(description="write tasks_tune.jsonl and tasks_eval.jsonl")
+    ap.add_argument("--out", type=pathlib.Path, default=here, help="directory to write to (default: tests/data)")
+    here = ap.parse_args(argv).out
     tasks = build_tasks()
     rng = random.Random(SPLIT_SEED)
     rng.shuffle(tasks)  # ids carry no information about the type

@@ -7,6 +7,7 @@ kept only if its label agrees.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from tiercli.router import Classification
@@ -17,11 +18,17 @@ if TYPE_CHECKING:
 CLASSIFIERS = ("static", "local", "llm", "hybrid")
 
 
-def run_local(text: str) -> Classification:
+def run_local(text: str, *, learned: bool = True) -> Classification:
+    """The local classifier; the user's correction layer (`tier learn`) wins where it has a near example."""
     from tiercli.classify import local
 
     result = local.classify(text)
-    return Classification("local", result.task_type, result.label, result.confidence, tuple(result.reasons))
+    found = Classification("local", result.task_type, result.label, result.confidence, tuple(result.reasons))
+    if learned:
+        from tiercli.classify import learn
+
+        return learn.correct(text, found) or found
+    return found
 
 
 def run(
@@ -42,6 +49,11 @@ def run(
     from tiercli.classify import llm
 
     if which == "llm":
+        from tiercli.classify import learn
+
+        corrected = learn.correct(text, None)
+        if corrected is not None:
+            return dataclasses.replace(corrected, classifier="llm")
         if ledger is None:
             local = run_local(text)
             return Classification("local", local.task_type, local.label, local.confidence,

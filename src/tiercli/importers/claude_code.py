@@ -1,38 +1,61 @@
-"""`tier import claude-code`: Claude Code session logs (JSONL) -> ledger rows.
+"""`tier import claude-code`: Claude Code session logs (JSONL) -> ledger rows, with agent tasks.
 
 Counting rules (docs: shared/reference/agent-logs.md):
 - One call per API response. Claude Code writes a response as several lines (one per content block)
   with the same (message.id, requestId) and a growing output_tokens: we count the key once and keep
-  the line with the LARGEST token total. Without a requestId the key is message.id alone, and such a
+  the line with the LARGEST token total; the other lines are "partial lines", not calls and not
+  duplicates of anything imported. Without a requestId the key is message.id alone, and such a
   line joins any response already seen with that message.id. Sidechain lines that replay a seen key
-  are duplicates; sidechain/subagent responses with their own message ids are calls.
+  are partial lines too; sidechain/subagent responses with their own message ids are calls.
 - Only `type: assistant` lines with `message.usage` are calls; model `<synthetic>` is not a call.
 - Token buckets never overlap: input_tokens is uncached input only.
-- A line that is not UTF-8, not JSON, not an object, or an assistant line with a missing or
-  wrongly typed field we need, is counted as malformed and skipped; it never stops the import.
+- A line that is not UTF-8, not JSON, too deeply nested, not an object, or an assistant line with a
+  missing or wrongly typed field we need (a token count that is not an int in [0, 2**53)), is counted
+  as malformed and skipped; it never stops the import. A file named on the command line in which no
+  line is a log entry (a YAML file, say) is an error.
 
-Files are read in binary, one line at a time, and decoded per line, so memory grows with the number
-of calls and uuids, not with file size. The request text of a call is found by walking parentUuid
-back (within the call's file) to the last `user` line whose content is text, not a tool_result.
+Tasks (tiercli.agent.TranscriptTasks): each user turn with text is judged in file order (new
+instruction, continuation, compaction summary, a slash command's expansion, or not the user's words);
+a sub-agent conversation (isSidechain, starting from a user line without parent) is a task of its own.
+A call's task is the one of its nearest ancestor turn (parentUuid walked back); its rule is that
+turn's rule for the first call after the turn and `tool_step` for the next ones. A tool-less call to a
+small model (haiku) in the main chain of a session whose main model is not small is a side call.
+prompt_text is the task's instruction; meta.request the turn the call answered.
+
+Speed: lines are decoded with msgspec into typed structs that name only the fields used, so the bulk
+of a log (tool results, file contents, tool inputs) is skipped, not turned into Python objects.
 
 `parse_claude_code` is pure (files -> rows + stats, no database); `import_claude_code` writes the
-rows in one transaction through `Ledger.insert_new_calls`, so a second import of the same files adds
-nothing and a crash leaves nothing half-imported. Nothing here imports litellm.
+rows in one transaction. Nothing here imports litellm or SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
-from tiercli.errors import InputError
+import msgspec
+
+from tiercli import agent
+from tiercli.importers.common import (
+    PROMPT_TEXT_MAX,
+    REQUEST_META_MAX,
+    ImportResult,
+    ParseStats,
+    Progress,
+    count,
+    find_files,
+    label_tasks,
+    not_a_log,
+    safe,
+    walk_parents,
+    write_rows,
+)
 from tiercli.pricing import PriceBook, UnitPrice, Usage
 
 if TYPE_CHECKING:
@@ -40,49 +63,50 @@ if TYPE_CHECKING:
 
 SOURCE = "claude-code"
 SYNTHETIC_MODEL = "<synthetic>"
-PROMPT_TEXT_MAX = 4_000
-REQUEST_META_MAX = 200
 _ID_PREFIX = "cc-"
-_EXISTING_CHUNK = 500  # ids per IN (...) query when looking for rows already in the ledger
+_BOM = b"\xef\xbb\xbf"
+
+__all__ = ["ImportResult", "ParseStats", "default_claude_code_dirs", "import_claude_code", "parse_claude_code"]
 
 
-# -- results -------------------------------------------------------------------------------------
-@dataclass
-class ParseStats:
-    """What parsing saw. `duplicates` counts extra lines (or replayed copies) of a response."""
-
-    files: int = 0
-    lines: int = 0  # non-blank lines read
-    malformed: int = 0
-    duplicates: int = 0
-    synthetic_skipped: int = 0
-    calls: int = 0
+# -- the fields we read (everything else on a line is skipped by the decoder) ---------------------
+class _Block(msgspec.Struct):
+    type: Any = None
+    name: Any = None
+    id: Any = None
+    text: Any = None
+    input: msgspec.Raw = msgspec.Raw(b"null")
 
 
-@dataclass
-class ImportResult:
-    """What an import did. Token, cost and unpriced tallies cover the calls ADDED by this run."""
+class _Message(msgspec.Struct):
+    id: Any = None
+    model: Any = None
+    content: Union[str, list[_Block], None] = None
+    usage: Any = None
 
-    files: int = 0
-    lines: int = 0
-    calls_added: int = 0
-    duplicates_skipped: int = 0  # duplicate lines within the files + calls already in the ledger
-    malformed: int = 0
-    synthetic_skipped: int = 0
-    unpriced_calls: int = 0
-    unpriced_models: list[str] = field(default_factory=list)
-    tokens: dict[str, int] = field(
-        default_factory=lambda: {"input": 0, "cache_read": 0, "cache_write": 0, "output": 0}
-    )
-    cost_usd: float = 0.0  # priced calls added; unpriced ones are NOT counted as $0, see unpriced_calls
-    seconds: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["source"] = SOURCE
-        data["cost_usd"] = round(self.cost_usd, 10)
-        data["seconds"] = round(self.seconds, 3)
-        return data
+class _Line(msgspec.Struct):
+    type: Any = None
+    uuid: Any = None
+    parentUuid: Any = None
+    sessionId: Any = None
+    timestamp: Any = None
+    requestId: Any = None
+    isSidechain: Any = None
+    isMeta: Any = None
+    cwd: Any = None
+    version: Any = None
+    agentId: Any = None
+    costUSD: Any = None
+    message: Optional[_Message] = None
+
+
+_DECODER = msgspec.json.Decoder(_Line)
+_encode = msgspec.json.Encoder().encode
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # -- where the logs are --------------------------------------------------------------------------
@@ -105,43 +129,12 @@ def default_claude_code_dirs() -> list[Path]:
 
 
 def find_log_files(paths: Iterable[str | os.PathLike] | None) -> list[Path]:
-    """The `*.jsonl` files under `paths` (files are taken as given), sorted, each once.
+    return _find(paths)[0]
 
-    None means the default Claude Code directories. A path that does not exist is an InputError.
-    """
-    if paths is None:
-        roots = default_claude_code_dirs()
-        if not roots:
-            raise InputError(
-                "no Claude Code logs found in $CLAUDE_CONFIG_DIR/projects, ~/.claude/projects or ~/.config/claude/projects",
-                "pass the log files or directories to import",
-            )
-    else:
-        roots = [Path(p).expanduser() for p in paths]
-    files: list[Path] = []
-    seen: set[str] = set()
 
-    def add(path: Path) -> None:
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            files.append(path)
-
-    for root in roots:
-        if root.is_dir():
-            def fail(exc: OSError) -> None:
-                raise InputError(f"cannot read the directory {exc.filename}: {exc.strerror}")
-
-            for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    if name.endswith(".jsonl"):
-                        add(Path(dirpath) / name)
-        elif root.exists():
-            add(root)
-        else:
-            raise InputError(f"no such file or directory: {root}", "pass Claude Code .jsonl files or their directories")
-    return files
+def _find(paths):
+    return find_files(paths, default_claude_code_dirs, lambda name: name.endswith(".jsonl"),
+                      "Claude Code session logs (~/.claude/projects/**/*.jsonl)")
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -152,34 +145,15 @@ class _Bad(Exception):
 class _Entry:
     """One API response, built from its best (largest-usage) line, plus what all its lines share."""
 
-    __slots__ = (
-        "msg_id", "request_id", "total", "tokens", "model", "timestamp", "session", "cwd",
-        "version", "agent_id", "file", "file_no", "parent", "reported_cost", "sidechain", "tools", "request",
-    )
+    __slots__ = ("msg_id", "request_id", "total", "tokens", "model", "timestamp", "session", "cwd", "version",
+                 "agent_id", "file", "file_no", "parent", "reported_cost", "sidechain", "tools", "task", "rule",
+                 "request")
 
     def __init__(self) -> None:
         self.tools: dict[Any, str] = {}  # tool_use block id -> tool name, in order
-        self.request: tuple[str, str, str] | None = None  # (prompt_text, prompt_hash, request[:200])
-
-
-def _safe(text: str) -> str:
-    """Text SQLite can store: lone surrogates (JSON "\\ud83d" from a cut emoji) become '?'."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _tok(usage: dict[str, Any], key: str, required: bool = False) -> int:
-    value = usage.get(key)
-    if value is None:
-        if required:
-            raise _Bad(f"usage.{key} missing")
-        return 0
-    if type(value) is not int or value < 0:  # bool is not a token count
-        raise _Bad(f"usage.{key} is not a count")
-    return value
+        self.task: str | None = None
+        self.rule: str | None = None
+        self.request: str | None = None
 
 
 def _epoch(value: Any) -> float:
@@ -194,31 +168,56 @@ def _epoch(value: Any) -> float:
     return dt.timestamp()
 
 
-def _user_text(message: Any) -> str | None:
-    """The text of a user message, or None when it is a tool_result (or has no text)."""
-    if not isinstance(message, dict):
+def _decode_slowly(raw: bytes) -> _Line | None:
+    """The stdlib decoder takes lone surrogates; re-encoding turns them into '?' (text SQLite can
+    store), so every string the parser sees is valid UTF-8 and needs no further check."""
+    try:
+        clean = json.dumps(json.loads(raw.decode("utf-8")), ensure_ascii=False).encode("utf-8", "replace")
+        return _DECODER.decode(clean)
+    except (msgspec.MsgspecError, RecursionError, ValueError):
         return None
-    content = message.get("content")
+
+
+def _user_text(content: Any) -> str | None:
+    """The text of a user message, or None when it is a tool_result (or has no text)."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         return None
     parts: list[str] = []
     for block in content:
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind == "tool_result":
+        if block.type == "tool_result":
             return None
-        if kind == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
+        if block.type == "text" and isinstance(block.text, str):
+            parts.append(block.text)
     return "\n\n".join(parts) if parts else None
 
 
-def _request_info(text: str) -> tuple[str, str, str]:
-    text = _safe(text)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return text[:PROMPT_TEXT_MAX], digest, text[:REQUEST_META_MAX]
+def _usage(raw: Any) -> tuple[int, int, int, int, int]:
+    if not isinstance(raw, dict):
+        raise _Bad("message.usage")
+    try:
+        inp = count(raw.get("input_tokens"), "input")
+        out = count(raw.get("output_tokens"), "output")
+        if raw.get("input_tokens") is None or raw.get("output_tokens") is None:
+            raise _Bad("usage counts missing")
+        read = count(raw.get("cache_read_input_tokens"), "cache read")
+        w1h = w5m = 0
+        creation = raw.get("cache_creation")
+        if creation is not None:
+            if not isinstance(creation, dict):
+                raise _Bad("usage.cache_creation")
+            w1h = count(creation.get("ephemeral_1h_input_tokens"), "1h writes")
+            w5m = count(creation.get("ephemeral_5m_input_tokens"), "5m writes")
+        if raw.get("cache_creation_input_tokens") is not None:
+            write = count(raw.get("cache_creation_input_tokens"), "cache writes")
+        else:
+            write = w5m + w1h
+    except ValueError as exc:
+        raise _Bad(str(exc)) from None
+    if w1h > write:
+        raise _Bad("1h cache writes exceed cache writes")
+    return inp, read, write, w1h, out
 
 
 class _Parser:
@@ -227,119 +226,168 @@ class _Parser:
         self.by_key: dict[tuple[str, str | None], _Entry] = {}
         self.by_msg: dict[str, _Entry] = {}  # first response seen per message.id
         self.order: list[_Entry] = []
-        self.file_no = 0  # which file is being read, to know where an entry's best line is
+        self.instructions: dict[str, str | None] = {}  # task id -> instruction
+        self.file_no = 0
 
-    # one file -------------------------------------------------------------------------------
-    def read_file(self, path: Path) -> None:
+    def read_file(self, path: Path, explicit: bool = False) -> None:
         parents: dict[str, str | None] = {}
-        texts: dict[str, tuple[str, str, str]] = {}
-        touched: dict[int, _Entry] = {}  # entries whose best line is in this file
+        turns: dict[str, tuple[str, str, str, str]] = {}  # uuid -> (task id, rule, turn text, uuid)
+        chains: dict[str, str] = {}  # sidechain uuid -> its conversation's root uuid
+        trackers: dict[Any, agent.TranscriptTasks] = {}
+        touched: dict[int, _Entry] = {}
         self.file_no += 1
         file_no = self.file_no
-        file_name = _safe(path.name)
+        file_name = safe(path.name)
         stats = self.stats
+        decode = _DECODER.decode
         try:
             fh = path.open("rb")
         except OSError as exc:
+            from tiercli.errors import InputError
+
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
         with fh:
             try:
-                for raw in fh:
-                    if raw.isspace() or not raw:
-                        continue
-                    stats.lines += 1
-                    try:
-                        line = raw.decode("utf-8")
-                        if line.startswith("\ufeff"):
-                            line = line[1:]
-                        obj = json.loads(line)
-                    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-                        stats.malformed += 1
-                        continue
-                    if not isinstance(obj, dict):
-                        stats.malformed += 1
-                        continue
-                    uuid = obj.get("uuid")
-                    if isinstance(uuid, str):
-                        parent = obj.get("parentUuid")
-                        parents[uuid] = parent if isinstance(parent, str) else None
-                    kind = obj.get("type")
-                    if kind == "user":
-                        if isinstance(uuid, str):
-                            text = _user_text(obj.get("message"))
-                            if text is not None:
-                                texts[uuid] = _request_info(text)
-                    elif kind == "assistant":
-                        try:
-                            entry = self._assistant(obj, file_name, file_no)
-                        except _Bad:
-                            stats.malformed += 1
-                            continue
-                        if entry is not None:
-                            touched[id(entry)] = entry
+                good = self._lines(fh, stats, decode, chains, trackers, turns, parents, touched, file_name, file_no)
             except OSError as exc:
-                raise InputError(f"cannot read {path}: {exc.strerror}") from None
-        stats.files += 1
-        memo: dict[str, tuple[str, str, str] | None] = {}
-        for entry in touched.values():
-            if entry.file_no != file_no or entry.parent is None:
-                continue
-            found = _walk(entry.parent, parents, texts, memo)
-            if found is not None:
-                entry.request = found
+                from tiercli.errors import InputError
 
-    def _assistant(self, obj: dict[str, Any], file_name: str, file_no: int) -> _Entry | None:
-        msg = obj.get("message")
-        if not isinstance(msg, dict):
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        if explicit and good == 0 and stats.lines:
+            raise not_a_log(path, "Claude Code session log")
+        stats.files += 1
+        self._assign_tasks(touched.values(), file_no, parents, turns, trackers)
+
+    def _lines(self, fh, stats, decode, chains, trackers, turns, parents, touched, file_name, file_no) -> int:
+        """Read one file line by line (memory grows with calls, not file size); the count of log lines."""
+        good = 0
+        first = True
+        for raw in fh:
+            stats.bytes += len(raw)
+            if first:
+                first = False
+                if raw.startswith(_BOM):
+                    raw = raw[3:]
+            if not raw or raw.isspace():
+                continue
+            stats.lines += 1
+            try:
+                line = decode(raw)
+            except msgspec.DecodeError:
+                line = _decode_slowly(raw)  # msgspec refuses lone surrogates ("\ud83d" of a cut emoji)
+                if line is None:
+                    stats.malformed += 1
+                    continue
+            except (msgspec.MsgspecError, RecursionError, ValueError):
+                stats.malformed += 1
+                continue
+            kind = line.type
+            if not isinstance(kind, str):
+                stats.malformed += 1
+                continue
+            good += 1
+            uuid = line.uuid
+            if isinstance(uuid, str):
+                parent = line.parentUuid
+                parents[uuid] = parent if isinstance(parent, str) else None
+            if kind == "user":
+                msg = line.message
+                if isinstance(uuid, str) and msg is not None:
+                    text = _user_text(msg.content)
+                    if text is not None:
+                        self._turn(line, uuid, text, chains, trackers, turns)
+                    elif line.isSidechain is True and not isinstance(line.parentUuid, str):
+                        chains[uuid] = uuid
+                    elif isinstance(line.parentUuid, str) and line.parentUuid in chains:
+                        chains[uuid] = chains[line.parentUuid]
+            elif kind == "assistant":
+                try:
+                    entry = self._assistant(line, file_name, file_no)
+                except _Bad:
+                    stats.malformed += 1
+                    good -= 1
+                    continue
+                if isinstance(uuid, str) and isinstance(line.parentUuid, str) and line.parentUuid in chains:
+                    chains[uuid] = chains[line.parentUuid]
+                if entry is not None:
+                    touched[id(entry)] = entry
+        return good
+
+    def _turn(self, line: _Line, uuid: str, text: str, chains: dict, trackers: dict, turns: dict) -> None:
+        session = _str(line.sessionId)
+        parent = line.parentUuid if isinstance(line.parentUuid, str) else None
+        start = line.isSidechain is True and parent is None
+        if line.isSidechain is True:
+            chains[uuid] = uuid if start or parent not in chains else chains[parent]
+        chain = chains.get(uuid)
+        tracker = trackers.get(session)
+        if tracker is None:
+            tracker = trackers[session] = agent.TranscriptTasks(session)
+        ref = tracker.turn(uuid, text, chain=chain, subagent_start=start, expansion=line.isMeta is True)
+        if ref is not None:
+            turns[uuid] = (ref.task_id, ref.rule, text, uuid)
+
+    def _assign_tasks(self, entries, file_no: int, parents: dict, turns: dict, trackers: dict) -> None:
+        memo: dict[str, tuple[str, str, str, str] | None] = {}
+        firsts: set[str] = set()
+        mains: dict[str | None, dict[str, int]] = {}
+        entries = sorted((e for e in entries if e.file_no == file_no), key=lambda e: e.timestamp)
+        for e in entries:
+            if not e.sidechain:
+                counts = mains.setdefault(e.session, {})
+                counts[e.model] = counts.get(e.model, 0) + 1
+        for tracker in trackers.values():
+            for tid, ref in tracker.tasks.items():
+                self.instructions[tid] = ref.instruction
+        for e in entries:
+            found = walk_parents(e.parent, parents, turns, memo) if e.parent is not None else None
+            counts = mains.get(e.session) or {}
+            main_model = max(counts, key=counts.get) if counts else None
+            if not e.sidechain and not e.tools and agent.side_call_reason(
+                    model=e.model, has_tools=False, main_model=main_model) is not None:
+                e.task = agent.task_id(e.session, "side:" + e.msg_id)
+                e.rule = agent.SIDE_CALL
+                self.instructions[e.task] = None
+                e.request = found[2] if found else None
+                continue
+            if found is None:
+                continue
+            tid, rule, text, turn = found
+            e.task, e.request = tid, text
+            e.rule = rule if turn not in firsts else agent.TOOL_STEP
+            firsts.add(turn)
+
+    def _assistant(self, line: _Line, file_name: str, file_no: int) -> _Entry | None:
+        msg = line.message
+        if msg is None:
             raise _Bad("message")
-        model = msg.get("model")
+        model = msg.model
         if model == SYNTHETIC_MODEL:
             self.stats.synthetic_skipped += 1
             return None
-        msg_id = msg.get("id")
+        msg_id = msg.id
         if not isinstance(msg_id, str) or not msg_id:
             raise _Bad("message.id")
         if not isinstance(model, str) or not model:
             raise _Bad("message.model")
-        usage = msg.get("usage")
-        if not isinstance(usage, dict):
-            raise _Bad("message.usage")
-        inp = _tok(usage, "input_tokens", required=True)
-        out = _tok(usage, "output_tokens", required=True)
-        read = _tok(usage, "cache_read_input_tokens")
-        w1h = w5m = 0
-        creation = usage.get("cache_creation")
-        if creation is not None:
-            if not isinstance(creation, dict):
-                raise _Bad("usage.cache_creation")
-            w1h = _tok(creation, "ephemeral_1h_input_tokens")
-            w5m = _tok(creation, "ephemeral_5m_input_tokens")
-        if usage.get("cache_creation_input_tokens") is not None:
-            write = _tok(usage, "cache_creation_input_tokens")
-        else:
-            write = w5m + w1h
-        if w1h > write:
-            raise _Bad("1h cache writes exceed cache writes")
-        req = obj.get("requestId")
+        inp, read, write, w1h, out = _usage(msg.usage)
+        req = line.requestId
         if req == "":
             req = None
         if req is not None and not isinstance(req, str):
             raise _Bad("requestId")
-        ts = _epoch(obj.get("timestamp"))
-        content = msg.get("content")
+        ts = _epoch(line.timestamp)
         tools: list[tuple[Any, str]] = []
-        if isinstance(content, list):
-            for block in content:
-                if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("name"), str):
-                    key = block.get("id")
+        if isinstance(msg.content, list):
+            for block in msg.content:
+                if block.type == "tool_use" and isinstance(block.name, str):
+                    key = block.id
                     if not isinstance(key, str):
-                        key = (block["name"], json.dumps(block.get("input"), sort_keys=True, default=str))
-                    tools.append((key, block["name"]))
-        sidechain = obj.get("isSidechain") is True
+                        key = (block.name, bytes(block.input))
+                    tools.append((key, block.name))
+        sidechain = line.isSidechain is True
         total = inp + read + write + out
 
-        msg_id = _safe(msg_id)
-        req = _safe(req) if req is not None else None
         if req is not None:
             entry = self.by_key.get((msg_id, req))
             if entry is None:
@@ -365,22 +413,22 @@ class _Parser:
             entry.sidechain = entry.sidechain and sidechain  # a replay of a main-chain call is main-chain
         for key, name in tools:
             if key not in entry.tools:
-                entry.tools[key] = _safe(name)
+                entry.tools[key] = name
         if total <= entry.total:
             return None
         entry.total = total
         entry.tokens = (inp, read, write, w1h, out)
-        entry.model = _safe(model)
+        entry.model = model
         entry.timestamp = ts
-        entry.session = _opt_str(obj.get("sessionId"))
-        entry.cwd = _opt_str(obj.get("cwd"))
-        entry.version = _opt_str(obj.get("version"))
-        entry.agent_id = _opt_str(obj.get("agentId"))
+        entry.session = _str(line.sessionId)
+        entry.cwd = _str(line.cwd)
+        entry.version = _str(line.version)
+        entry.agent_id = _str(line.agentId)
         entry.file = file_name
         entry.file_no = file_no
-        parent = obj.get("parentUuid")
+        parent = line.parentUuid
         entry.parent = parent if isinstance(parent, str) else None
-        cost = obj.get("costUSD")
+        cost = line.costUSD
         entry.reported_cost = cost if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
         return entry
 
@@ -388,6 +436,7 @@ class _Parser:
     def rows(self, prices: PriceBook) -> list[dict[str, Any]]:
         unit_prices: dict[str, UnitPrice | None] = {}
         rows: list[dict[str, Any]] = []
+        hashes: dict[str, str] = {}
         for e in self.order:
             inp, read, write, w1h, out = e.tokens
             if e.model not in unit_prices:
@@ -395,12 +444,15 @@ class _Parser:
             price = unit_prices[e.model]
             cost = float(price.cost(Usage(inp, read, write, out, w1h))) if price is not None else None
             external_id = f"claude-code:{e.msg_id}:{e.request_id}" if e.request_id else f"claude-code:{e.msg_id}"
-            prompt_text, prompt_hash, request = e.request if e.request is not None else (None, None, None)
+            instruction = self.instructions.get(e.task) if e.task else None
+            if instruction is not None and instruction not in hashes:
+                hashes[instruction] = hashlib.sha256(instruction.encode("utf-8")).hexdigest()[:16]
             meta: dict[str, Any] = {
                 "tools": list(e.tools.values()),
-                "request": request,
+                "request": e.request[:REQUEST_META_MAX] if e.request is not None else None,
                 "is_sidechain": e.sidechain,
                 "file": e.file,
+                "task_rule": e.rule,
             }
             if e.cwd is not None:
                 meta["cwd"] = e.cwd
@@ -413,136 +465,50 @@ class _Parser:
                 meta["reported_cost_usd"] = e.reported_cost
             rows.append({
                 "id": _ID_PREFIX + hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:24],
-                "external_id": external_id,
-                "source": SOURCE,
-                "kind": "import",
-                "session": e.session,
-                "started_at": e.timestamp,
-                "ended_at": e.timestamp,
-                "task_type": None,
-                "decision_source": "import",
-                "tier": None,
-                "requested_model": e.model,
-                "served_model": e.model,
-                "input_tokens": inp,
-                "cache_read_tokens": read,
-                "cache_write_tokens": write,
-                "cache_write_1h_tokens": w1h,
-                "output_tokens": out,
-                "output_estimated": False,
-                "cost_usd": cost,
-                "price_source": price.source if price is not None else None,
-                "unpriced": price is None,
-                "status": "ok",
-                "prompt_hash": prompt_hash,
-                "prompt_text": prompt_text,
+                "external_id": external_id, "source": SOURCE, "kind": "import", "session": e.session,
+                "started_at": e.timestamp, "ended_at": e.timestamp, "task_id": e.task, "task_type": None,
+                "label": None, "confidence": None, "classifier": None, "decision_source": "import", "tier": None,
+                "requested_model": e.model, "served_model": e.model, "input_tokens": inp, "cache_read_tokens": read,
+                "cache_write_tokens": write, "cache_write_1h_tokens": w1h, "output_tokens": out,
+                "output_estimated": False, "cost_usd": cost, "price_source": price.source if price is not None else None,
+                "unpriced": price is None, "status": "ok",
+                "prompt_hash": hashes.get(instruction) if instruction is not None else None,
+                "prompt_text": instruction[:PROMPT_TEXT_MAX] if instruction is not None else None,
                 "response_text": None,
-                "meta_json": json.dumps(meta, ensure_ascii=False, separators=(",", ":")),
+                "meta_json": _encode(meta).decode("utf-8"),
             })
         self.stats.calls = len(rows)
+        self.stats.tasks = label_tasks(rows, self.instructions)
         return rows
 
 
-def _opt_str(value: Any) -> str | None:
-    return _safe(value) if isinstance(value, str) else None
-
-
-def _walk(
-    start: str,
-    parents: dict[str, str | None],
-    texts: dict[str, tuple[str, str, str]],
-    memo: dict[str, tuple[str, str, str] | None],
-) -> tuple[str, str, str] | None:
-    """Follow parentUuid from `start` to the nearest user text line (memoised, cycle-safe)."""
-    path: list[str] = []
-    seen: set[str] = set()
-    cur: str | None = start
-    found: tuple[str, str, str] | None = None
-    while cur is not None and cur not in seen:
-        if cur in memo:
-            found = memo[cur]
-            break
-        hit = texts.get(cur)
-        if hit is not None:
-            found = hit
-            break
-        seen.add(cur)
-        path.append(cur)
-        cur = parents.get(cur)
-    for uuid in path:
-        memo[uuid] = found
-    return found
-
-
-def parse_claude_code(
-    paths: Iterable[str | os.PathLike] | None, prices: PriceBook | None = None
-) -> tuple[list[dict[str, Any]], ParseStats]:
+def parse_claude_code(paths: Iterable[str | os.PathLike] | None, prices: PriceBook | None = None,
+                      progress: Progress | None = None) -> tuple[list[dict[str, Any]], ParseStats]:
     """Claude Code logs -> (ledger rows, stats), without a database.
 
     Rows are dicts keyed by `calls` columns, one per API response, in first-seen order.
     """
+    files, explicit = _find(paths)
+    total = sum(_size(p) for p in files) if progress else 0
     parser = _Parser()
-    for path in find_log_files(paths):
-        parser.read_file(path)
+    for n, path in enumerate(files, 1):
+        parser.read_file(path, explicit=path in explicit)
+        if progress:
+            progress(n, len(files), parser.stats.bytes, total, parser.stats.lines)
     rows = parser.rows(prices if prices is not None else PriceBook())
     return rows, parser.stats
 
 
-# -- writing -------------------------------------------------------------------------------------
-def _already_in_ledger(ledger: "Ledger", rows: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
-    from sqlalchemy import bindparam, text
-
-    ids: set[str] = set()
-    external: set[str] = set()
-    by_id = text("SELECT id FROM calls WHERE id IN :keys").bindparams(bindparam("keys", expanding=True))
-    by_ext = text("SELECT external_id FROM calls WHERE external_id IN :keys").bindparams(
-        bindparam("keys", expanding=True)
-    )
-    with ledger.read() as conn:
-        for start in range(0, len(rows), _EXISTING_CHUNK):
-            chunk = rows[start:start + _EXISTING_CHUNK]
-            ids.update(conn.execute(by_id, {"keys": [r["id"] for r in chunk]}).scalars())
-            external.update(conn.execute(by_ext, {"keys": [r["external_id"] for r in chunk]}).scalars())
-    return ids, external
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
-def import_claude_code(
-    paths: Iterable[str | os.PathLike] | None,
-    ledger: "Ledger",
-    prices: PriceBook | None = None,
-    now: Callable[[], float] = time.time,
-) -> ImportResult:
+def import_claude_code(paths: Iterable[str | os.PathLike] | None, ledger: "Ledger", prices: PriceBook | None = None,
+                       now: Callable[[], float] = time.time, progress: Progress | None = None) -> ImportResult:
     """Import Claude Code logs into `ledger` (idempotent; all rows in one transaction)."""
     started = now()
-    rows, stats = parse_claude_code(paths, prices)
-    known_ids, known_external = _already_in_ledger(ledger, rows) if rows else (set(), set())
-    fresh = [r for r in rows if r["id"] not in known_ids and r["external_id"] not in known_external]
-    added, skipped = ledger.insert_new_calls(fresh) if fresh else (0, 0)
-
-    result = ImportResult(
-        files=stats.files,
-        lines=stats.lines,
-        calls_added=added,
-        duplicates_skipped=stats.duplicates + (len(rows) - len(fresh)) + skipped,
-        malformed=stats.malformed,
-        synthetic_skipped=stats.synthetic_skipped,
-    )
-    # Tallies cover the rows this run inserted. (If another process inserted some of the same rows
-    # between our check and our write, `skipped` > 0 and the tallies include those few rows.)
-    costs: list[float] = []
-    unpriced: set[str] = set()
-    tokens = result.tokens
-    for r in fresh:
-        tokens["input"] += r["input_tokens"]
-        tokens["cache_read"] += r["cache_read_tokens"]
-        tokens["cache_write"] += r["cache_write_tokens"]
-        tokens["output"] += r["output_tokens"]
-        if r["cost_usd"] is None:
-            result.unpriced_calls += 1
-            unpriced.add(r["served_model"])
-        else:
-            costs.append(r["cost_usd"])
-    result.cost_usd = math.fsum(costs)
-    result.unpriced_models = sorted(unpriced)
-    result.seconds = now() - started
-    return result
+    rows, stats = parse_claude_code(paths, prices, progress)
+    return write_rows(ledger, rows, stats, SOURCE, started, now)

@@ -423,6 +423,13 @@ class Ledger:
             "SELECT id, started_at, prompt_text, response_text FROM calls WHERE session = ? AND kind = 'main' "
             "AND status = 'ok' AND started_at > ? ORDER BY started_at, id", [session, after])
 
+    def calls_for_learning(self) -> list[dict[str, Any]]:
+        """Main calls with their prompt, routing and latest `tier feedback` verdict, oldest first (tier learn)."""
+        return self._select(
+            "SELECT c.id, c.started_at, c.prompt_text, c.prompt_hash, c.decision_source, c.decided_tier, c.tier, "
+            "c.task_type, c.label, f.verdict AS feedback FROM calls AS c LEFT JOIN feedback AS f ON f.id = "
+            "(SELECT MAX(id) FROM feedback WHERE call_id = c.id) WHERE c.kind = 'main' ORDER BY c.started_at, c.id")
+
     def last_compaction(self, session: str) -> dict[str, Any] | None:
         rows = self._select(
             "SELECT id, started_at, response_text, meta_json FROM calls WHERE session = ? AND kind = 'compaction' "

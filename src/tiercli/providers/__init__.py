@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from tiercli.config import Config, Deployment, OFFLINE_PREFIX
-from tiercli.errors import ConfigError, ProviderError
 from tiercli import redact
+from tiercli.config import OFFLINE_PREFIX, Config, Deployment
+from tiercli.errors import ConfigError, ProviderError
 from tiercli.pricing import Usage
 
 TextSink = Callable[[str], None]

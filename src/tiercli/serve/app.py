@@ -127,6 +127,8 @@ def run(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT
             on_ready(f"http://{shown}:{bound}")
         threading.Thread(target=app.state.gateway.warm, name="tier-serve-warm", daemon=True).start()
 
+    app.state.gateway.litellm_ready.clear()  # set by the warm-up thread once litellm is loaded
+
     server.startup = startup  # type: ignore[method-assign]
     try:
         server.run()

@@ -23,9 +23,10 @@ import hmac
 import json
 import os
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
@@ -37,11 +38,19 @@ from tiercli.config import Deployment, LoadedConfig
 from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
 from tiercli.providers import adapt, passthrough
 from tiercli.router import Decision, decide
-from tiercli.serve import responses
+from tiercli.serve import anthropic_sse, responses
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
 from tiercli.serve.wire import (
-    MAX_BODY_BYTES, BadRequest, Incoming, error_event, error_response, flatten, is_loopback, parse_body,
-    read_incoming, render_text,
+    MAX_BODY_BYTES,
+    BadRequest,
+    Incoming,
+    error_event,
+    error_response,
+    flatten,
+    is_loopback,
+    parse_body,
+    read_incoming,
+    render_text,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +59,8 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4141
 DRAIN_S = 10.0  # shutdown waits this long for open calls to settle by themselves
+TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Code sessions)
+TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
 @dataclass
@@ -76,6 +87,8 @@ class Gateway:
         self.host = host
         self.token = token or None
         self.sticky: dict[str, tuple[str, float]] = {}  # session -> (tier, time of its last call)
+        self.sessions: dict[str, Any] = {}  # session -> agent.SessionState (its current task)
+        self.tasks: dict[str, Decision] = {}  # task id -> the decision its instruction got (steps reuse it)
         self.open_calls: dict[str, calls.RecordedCall] = {}  # admitted, not yet settled (ledger thread only)
         self._db: ThreadPoolExecutor | None = None
         self._ledger: "Ledger | None" = None
@@ -83,11 +96,22 @@ class Gateway:
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
         self.log: Callable[[dict[str, Any]], None] | None = None  # one record per request (the console)
+        self.litellm_ready = threading.Event()  # cleared while a background warm-up imports litellm
+        self.litellm_ready.set()
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def warm(self) -> None:
-        """Import litellm and build the router now, not on the first request (about 3 s)."""
-        providers.warm_up(self.cfg, self.loaded.hash)
+        """Import litellm and build the router now, not on the first request (about 3 s). `tier serve`
+        runs this in a background thread after binding: requests that need litellm wait for it
+        (two threads importing litellm at once fail inside its package)."""
+        try:
+            providers.warm_up(self.cfg, self.loaded.hash)
+        finally:
+            self.litellm_ready.set()
+
+    async def _litellm(self) -> None:
+        if not self.litellm_ready.is_set():
+            await asyncio.to_thread(self.litellm_ready.wait)
 
     async def startup(self) -> None:
         import httpx
@@ -160,20 +184,76 @@ class Gateway:
         return tokens.count_messages(inc.flat, model) + tokens.count(_tools_text(inc), model)
 
     async def route(self, inc: Incoming, call_id: str) -> tuple[Decision, dict[str, Any], bool]:
-        """(decision, meta for the row, whether stickiness may apply and be updated)."""
+        """(decision, meta for the row, whether stickiness may apply and be updated).
+
+        The task is the unit (agent.py): a request is a step of the task its instruction started; a
+        task's instruction is classified once and every step stays on its tier (cache-warm) unless a
+        request-level rule (long context, web search, thinking, the context window) moves it. Side
+        calls go to the cheapest tier; sub-agents are tasks of their own."""
+        from tiercli import agent
+
+        cfg = self.cfg
+        state = self.sessions.get(inc.session) if inc.session else None
+        task = agent.analyze_request(inc.body, state, session=inc.session, model=inc.model)
+        inc.task = task
+        if inc.session:
+            self.sessions[inc.session] = task.state
+            if len(self.sessions) > 10_000:
+                self.sessions.pop(next(iter(self.sessions)))
+        meta: dict[str, Any] = {"task_rule": task.rule}
+        if task.retry_of:
+            meta["retry_of"] = task.retry_of
         facts = scenarios.RequestFacts(inc.model, inc.session, inc.thinking, inc.web_search, 0)
-        early = scenarios.before_classifier(self.cfg, facts, self._small)
+        early = scenarios.before_classifier(cfg, facts, self._small)
         if early is not None:
             decision, rule = early
-            return decision, ({"rule": rule} if rule != "override" else {}), False
-        decision = decide(self.cfg, classification=await self._classify(inc, call_id))
-        tokens = self._prompt_tokens(inc, decision.tier) if self.cfg.serve.long_context_tier else 0
-        decision, rule = scenarios.after_classifier(self.cfg, scenarios.RequestFacts(
+            if rule != "override":
+                meta["rule"] = rule
+            return replace(decision, reasons=(*decision.reasons, f"agent: {task.reason}")), meta, False
+        if task.cheapest:
+            tier = cfg.cheapest_tier
+            meta["rule"] = "side_call"
+            return Decision(tier=tier, model=cfg.primary_model(tier), source="scenario", decided_tier=tier,
+                            reasons=(f"agent: {task.reason} -> {tier}",)), meta, False
+        known = self.tasks.get(task.task_id)
+        if known is not None and not task.classify:
+            decision = replace(known, reasons=(*known.reasons, f"agent: {task.reason}"))
+        else:
+            classification = await self._classify(task.instruction or inc.text, inc.session, call_id)
+            decision = decide(cfg, classification=classification)
+            decision = replace(decision, reasons=(*decision.reasons, f"agent: {task.reason}"))
+            warm = self.sticky.get(inc.session) if inc.session else None
+            decision = scenarios.stick(cfg, warm, decision, time.time(), meta,
+                                       pays=lambda old, new: self._switch_pays(inc, old, new))
+            self.tasks[task.task_id] = decision
+            if len(self.tasks) > 10_000:
+                self.tasks.pop(next(iter(self.tasks)))
+        tokens = self._prompt_tokens(inc, decision.tier) if cfg.serve.long_context_tier else 0
+        decision, rule = scenarios.after_classifier(cfg, scenarios.RequestFacts(
             inc.model, inc.session, inc.thinking, inc.web_search, tokens), decision)
-        meta: dict[str, Any] = {"rule": rule} if rule else {}
-        warm = self.sticky.get(inc.session) if inc.session else None
-        decision = scenarios.stick(self.cfg, warm, decision, time.time(), meta)
+        if rule:
+            meta["rule"] = rule
         return self._fit_window(inc, decision, meta), meta, True
+
+    def _switch_pays(self, inc: Incoming, old: str, new: str) -> bool:
+        """Moving a session from `old`'s warm cache to `new` for a new task: only when the expected
+        saving over the task's steps beats rebuilding the conversation's prefix in `new`'s cache
+        (replay.cache.switch_pays, the rule replay prices with). Unpriced: stay."""
+        from tiercli.pricing import PriceBook
+        from tiercli.replay.base import FloatPrice
+        from tiercli.replay.cache import switch_pays
+
+        book = PriceBook(self.cfg.prices)
+        prices = []
+        for tier in (old, new):
+            d = self.cfg.deployments(tier)[0]
+            unit = book.lookup(d.model, d.litellm_params)
+            if unit is None:
+                return False
+            prices.append(FloatPrice.of(unit))
+        prefix = inc.char_count // 4
+        per_call = (TYPICAL_STEP[0], prefix, TYPICAL_STEP[1], 0, TYPICAL_STEP[2])
+        return switch_pays(prefix, TYPICAL_TASK_STEPS, per_call, prices[0], prices[1])[0]
 
     def _fit_window(self, inc: Incoming, decision: Decision, meta: dict[str, Any]) -> Decision:
         """Send an over-long prompt only where it fits (never to a smaller window after a failure)."""
@@ -186,17 +266,18 @@ class Gateway:
             meta["rule"] = "context_window"
         return fitted
 
-    async def _classify(self, inc: Incoming, call_id: str):
+    async def _classify(self, text: str, session: str | None, call_id: str):
         from tiercli import classify as classify_pkg
 
         which = self.cfg.routing.classifier
-        if which == "static" or not inc.text.strip():
+        if which == "static" or not text.strip():
             return None
         if which == "local":
-            return classify_pkg.run_local(inc.text)
+            return classify_pkg.run_local(text)
         # llm / hybrid call a model and record it: on the ledger thread, which owns the connection
-        return await self._on_db(lambda: classify_pkg.run(which, inc.text, self.loaded, ledger=self._ledger,
-                                                          parent_id=call_id, session=inc.session))
+        await self._litellm()
+        return await self._on_db(lambda: classify_pkg.run(which, text, self.loaded, ledger=self._ledger,
+                                                          parent_id=call_id, session=session))
 
     def _remember(self, flight: Flight, tier: str) -> None:
         inc = flight.inc
@@ -230,8 +311,10 @@ class Gateway:
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
         n = inc.body.get("n") if isinstance(inc.body.get("n"), int) else 1
         guardrail = self.cfg.guardrails.max_output_tokens
-        plan = calls.Plan(decision=decision, prompt=inc.text or "(no text)", messages=inc.flat, source="serve",
-                          session=inc.session, call_id=call_id,
+        task = inc.task
+        plan = calls.Plan(decision=decision, prompt=(task.instruction if task and task.instruction else inc.text) or "(no text)",
+                          messages=inc.flat, source="serve", session=inc.session, call_id=call_id,
+                          task_id=task.task_id if task else None,
                           max_output_tokens=min(inc.max_tokens or guardrail, guardrail),  # what is sent: clamped
                           extra_input_text=_tools_text(inc), answers=max(n, 1),
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
@@ -341,7 +424,8 @@ class Gateway:
         try:
             decision, meta, sticky_ok = await self.route(inc, call_id)
             meta.update(extra_meta or {})
-            if inc.protocol == "anthropic" or not self._chain(protocol, decision.tier):
+            if not self._chain(protocol, decision.tier) and not all(d.is_offline for d in self.cfg.deployments(decision.tier)):
+                await self._litellm()
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
             call = await self._on_db(self._admit, inc, decision, call_id, meta)
         except BadRequest as exc:
@@ -541,7 +625,7 @@ class Gateway:
         held = b""
         try:
             if inc.protocol == "anthropic":
-                async for event in providers.anthropic_sse(Tap(resp, out), stream_model, mapping):
+                async for event in anthropic_sse.events(Tap(resp, out), stream_model, mapping):
                     if held:
                         yield held
                     held = event if isinstance(event, bytes) else str(event).encode()

@@ -59,6 +59,7 @@ class Incoming:
     headers: dict[str, str]  # upstream-relevant client headers (anthropic-version, anthropic-beta)
     client: str = ""  # who is asking, from User-Agent (claude-cli, codex, aider, ...), for the console
     adapted: list[str] | None = None  # the router path's changes to the request for its target
+    task: Any = None  # agent.AgentDecision: which task this request is a step of
 
 
 def _block_text(block: Any) -> str:

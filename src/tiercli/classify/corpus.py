@@ -1,0 +1,67 @@
+"""The labelled corpora the local classifier is trained and measured on (repository files, not shipped data).
+
+- tests/data/tasks_tune.jsonl, tasks_eval.jsonl: written by the author of the rules (make_corpus.py).
+- tests/data/blind/corpus.jsonl, claude_code.jsonl: written and labelled from the taxonomy table alone
+  by someone who never saw the rules, frozen before any tuning. Split by a hash of the id:
+  `blind_part(id)` is "tune" for 60% of the ids and "holdout" for the rest. The holdout part is never
+  read item by item, never trained or tuned on; only its aggregate figures are computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "tests" / "data"
+BLIND = DATA / "blind"
+BLIND_FILES = ("corpus.jsonl", "claude_code.jsonl")
+SPLIT_SALT = "tiercli-blind-split-v1:"
+TUNE_PERCENT = 60
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    text: str
+    task_type: str
+    label: str
+    source: str  # old-tune | old-eval | blind-tune | blind-holdout
+    style: str = ""
+
+
+def blind_part(item_id: str) -> str:
+    """'tune' or 'holdout': sha256(salt + id), first 8 hex digits as an integer, mod 100 < 60 -> tune."""
+    h = int(hashlib.sha256((SPLIT_SALT + item_id).encode("utf-8")).hexdigest()[:8], 16)
+    return "tune" if h % 100 < TUNE_PERCENT else "holdout"
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def old(split: str, data: Path = DATA) -> list[Item]:
+    return [Item(r["id"], r["task"], r["task_type"], r["label"], f"old-{split}")
+            for r in _read(data / f"tasks_{split}.jsonl")]
+
+
+def blind(part: str, blind_dir: Path = BLIND) -> list[Item]:
+    """The blind items of one part ('tune' or 'holdout'); ids are prefixed by their file when they clash."""
+    items: list[Item] = []
+    for name in BLIND_FILES:
+        path = blind_dir / name
+        if not path.exists():
+            continue
+        for r in _read(path):
+            rid = str(r["id"])
+            if blind_part(rid) == part:
+                items.append(Item(rid, r["text"], r["task_type"], r["label"], f"blind-{part}", r.get("style", "")))
+    return items
+
+
+def training_items(data: Path = DATA) -> list[Item]:
+    """What the model may learn from: the old corpora and the blind tune part. Never the holdout."""
+    return old("tune", data) + old("eval", data) + blind("tune", data / "blind")

@@ -1,0 +1,443 @@
+"""The SQL of `tier report` and `tier log`, on the ledger's own sqlite3 connection.
+
+Read-only queries only. They run on `Ledger`'s sqlite3 connection (no SQLAlchemy: a report pays
+no ORM import), inside one read transaction (`snapshot`), so every figure of a report comes from
+the same state of the ledger. Parameters are bound (`:name`), never formatted into the SQL; the
+only text formatted in is built here from constants.
+
+The report's main pass (`grand_rollups`)
+-----------------------------------------
+SQLite has no hash aggregation: a GROUP BY over an unindexed key sorts every row of the window. The
+report makes ONE grouped pass instead: a materialized CTE groups the window's calls by every
+dimension at once (REPORT_GROUP_COLUMNS), which with the covering index ix_calls_report is a
+streaming scan of that index (no sort, no table reads), and UNION ALL rollups of its few thousand
+rows give each section its groups. Gateway stickiness (decision_source 'sticky') is one of those
+rollups, so it costs no scan of its own. The rest are small or indexed:
+  last_call      MAX(started_at) off ix_calls_started_at
+  feedback       the feedback table (small) joined to its calls by primary key
+  compactions    only when the main pass counted compaction calls; read through ix_calls_parent_id
+                 (every compaction row names the call it served)
+  Last call, feedback and retries run on a second read connection next to the main pass (Beside).
+  task_retries   tasks whose instruction comes again (see its docstring)
+  tasks          per-task view, only for sessions with agent tasks (task_id), off ix_calls_task_id
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from tiercli.ledger.db import REPORT_DAY, REPORT_GROUP_COLUMNS
+
+if TYPE_CHECKING:
+    from tiercli.ledger.db import Ledger
+
+DAY_S = 86_400
+QUALITY_KINDS = ("main", "import")
+_QUALITY_KINDS_SQL = ", ".join(f"'{k}'" for k in QUALITY_KINDS)
+
+
+@contextmanager
+def snapshot(ledger: "Ledger") -> Iterator[sqlite3.Connection]:
+    """One read transaction on the ledger's sqlite3 connection (one consistent view)."""
+    with ledger._tx(immediate=False) as conn:
+        yield conn
+
+
+def routed_tier_sql(p: str = "") -> str:
+    """SQL for the tier routing chose: decided_tier for an override (when recorded), else the tier."""
+    return (f"CASE WHEN {p}decision_source = 'override' AND COALESCE({p}decided_tier, '') != '' "
+            f"THEN {p}decided_tier ELSE {p}tier END")
+
+
+class Where:
+    """The window and session filter as SQL text plus bound parameters."""
+
+    def __init__(self, since: float | None, until: float | None, session: str | None, alias: str = ""):
+        self.since, self.until, self.session = since, until, session
+        p = f"{alias}." if alias else ""
+        self.parts: list[str] = []
+        self.params: dict[str, Any] = {}
+        if since is not None:
+            self.parts.append(f"{p}started_at >= :w_since")
+            self.params["w_since"] = since
+        if until is not None:
+            self.parts.append(f"{p}started_at < :w_until")
+            self.params["w_until"] = until
+        if session is not None:
+            self.parts.append(f"{p}session = :w_session")
+            self.params["w_session"] = session
+
+    def sql(self, *extra: str) -> str:
+        parts = self.parts + [e for e in extra if e]
+        return ("WHERE " + " AND ".join(parts)) if parts else ""
+
+    def day_range(self) -> tuple[list[str], dict[str, int]]:
+        """The window on the day expression too (implied by the started_at bounds), so SQLite can
+        range-scan ix_calls_report instead of reading all of it."""
+        parts, params = [], {}
+        if self.since is not None:
+            parts.append(f"{REPORT_DAY} >= :w_day0")
+            params["w_day0"] = math.floor(self.since / DAY_S)
+        if self.until is not None and self.until > 0:
+            parts.append(f"{REPORT_DAY} <= :w_day1")
+            params["w_day1"] = math.floor(self.until / DAY_S)
+        return parts, params
+
+
+# Every rollup row: (section, k1, k2, k3, then these sums)
+ROLLUP_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read", "cache_write",
+                 "cache_write_1h", "output", "escalations", "overrides", "first")
+ROLLUP_SECTIONS = ("kind", "tier", "task", "model", "day", "status", "quality", "decision")
+_ROLLUP_SUMS = """
+    SUM(calls), SUM(CASE WHEN cost_null THEN 0 ELSE calls END), SUM(CASE WHEN unpriced THEN calls ELSE 0 END),
+    TOTAL(cost), SUM(inp), SUM(cr), SUM(cw), SUM(cw1h), SUM(outp), SUM(escalations),
+    SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END),
+    MIN(first)
+"""
+
+
+def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
+    """The report's one pass over the calls, and its rollups: SQL and parameters.
+
+    `g` groups the window's calls by every dimension at once (a streaming scan of ix_calls_report);
+    the rollups then regroup g's few thousand rows per section. Sections (k1, k2, k3):
+      kind    (kind, cost IS NULL)          tier     (tier, kind = 'main', override)
+      task    (task_type, tier)             model    (served_model, unpriced, requested model
+      day     (UTC day number)                        when no model answered)
+      status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
+      decision (decision_source, kind, ok)           user-facing kinds only
+    """
+    extra, params = where.day_range() if where.session is None else ([], {})
+    params.update(where.params)
+    ranks = []
+    for i, tier in enumerate(tiers):
+        params[f"rk_{i}"] = tier
+        ranks.append(f"WHEN :rk_{i} THEN {i}")
+    rank = " ".join(ranks) or "WHEN NULL THEN NULL"
+    sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
+    sql = f"""
+        WITH g AS MATERIALIZED (
+            SELECT {REPORT_DAY} AS day, tier, task_type, kind, served_model AS model, requested_model,
+                   unpriced, (cost_usd IS NULL) AS cost_null, status, error_class,
+                   decision_source, decided_tier, config_hash,
+                   COUNT(*) AS calls, SUM(cost_usd) AS cost, SUM(input_tokens) AS inp,
+                   SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw,
+                   SUM(cache_write_1h_tokens) AS cw1h, SUM(output_tokens) AS outp,
+                   SUM(fallback_count > 0 OR decision_source = 'cascade') AS escalations, MIN(started_at) AS first
+            FROM calls {where.sql(*extra)}
+            GROUP BY {REPORT_GROUP_COLUMNS}
+        )
+        SELECT 'kind', kind, cost_null, NULL, {sums} FROM g GROUP BY 2, 3
+        UNION ALL SELECT 'tier', tier, kind = 'main', decision_source = 'override', {sums} FROM g GROUP BY 2, 3, 4
+        UNION ALL SELECT 'task', task_type, tier, NULL, {sums} FROM g GROUP BY 2, 3
+        UNION ALL SELECT 'model', model, unpriced != 0, CASE WHEN model IS NULL THEN requested_model END, {sums}
+            FROM g GROUP BY 2, 3, 4
+        UNION ALL SELECT 'day', day, NULL, NULL, {sums} FROM g GROUP BY 2
+        UNION ALL SELECT 'status', status, error_class, NULL, {sums} FROM g WHERE status != 'ok' GROUP BY 2, 3
+        UNION ALL SELECT 'quality', {routed_tier_sql()}, task_type, config_hash, {sums}
+            FROM g WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
+        UNION ALL SELECT 'decision', decision_source, kind, status = 'ok', {sums} FROM g GROUP BY 2, 3, 4
+    """
+    return sql, params
+
+
+def grand_rollups(conn: sqlite3.Connection, where: Where, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    sql, params = grand_query(where, tiers)
+    out: dict[str, list[dict[str, Any]]] = {s: [] for s in ROLLUP_SECTIONS}
+    for section, k1, k2, k3, *values in conn.execute(sql, params):
+        row = dict(zip(ROLLUP_FIELDS, values))
+        for field in ROLLUP_FIELDS[:-1]:
+            row[field] = row[field] or 0
+        row.update(k1=k1, k2=k2, k3=k3)
+        out[section].append(row)
+    return out
+
+
+def last_call(conn: sqlite3.Connection, where: Where) -> float | None:
+    """The window's last call time, off ix_calls_started_at (one index step)."""
+    return conn.execute(f"SELECT MAX(started_at) FROM calls {where.sql()}", where.params).fetchone()[0]
+
+
+def ledger_size(conn: sqlite3.Connection) -> int:
+    """About COUNT(*) (the largest rowid), in one index step."""
+    return conn.execute("SELECT MAX(rowid) FROM calls").fetchone()[0] or 0
+
+
+def feedback(conn: sqlite3.Connection, where: Where) -> list[tuple]:
+    """(routed tier, task_type, config_hash, bad, good): the latest verdict per call."""
+    calls = Where(where.since, where.until, where.session, alias="c")
+    sql = f"""
+        SELECT {routed_tier_sql("c.")}, c.task_type, c.config_hash,
+               SUM(f.verdict = 'bad'), SUM(f.verdict = 'good')
+        FROM (SELECT call_id, MAX(id) AS id FROM feedback GROUP BY call_id) AS latest
+        JOIN feedback AS f ON f.id = latest.id
+        JOIN calls AS c ON c.id = latest.call_id
+        {calls.sql(f"c.kind IN ({_QUALITY_KINDS_SQL})")}
+        GROUP BY 1, 2, 3
+    """
+    return [tuple(r) for r in conn.execute(sql, calls.params)]
+
+
+_COMPACTIONS = """
+    SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
+           SUM(COALESCE(json_extract(c.meta_json, '$.history_tokens'), 0)), SUM(c.output_tokens),
+           TOTAL(c.cost_usd)
+    FROM calls AS c {index} LEFT JOIN calls AS p ON p.id = c.parent_id
+    {where}
+    GROUP BY 1
+"""
+
+
+def compactions(conn: sqlite3.Connection, where: Where, *, linked_only: bool) -> list[tuple]:
+    """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)
+    for the window's answered compaction calls.
+
+    `linked_only`: read through ix_calls_parent_id, which finds every compaction row tier writes
+    (each names the call it served) without a scan; the caller compares the count with the main
+    pass's and asks again without it when rows were written without a parent."""
+    scan = Where(where.since, where.until, where.session, alias="c")
+    ok = ("c.kind = 'compaction'", "c.status = 'ok'")
+    if linked_only:
+        try:
+            return [tuple(r) for r in conn.execute(_COMPACTIONS.format(
+                index="INDEXED BY ix_calls_parent_id", where=scan.sql("c.parent_id > ''", *ok)), scan.params)]
+        except sqlite3.OperationalError as exc:
+            if "no such index" not in str(exc):
+                raise
+    return [tuple(r) for r in conn.execute(_COMPACTIONS.format(index="", where=scan.sql(*ok)), scan.params)]
+
+
+def task_retries(conn: sqlite3.Connection, where: Where, retry_window_s: float, *, narrow: bool) -> list[tuple]:
+    """(routed tier, task_type, config_hash, retried tasks).
+
+    A retry is the user asking the same thing again after the task ended: a later task of the same
+    session with the same prompt_hash, starting within retry_window_s of the earlier task's last
+    step. Rows sharing a task_id are steps of one task (an agent's tool loop repeats the
+    instruction on every step; those are not retries); a row without task_id is a task of its own.
+    The retry is counted once, on the earlier task, attributed to its routed tier, task type and
+    config (the smallest value when its steps differ, which tier's gateway does not do). Only
+    routed calls (kind main) count. The search reaches retry_window_s past `until`, so a task near
+    the end of the window still sees its retry.
+
+    `narrow` (a window of a few thousand calls): a window function over the window's calls, read
+    through ix_calls_started_at. Otherwise the repeated prompt hashes are read off
+    ix_calls_prompt_hash first (most prompts occur once), and only their calls are grouped.
+    """
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(calls)")}
+
+    def by(index: str) -> str:
+        return f"INDEXED BY {index}" if index in indexes else ""
+
+    reach = None if where.until is None else where.until + retry_window_s
+    scan = Where(where.since, reach, where.session, alias="c")
+    params = dict(scan.params)
+    params["r_win"] = retry_window_s
+    in_window = ""
+    if where.until is not None:
+        in_window = "AND first_at < :r_until"
+        params["r_until"] = where.until
+    if not narrow and where.session is None and "ix_calls_prompt_hash" in indexes:
+        source = f"""
+            (SELECT prompt_hash FROM calls {by("ix_calls_prompt_hash")}
+             WHERE prompt_hash IS NOT NULL GROUP BY prompt_hash HAVING COUNT(*) > 1) AS d
+            JOIN calls AS c {by("ix_calls_prompt_hash")} ON c.prompt_hash = d.prompt_hash
+        """
+    elif where.session is None and (where.since is not None or where.until is not None):
+        source = f"calls AS c {by('ix_calls_started_at')}"  # the window's range, not a whole-index walk
+    else:
+        source = "calls AS c"
+    sql = f"""
+        SELECT routed, task_type, config_hash, COUNT(*) FROM (
+            SELECT routed, task_type, config_hash, first_at, last_at,
+                   LEAD(first_at) OVER (PARTITION BY session, prompt_hash ORDER BY first_at, task) AS next_at
+            FROM (
+                SELECT c.session AS session, c.prompt_hash AS prompt_hash, COALESCE(c.task_id, c.id) AS task,
+                       MIN({routed_tier_sql("c.")}) AS routed, MIN(c.task_type) AS task_type,
+                       MIN(c.config_hash) AS config_hash,
+                       MIN(c.started_at) AS first_at, MAX(c.started_at) AS last_at
+                FROM {source}
+                {scan.sql("c.kind = 'main'", "c.session IS NOT NULL", "c.prompt_hash IS NOT NULL")}
+                GROUP BY 1, 2, 3
+            )
+        )
+        WHERE next_at IS NOT NULL AND next_at - last_at <= :r_win {in_window}
+        GROUP BY 1, 2, 3
+    """
+    return [tuple(r) for r in conn.execute(sql, params)]
+
+
+def window_exceeds(conn: sqlite3.Connection, where: Where, limit: int) -> bool:
+    """Whether the window holds more than `limit` calls, counting at most limit + 1 of them
+    (off ix_calls_started_at, or ix_calls_session for one session)."""
+    if where.since is None and where.until is None and where.session is None:
+        return ledger_size(conn) > limit
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM calls {where.sql()} LIMIT :w_limit)"
+    return conn.execute(sql, {**where.params, "w_limit": limit + 1}).fetchone()[0] > limit
+
+
+class Beside:
+    """Queries run on a second read connection in a thread, while the caller's main pass runs.
+
+    SQLite releases the GIL while it steps a statement, so on two cores the report's retry search
+    costs no wall time next to its grouped pass. The second connection reads its own snapshot: a
+    call committed between the two BEGINs can be seen by one of them only (a report is a view of a
+    moving ledger; no figure is written back). `cancel()` interrupts it when its answer is not
+    needed after all (a progress handler stops its statement within a few thousand steps);
+    `result()` waits and re-raises its error. `work(conn, done)` may put partial answers in the
+    dict `done`, which cancel() returns."""
+
+    def __init__(self, ledger: "Ledger", work):
+        import threading
+
+        self._conn = sqlite3.connect(ledger.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False,
+                                     isolation_level=None, timeout=30)
+        self._conn.set_progress_handler(lambda: 1 if self._cancelled else 0, 4096)
+        self._work = work
+        self.done: dict[str, Any] = {}
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name="tier-report-beside", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                self._value = self._work(self._conn, self.done)
+            finally:
+                self._conn.execute("ROLLBACK")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._error = exc
+
+    def cancel(self) -> dict[str, Any]:
+        self._cancelled = True
+        self._thread.join()
+        self._conn.close()
+        return self.done
+
+    def result(self) -> Any:
+        self._thread.join()
+        self._conn.close()
+        if self._error is not None:
+            if isinstance(self._error, sqlite3.Error):
+                from tiercli.errors import LedgerError
+
+                raise LedgerError(f"ledger read failed: {self._error}")
+            raise self._error
+        return self._value
+
+
+# -- report views (tier report sessions | tasks | --by ...) -------------------------------------------
+_PROJECT = ("CASE WHEN json_valid(meta_json) THEN COALESCE(json_extract(meta_json, '$.project'), "
+            "json_extract(meta_json, '$.cwd')) END")
+# What a view groups by: SQL for the key. `bucket` is the quarter hour (UTC), which the caller turns
+# into local days, weeks or months (every zone's offset is a multiple of 15 minutes).
+VIEW_KEYS = {
+    "bucket": "CAST(started_at / 900 AS INTEGER)",
+    "model": "COALESCE(served_model, requested_model)",
+    "task": "task_type",
+    "tier": "tier",
+    "project": _PROJECT,
+    "session": "session",
+}
+VIEW_FIELDS = ("key", "model", "calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read",
+               "cache_write", "cache_write_1h", "output", "first", "last", "project")
+
+
+def grouped(conn: sqlite3.Connection, where: Where, key: str) -> list[dict[str, Any]]:
+    """The window's calls per (key, model): counts, cost, token buckets, first and last call, and
+    (for sessions) the project they ran in."""
+    expr = VIEW_KEYS[key]
+    sql = f"""
+        SELECT {expr} AS k, COALESCE(served_model, requested_model) AS m, COUNT(*), COUNT(cost_usd),
+               SUM(unpriced != 0), TOTAL(cost_usd), SUM(input_tokens), SUM(cache_read_tokens),
+               SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(output_tokens),
+               MIN(started_at), MAX(started_at), {"MAX(" + _PROJECT + ")" if key == "session" else "NULL"}
+        FROM calls {where.sql()}
+        GROUP BY k, m
+    """
+    return [dict(zip(VIEW_FIELDS, r)) for r in conn.execute(sql, where.params)]
+
+
+TASK_FIELDS = ("task", "has_task_id", "session", "steps", "task_type", "tier", "cost", "unpriced_calls",
+               "tokens", "first", "last", "escalated", "overridden")
+
+
+def tasks(conn: sqlite3.Connection, where: Where) -> list[dict[str, Any]]:
+    """One row per task of user-facing calls (kind main or import): rows sharing a task_id are the
+    steps of one task; a row without one is a task of its own. Type and tier: the smallest of its
+    steps' (steps of one task share them). Cost sums priced steps; unpriced steps are counted."""
+    sql = f"""
+        SELECT COALESCE(task_id, id), task_id IS NOT NULL, MIN(session), COUNT(*), MIN(task_type),
+               MIN({routed_tier_sql()}), TOTAL(cost_usd), SUM(cost_usd IS NULL),
+               SUM(input_tokens + cache_read_tokens + cache_write_tokens + output_tokens),
+               MIN(started_at), MAX(started_at),
+               MAX(fallback_count > 0 OR decision_source = 'cascade'), MAX(decision_source = 'override')
+        FROM calls {where.sql(f"kind IN ({_QUALITY_KINDS_SQL})")}
+        GROUP BY 1, 2
+    """
+    return [dict(zip(TASK_FIELDS, r)) for r in conn.execute(sql, where.params)]
+
+
+def count_calls(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+# -- tier log --------------------------------------------------------------------------------------
+LOG_STATUSES = ("ok", "error", "interrupted", "pending", "refused")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally (ESCAPE '\\')."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def log_calls(ledger: "Ledger", *, limit: int, session: str | None = None, model: str | None = None,
+              tier: str | None = None, task_type: str | None = None, since: float | None = None,
+              until: float | None = None, status: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
+    """The newest calls matching every filter given, newest first (read off ix_calls_started_at).
+
+    session: exact; model: part of the served or requested model name; tier: the tier it was sent
+    to or the one that answered; text: part of the stored prompt (case-insensitive for ASCII)."""
+    where = Where(since, until, session)
+    extra: list[str] = []
+    params = dict(where.params)
+    if model is not None:
+        extra.append("(served_model LIKE :l_model ESCAPE '\\' OR requested_model LIKE :l_model ESCAPE '\\')")
+        params["l_model"] = _like(model)
+    if tier is not None:
+        extra.append("(tier = :l_tier OR served_tier = :l_tier)")
+        params["l_tier"] = tier
+    if task_type is not None:
+        extra.append("task_type = :l_task")
+        params["l_task"] = task_type
+    if status is not None:
+        extra.append("status = :l_status")
+        params["l_status"] = status
+    if text is not None:
+        extra.append("prompt_text LIKE :l_text ESCAPE '\\'")
+        params["l_text"] = _like(text)
+    params["l_limit"] = limit
+    sql = f"SELECT * FROM calls {where.sql(*extra)} ORDER BY started_at DESC, id LIMIT :l_limit"
+    with snapshot(ledger) as conn:
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def call_with_feedback(ledger: "Ledger", call_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A call by full id or unique prefix, its linked calls (classifier, compaction, replays: the
+    rows whose parent it is) and its feedback. (None, []) when no single call matches."""
+    call = ledger.find_call(call_id)
+    if call is None:
+        return None, []
+    with snapshot(ledger) as conn:
+        linked = [dict(r) for r in conn.execute(
+            "SELECT id, kind, tier, served_model, status, cost_usd, unpriced FROM calls WHERE parent_id = ? "
+            "ORDER BY started_at, id", [call["id"]])]
+        feedback = [dict(r) for r in conn.execute(
+            "SELECT created_at, verdict, note FROM feedback WHERE call_id = ? ORDER BY id", [call["id"]])]
+    call["linked"] = linked
+    return call, feedback
