@@ -8,8 +8,8 @@ clock stops at the first byte on stdout and at the process's exit. Runs alternat
 
 tier's first call starts the worker (it runs in-process, as before); the measured calls find it
 warm. `--no-worker` measures in-process `tier ask` instead (TIER_NO_WORKER=1), for comparison.
-Target: p50 first byte, tier / llm <= 1.2. Prints p50/p90 and the ratios; appends them to
-bench-out/results.json when that file exists (a JSON list).
+Target: p50 first byte, tier / llm <= 1.2. Prints p50/p90 and the ratios and records the p50s with
+llm as the anchor in bench-out/results.json (benchmarks/harness.py).
 Run: python benchmarks/first_token.py [--runs 15] [--no-worker]
 """
 
@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import harness  # noqa: E402
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
-OUT = ROOT / "bench-out"
-LLM_VENV = OUT / "venv-llm"
 WORDS = 62
 ANSWER = " ".join(f"word{i}" for i in range(WORDS))
 PROMPT = "summarise the retry policy in one paragraph"
@@ -46,27 +46,11 @@ guardrails: {{compaction: {{tier: tier1}}}}
 """
 
 
-def llm_binary() -> Path | None:
-    """bench-out/venv-llm/bin/llm, installed on first use; None (with the reason printed) if it cannot be."""
-    binary = LLM_VENV / "bin" / "llm"
-    if binary.exists():
-        return binary
-    print(f"installing llm from PyPI into {LLM_VENV} (once) ...", flush=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(LLM_VENV)], check=True, capture_output=True, timeout=300)
-        subprocess.run([str(LLM_VENV / "bin" / "pip"), "install", "-q", "llm"], check=True, capture_output=True,
-                       timeout=900)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        print(f"skipped: llm could not be installed ({type(exc).__name__}: "
-              f"{detail.decode(errors='replace').strip()[-300:] or exc})")
+def configure_llm(folder: Path, base: str) -> Path | None:
+    """An LLM_USER_PATH whose model `fake-mini` is the fake server's gpt-4o-mini (llm's OpenAI plugin)."""
+    home = harness.llm_home(folder)
+    if home is None:
         return None
-    return binary if binary.exists() else None
-
-
-def llm_home(base: str, tmp: Path) -> Path:
-    home = tmp / "llm-home"
-    home.mkdir()
     (home / "extra-openai-models.yaml").write_text(
         f'- model_id: fake-mini\n  model_name: gpt-4o-mini\n  api_base: "{base}"\n  api_key_name: fake\n')
     (home / "keys.json").write_text(json.dumps({"fake": KEY}))
@@ -118,8 +102,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-worker", action="store_true", help="tier ask in-process (TIER_NO_WORKER=1)")
     args = parser.parse_args()
-    binary = llm_binary()
+    binary = harness.ensure_llm()
     if binary is None:
+        harness.skip("tier ask first byte", "llm (the anchor) could not be installed")
         return
     with FakeProvider() as fake, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -127,12 +112,15 @@ def main() -> None:
         config = tmp / "tier.yaml"
         config.write_text(CONFIG.format(base=fake.openai_base))
         home = tmp / "tier-home"
-        env = dict(os.environ, TIER_HOME=str(home), OPENAI_API_KEY=KEY, LLM_USER_PATH=str(llm_home(fake.openai_base, tmp)))
+        llm_user = configure_llm(tmp / "llm-home", fake.openai_base)
+        if llm_user is None:
+            return
+        env = dict(os.environ, TIER_HOME=str(home), OPENAI_API_KEY=KEY, LLM_USER_PATH=str(llm_user))
         env.pop("TIER_NO_WORKER", None)
         if args.no_worker:
             env["TIER_NO_WORKER"] = "1"
         tier = [sys.executable, "-m", "tiercli", "ask", "-q", "-c", str(config), PROMPT]
-        llm = [str(binary), "-m", "fake-mini", PROMPT]
+        llm = [binary, "-m", "fake-mini", PROMPT]
         try:
             # untimed: tier's first call (in-process) starts the worker; llm's first run writes its caches
             expected = timed(tier, env)[2]
@@ -147,7 +135,7 @@ def main() -> None:
                 samples["llm"].append(timed(llm, env)[:2])
         finally:
             stop_workers(home)
-    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
     mode = "in-process (TIER_NO_WORKER=1)" if args.no_worker else "warm worker"
     print(f"first output byte and total time, {args.runs} runs each, {WORDS}-word stream from the fake provider")
     print(f"  tier ask: {mode}; {version}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
@@ -162,17 +150,14 @@ def main() -> None:
     ratio = result["tier_first_p50_ms"] / result["llm_first_p50_ms"]
     total_ratio = result["tier_total_p50_ms"] / result["llm_total_p50_ms"]
     print(f"  ratio tier/llm, p50: first byte {ratio:.2f} (target <= 1.2), total {total_ratio:.2f}")
-    results = OUT / "results.json"
-    if results.exists():
-        try:
-            data = json.loads(results.read_text())
-        except ValueError:
-            data = None
-        if isinstance(data, list):
-            data.append({"benchmark": "first_token", "mode": mode, "runs": args.runs, "when": time.time(),
-                         **{k: round(v, 1) for k, v in result.items()}, "ratio_first_p50": round(ratio, 3)})
-            results.write_text(json.dumps(data, indent=2) + "\n")
-            print(f"  appended to {results}")
+    spread = f"load {os.getloadavg()[0]:.1f}; p90 first byte {result['tier_first_p90_ms']:.0f} ms vs {result['llm_first_p90_ms']:.0f} ms"
+    name = "tier ask, time to first output byte, " + ("in-process" if args.no_worker else "warm worker")
+    harness.record(name, result["tier_first_p50_ms"] / 1000, "s", anchor="llm -m (same fake server, same stream)",
+                   anchor_value=result["llm_first_p50_ms"] / 1000, target=None if args.no_worker else "ratio <= 1.2",
+                   note=f"p50 of {args.runs} fresh processes each, alternating; {spread}")
+    harness.record(name.replace("time to first output byte", "whole process"), result["tier_total_p50_ms"] / 1000,
+                   "s", anchor="llm -m (same fake server, same stream)", anchor_value=result["llm_total_p50_ms"] / 1000,
+                   note=f"p50 of {args.runs}; p90 {result['tier_total_p90_ms']:.0f} ms vs {result['llm_total_p90_ms']:.0f} ms")
 
 
 if __name__ == "__main__":
