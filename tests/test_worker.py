@@ -332,3 +332,19 @@ def test_the_key_follows_the_config_its_prefix_file_and_the_key_values_never_sho
     assert not (tier_home / "worker" / "salt").read_bytes().startswith(OPENAI_KEY.encode())
     monkeypatch.setenv("TIER_NO_WORKER", "1")
     assert worker_client.Route.find(config, None) is None
+
+
+def test_concurrent_calls_each_get_their_own_answer_and_row(fake_provider, tmp_path, tier_home, workers):
+    fake_provider.set_default("gpt-4o-mini", Reply(text="one answer for each", chunk_delay_s=0.02))
+    config = config_file(fake_provider, tmp_path)
+    start_worker(config, env_for(), tier_home, workers)
+    procs = [subprocess.Popen([sys.executable, "-m", "tiercli", "ask", "-c", config, "-s", f"s{i}", f"question {i}"],
+                              env=env_for(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(4)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    assert all(out == "one answer for each\n" for out, _ in outputs)
+    assert answered(tier_home) == 4
+    found = rows(tier_home)
+    assert sorted(r["session"] for r in found) == ["s0", "s1", "s2", "s3"]
+    assert {r["status"] for r in found} == {"ok"} and all(r["prompt_text"] == f"question {r['session'][1:]}" for r in found)
