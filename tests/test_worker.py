@@ -335,7 +335,7 @@ def test_the_key_follows_the_config_its_prefix_file_and_the_key_values_never_sho
 
 
 def test_concurrent_calls_each_get_their_own_answer_and_row(fake_provider, tmp_path, tier_home, workers):
-    fake_provider.set_default("gpt-4o-mini", Reply(text="one answer for each", chunk_delay_s=0.02))
+    fake_provider.set_default("gpt-4o-mini", Reply(text="one answer for each — ✓ é", chunk_delay_s=0.02))
     config = config_file(fake_provider, tmp_path)
     start_worker(config, env_for(), tier_home, workers)
     procs = [subprocess.Popen([sys.executable, "-m", "tiercli", "ask", "-c", config, "-s", f"s{i}", f"question {i}"],
@@ -343,7 +343,7 @@ def test_concurrent_calls_each_get_their_own_answer_and_row(fake_provider, tmp_p
              for i in range(4)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, outputs
-    assert all(out == "one answer for each\n" for out, _ in outputs)
+    assert all(out == "one answer for each — ✓ é\n" for out, _ in outputs)
     assert answered(tier_home) == 4
     found = rows(tier_home)
     assert sorted(r["session"] for r in found) == ["s0", "s1", "s2", "s3"]

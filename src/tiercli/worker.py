@@ -66,7 +66,7 @@ class Channel:
             self.gone = True
             raise ClientGone()
         try:
-            self.conn.sendall(json.dumps(msg, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+            self.conn.sendall(json.dumps(msg).encode("ascii") + b"\n")  # ASCII: any str survives the trip
         except OSError:
             self.gone = True
             raise ClientGone() from None

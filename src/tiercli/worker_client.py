@@ -34,6 +34,7 @@ from tiercli import paths
 
 PROTOCOL = 1
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+CONFIG_MAX_BYTES = 1_000_000  # config.py's limit
 LOG_MAX_BYTES = 1 << 20  # worker.log starts over past this
 SPAWN_GRACE_S = 30.0  # a worker started this recently is still loading: do not start another
 _ENV_REF = re.compile(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)")
@@ -191,7 +192,10 @@ class Route:
                 path = path.absolute()
                 if paths.not_a_regular_file(path):
                     return None
-                source, raw = str(path), path.read_bytes()
+                with path.open("rb") as fh:
+                    source, raw = str(path), fh.read(CONFIG_MAX_BYTES + 1)
+                if len(raw) > CONFIG_MAX_BYTES:
+                    return None  # the in-process run says what is wrong with it
         except OSError:
             return None
         directory = worker_dir()
