@@ -91,6 +91,7 @@ class Worker:
         self.last = time.monotonic()
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
+        self.warm = threading.Event()  # set when warm_up() ends: calls wait for it (see warm_up)
         self.inode: int | None = None
 
     # -- socket ---------------------------------------------------------------------------------------
@@ -216,6 +217,7 @@ class Worker:
             channel.send_quietly({"t": "decline", "why": "runs in-process"})
             return
         channel.send({"t": "accepted", "pid": os.getpid()})
+        self.warm.wait()
         started, outcome = time.monotonic(), "ok"
         try:
             ask_command.execute(self.loaded, opts, str(request["db"]), out=channel.out, err=channel.err,
@@ -239,7 +241,8 @@ class Worker:
     # -- warm-up --------------------------------------------------------------------------------------
     def warm_up(self) -> None:
         """litellm, the Router, the tokenizers and the classifier, before the first request needs them.
-        Counts as activity: the idle clock starts when the worker is warm."""
+        Calls wait for it: two threads importing litellm at once fail inside its package (as the
+        gateway found). Counts as activity: the idle clock starts when the worker is warm."""
         started = time.monotonic()
         with self.lock:
             self.active += 1
@@ -260,6 +263,7 @@ class Worker:
             with self.lock:
                 self.active -= 1
                 self.last = time.monotonic()
+            self.warm.set()
         log(f"warm in {time.monotonic() - started:.1f} s")
 
 
