@@ -89,7 +89,7 @@ def tier(args, env, **kwargs) -> subprocess.CompletedProcess:
 
 
 def start_worker(config: str, env: dict[str, str], home: Path, workers: list[int], *,
-                 alive: bool = True) -> subprocess.Popen:
+                 alive: bool = True, warm: bool = True) -> subprocess.Popen:
     """The worker a `tier ask -c config` under `env` would talk to, started and warmed."""
     code = ("import sys; from tiercli import worker_client as w; r = w.Route.find(sys.argv[1], None); "
             "print(r.key, r.sock)")
@@ -102,6 +102,9 @@ def start_worker(config: str, env: dict[str, str], home: Path, workers: list[int
                             stderr=log, start_new_session=True)
     log.close()
     workers.append(proc.pid)
+    if not warm:  # listening, still importing litellm
+        wait_for(lambda: f"tier worker {proc.pid}: serving" in log_text(home), what="the socket")
+        return proc
     wait_for(lambda: f"tier worker {proc.pid}: warm in" in log_text(home) or proc.poll() is not None, what="warm-up")
     assert f"tier worker {proc.pid}: warm in" in log_text(home), log_text(home)
     if alive:
@@ -348,3 +351,14 @@ def test_concurrent_calls_each_get_their_own_answer_and_row(fake_provider, tmp_p
     found = rows(tier_home)
     assert sorted(r["session"] for r in found) == ["s0", "s1", "s2", "s3"]
     assert {r["status"] for r in found} == {"ok"} and all(r["prompt_text"] == f"question {r['session'][1:]}" for r in found)
+
+
+def test_a_call_that_arrives_during_the_warm_up_waits_for_it(fake_provider, tmp_path, tier_home, workers):
+    fake_provider.set_default("gpt-4o-mini", Reply(text="after the warm-up"))
+    config = config_file(fake_provider, tmp_path)
+    start_worker(config, env_for(), tier_home, workers, warm=False)
+    result = tier(["ask", "-c", config, "early"], env_for())
+    assert (result.returncode, result.stdout) == (0, "after the warm-up\n"), result.stderr
+    assert answered(tier_home) == 1
+    log = log_text(tier_home)
+    assert log.index("warm in") < log.index("answered a call")

@@ -263,8 +263,8 @@ class Worker:
             with self.lock:
                 self.active -= 1
                 self.last = time.monotonic()
+            log(f"warm in {time.monotonic() - started:.1f} s")
             self.warm.set()
-        log(f"warm in {time.monotonic() - started:.1f} s")
 
 
 def main(key: str, sock_path: str, config_path: str | None) -> int:
