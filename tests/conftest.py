@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fakeprovider"]
+pytest_plugins = ["fakeprovider", "pgserver"]
 
 # litellm must never fetch its remote price map or tokenizers during tests (also for subprocesses).
 os.environ["LITELLM_OFFLINE_MODE"] = "true"

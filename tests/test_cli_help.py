@@ -349,4 +349,4 @@ guardrails: {compaction: {tier: tier1}}
 ledger: {zzz: 1}
 """)
     result = tier("config", "check", "-c", str(cfg))
-    assert "ledger.zzz: unknown key (valid: store_prompts)" in result.stderr
+    assert "ledger.zzz: unknown key (valid: store_prompts, url)" in result.stderr

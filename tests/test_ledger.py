@@ -14,12 +14,12 @@ def test_new_ledger_is_wal_versioned_and_marked(tmp_path):
     path = tmp_path / "sub" / "dir" / "ledger.db"
     with Ledger(path) as ledger:
         assert ledger.wal
-        assert ledger.schema_version() == SCHEMA_VERSION == 3
+        assert ledger.schema_version() == SCHEMA_VERSION == 4
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert [v for v, in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert [v for v, in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_upsert_by_id_never_duplicates(tmp_path):
@@ -43,7 +43,7 @@ def test_reopening_does_not_migrate_twice(tmp_path):
     Ledger(path).close()
     Ledger(path).close()
     raw = sqlite3.connect(path)
-    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 3
+    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 4
 
 
 def test_foreign_file_is_refused_and_untouched(tmp_path):
@@ -147,6 +147,13 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     with Ledger(path) as ledger:
         ledger.upsert_call({"id": "kept", "started_at": 1.0, "status": "ok", "cost_usd": 0.5})
     raw = sqlite3.connect(path)  # turn it back into what tier 0.1 with schema 1 wrote
+    for trigger in ("calls_user_spend_insert", "calls_user_spend_update", "calls_user_spend_delete"):
+        raw.execute(f"DROP TRIGGER {trigger}")
+    for table in ("spend_user_days", "users", "ledger_leases"):
+        raw.execute(f"DROP TABLE {table}")
+    raw.execute("DROP INDEX ix_calls_user_id")
+    for column in ("user_id", "owner_host"):
+        raw.execute(f"ALTER TABLE calls DROP COLUMN {column}")
     for trigger in ("calls_spend_insert", "calls_spend_update", "calls_spend_delete"):
         raw.execute(f"DROP TRIGGER {trigger}")
     raw.execute("DROP TABLE spend_days")
@@ -161,11 +168,11 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     raw.commit()
     raw.close()
     with Ledger(path) as ledger:
-        assert ledger.schema_version() == 3
+        assert ledger.schema_version() == 4
         [row] = ledger.recent_calls(5)
         assert ledger._select("SELECT day, usd FROM spend_days") == [{"day": "1970-01-01", "usd": 0.5}]
     assert row["id"] == "kept" and row["cost_usd"] == 0.5 and row["reserved_usd"] is None
-    assert row["task_id"] is None and row["owner_pid"] is None
+    assert row["task_id"] is None and row["owner_pid"] is None and row["user_id"] is None
 
 
 def test_spend_days_follow_every_change(tmp_path):

@@ -162,3 +162,24 @@ def test_key_check_failure_writes_nothing(tmp_path):
         with pytest.raises(ConfigError):
             calls.open_call(loaded, ledger, calls.Plan(decision, "q", [], key_check=no_key))
         assert ledger.recent_calls(5) == []
+
+
+def test_one_terminal_policy_shows_bidi_overrides_and_escapes_inert():
+    from tiercli import fmt
+    from tiercli.render import clean
+    from tiercli.render_calls import inert
+
+    hostile = "evil\u202etxt.exe\x1b[31m\u2066x"
+    for shown in (fmt.inert(hostile), inert(hostile), clean(hostile)):
+        assert "\u202e" not in shown and "\x1b" not in shown and "\u2066" not in shown
+        assert "\\u202e" in shown and "\\x1b" in shown
+    assert fmt.inert("line\nnext\ttab", keep_layout=True) == "line\nnext\ttab"
+
+
+@pytest.mark.parametrize("value,shown", [(0.0005, "$0.0005"), (0.01, "$0.01"), (0.015, "$0.015"), (1.5, "$1.50"),
+                                         (1234.5, "$1,234.50"), (0.0, "$0.00"), (None, "unpriced"),
+                                         (0.000123, "$0.00012"), (-0.002, "-$0.002")])
+def test_money_is_shown_without_hiding_small_amounts(value, shown):
+    from tiercli import fmt
+
+    assert fmt.usd(value) == shown

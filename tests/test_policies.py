@@ -107,6 +107,16 @@ def test_the_config_run_section_is_a_policy(tmp_path):
     check(p["run"], 4 / 5, 0.01 + 0.07 + 0.54 + 0.06 + 0.92)
 
 
+def test_run_cap_usd_caps_every_tier_as_tier_run_does(tmp_path):
+    with_cap_usd = write_config(tmp_path / "a.yaml", "run: {cap_usd: 0.45, caps: {tier1: 0.5}}\n")
+    plain = write_config(tmp_path / "b.yaml", "run: {caps: {tier1: 0.5}}\n")
+    _, a = judge(with_cap_usd, "--policy", "run")
+    _, b = judge(plain, "--policy", "run", "--cap", "tier2=0.45", "--cap", "tier3=0.45")
+    same = ("quality", "success_rate", "cost_usd", "capped_attempts", "attempts")
+    assert {k: a["run"].get(k) for k in same} == {k: b["run"].get(k) for k in same}  # --cap also caps the top-tier reference
+    assert a["run"]["capped_attempts"]
+
+
 def test_map_tier_equals_model_with_commas(cfg):
     a = ok_json("replay", "-c", cfg, "--outcomes", TYPED, "--map", "tier1=small,tier2=mid,tier3=big")
     b = ok_json("replay", "-c", cfg, "--outcomes", TYPED, *maps(*MAP3))
@@ -175,7 +185,7 @@ def test_terminal_output_escapes_table_text(cfg, tmp_path):
                   "--start", "[red]x[/red]=tier3", "--cap", "tier3=0.15", "--policy", "cascade")
     assert result.exit_code == 0, result.output
     assert "[b]small[/b] = tier1" in result.stdout and "[red]x[/red] -> tier3" in result.stdout
-    assert "caps per attempt: tier3 $0.1500" in result.stdout and "approximation" in result.stdout
+    assert "caps per attempt: tier3 $0.15" in result.stdout and "approximation" in result.stdout
 
 
 @pytest.mark.parametrize("args, code, needle", [

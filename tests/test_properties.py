@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+)
 
 from tiercli import config
 from tiercli.errors import TierError
@@ -102,15 +104,24 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
+        self.dir: str | None = None
+        self.ledger = self._open()
+        self.model: dict[str, dict] = {}
+
+    def _open(self):
         from tiercli.ledger import Ledger
 
         self.dir = tempfile.mkdtemp(prefix="tier-stateful-")
-        self.ledger = Ledger(Path(self.dir) / "ledger.db")
-        self.model: dict[str, dict] = {}
+        return Ledger(Path(self.dir) / "ledger.db")
+
+    def _stored(self, value):
+        """What the engine gives back for a value written (SQLite: the value itself)."""
+        return value
 
     def teardown(self):
         self.ledger.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def _view(self, row: dict | None) -> dict | None:
         return None if row is None else {k: row.get(k) for k in COLUMNS}
@@ -125,7 +136,7 @@ class LedgerMachine(RuleBasedStateMachine):
                   "prompt_text": prompt}
         self.ledger.upsert_call(values)
         base = self.model.get(call_id, {"external_id": None})
-        self.model[call_id] = {**base, **values}
+        self.model[call_id] = {**base, **{k: self._stored(v) for k, v in values.items()}}
         return call_id
 
     @rule(call_id=ids, status=STATUS, cost=COST)
@@ -178,6 +189,30 @@ class LedgerMachine(RuleBasedStateMachine):
 LedgerMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=15, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
 test_ledger_matches_an_in_memory_model = LedgerMachine.TestCase
+
+
+class PgLedgerMachine(LedgerMachine):
+    """The same machine on a real PostgreSQL server (one database, emptied before each example)."""
+
+    url: str = ""
+
+    def _open(self):
+        from tiercli.ledger import open_ledger
+
+        ledger = open_ledger(self.url)
+        with ledger._tx() as conn:
+            conn.execute("TRUNCATE calls, feedback, spend_days, spend_user_days")
+        return ledger
+
+    def _stored(self, value):
+        # PostgreSQL text cannot hold NUL: the ledger stores U+FFFD in its place (ledger/pg.py)
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def test_ledger_matches_an_in_memory_model_on_postgresql(pg_url):
+    PgLedgerMachine.url = pg_url
+    run_state_machine_as_test(PgLedgerMachine, settings=settings(
+        max_examples=40, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]))
 
 
 # -- the duration parser ------------------------------------------------------------------------------------

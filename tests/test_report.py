@@ -584,7 +584,7 @@ def test_markup_and_control_characters_in_data_are_printed_not_interpreted(tmp_p
                     assert "session [b]s[/b]" in text
                 else:
                     assert "[link=http://example" in text  # cut to the column at 80
-                    assert "\x1b" not in text and "bad\ufffd[31mtype" in text
+                    assert "\x1b" not in text and "bad\\x1b[31mtype" in text  # shown inert (fmt.inert)
 
 
 def test_csv_is_long_format_and_parses(ledger, config):
@@ -633,3 +633,35 @@ def test_new_ledgers_carry_the_report_index(tmp_path):
         return " ".join(sql.split("(", 1)[1].rsplit(")", 1)[0].split())
 
     assert columns(row[0]) == columns(REPORT_INDEX_SQL)
+
+
+def test_tier_run_attempts_are_summarised_not_counted_as_calls(tmp_path, config):
+    """A `tier run` task: a failed tier1 attempt (2 calls) then a passing tier2 one (1 call). The
+    attempt rows (kind run) summarise calls already counted: the totals hold the 3 calls only."""
+    import json
+
+    from tiercli.ledger import Ledger
+    from tiercli.report import build_report
+
+    rows = []
+    for n, (tier, status, calls, cost) in enumerate((("tier1", "error", 2, 0.002), ("tier2", "ok", 1, 0.01)), start=1):
+        session = f"run-t1-{n}"
+        rows.append({"id": f"run{n}", "started_at": T0 + n * 100, "kind": "run", "source": "run", "session": session,
+                     "task_id": "t1", "tier": tier, "status": status, "cost_usd": None,
+                     "error_class": None if status == "ok" else "CheckFailed", "check_passed": status == "ok",
+                     "meta_json": json.dumps({"run": {"calls": calls}})})
+        for c in range(calls):
+            rows.append({"id": f"c{n}{c}", "started_at": T0 + n * 100 + c + 1, "kind": "main", "source": "run",
+                         "session": session, "task_id": "t1", "tier": tier, "served_tier": tier, "status": "ok",
+                         "served_model": HAIKU, "input_tokens": 10, "output_tokens": 1, "cost_usd": cost / calls})
+    with Ledger(tmp_path / "l.db") as ledger:
+        for row in rows:
+            ledger.upsert_call(row)
+        data = build_report(ledger, config, since=None, until=None, session=None)
+    assert data["totals"]["calls"] == 3
+    assert data["totals"]["cost_usd"] == pytest.approx(0.012)
+    runs = data["runs"]
+    assert runs["tasks"]["tasks"] == 1 and runs["tasks"]["resolved"] == 1
+    assert runs["tasks"]["cost_per_task_usd"] == pytest.approx(0.012)
+    assert runs["by_start_tier"]["tier1"]["resolved_rate"] == 1.0
+    assert runs["attempts_by_tier"]["tier1"]["outcomes"] == {"CheckFailed": 1}

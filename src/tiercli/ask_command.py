@@ -9,6 +9,7 @@ same either way, by construction. Output goes only through `out` (stdout) and `e
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -48,11 +49,9 @@ class AskOptions:
 
 
 def money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+    from tiercli.fmt import usd
+
+    return usd(value)
 
 
 def decision_line(result) -> str:
@@ -94,8 +93,8 @@ def uses_check(loaded: "LoadedConfig", opts: AskOptions) -> bool:
     return opts.check is not None or bool(loaded.config.guardrails.cascade.check)
 
 
-def execute(loaded: "LoadedConfig", opts: AskOptions, db_path: str, *, out: Writer, err: Writer, tty: bool,
-            terminal_safe: Callable[[str], str]) -> None:
+def execute(loaded: "LoadedConfig", opts: AskOptions, ledger_target: "str | os.PathLike", *, out: Writer, err: Writer,
+            tty: bool, terminal_safe: Callable[[str], str]) -> None:
     """Run one `tier ask` and render it. Raises TierError / KeyboardInterrupt like the pipeline."""
     from tiercli import ask as core
     from tiercli.router import decide
@@ -115,7 +114,7 @@ def execute(loaded: "LoadedConfig", opts: AskOptions, db_path: str, *, out: Writ
             for reason in decision.reasons:
                 err(f"  · {reason}\n")
         return
-    ledger = open_ledger(db_path, err)
+    ledger = open_ledger(ledger_target, err)
     wrote = {"last": "\n"}
 
     def on_text(piece: str) -> None:
@@ -151,10 +150,11 @@ def execute(loaded: "LoadedConfig", opts: AskOptions, db_path: str, *, out: Writ
         err(decision_line(result) + "\n")
 
 
-def open_ledger(db_path: str, err: Writer, create: bool = True):
-    from tiercli.ledger import Ledger
+def open_ledger(target: "str | os.PathLike", err: Writer, create: bool = True):
+    """The ledger (a SQLite file, or a PostgreSQL URL in team mode); says so when it settled orphans."""
+    from tiercli.ledger import open_ledger as open_target
 
-    ledger = Ledger(db_path, create=create)
+    ledger = open_target(target, create=create)
     if ledger.recovered:
         err(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
             "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")

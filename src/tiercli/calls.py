@@ -87,7 +87,8 @@ class Plan:
     call_id: str = field(default_factory=new_id)
     key_check: Callable[[str], None] | None = None  # default: the tier's key variables must be set
     injects_cache: bool = True  # tier added the cache markers (so a 1h TTL setting prices the writes)
-    extra_caps: tuple[guards.Cap, ...] = ()  # e.g. a `tier run` attempt's cap
+    extra_caps: tuple[guards.Cap, ...] = ()  # e.g. a `tier run` attempt's cap, a team member's caps
+    user_id: str | None = None  # team mode: the user whose token made the call (recorded on the row)
 
 
 def upper_bound_usd(loaded: "LoadedConfig", tier: str, plan: Plan) -> float | None:
@@ -196,7 +197,8 @@ def _pending_row(loaded: "LoadedConfig", plan: Plan, decision: Decision, now: fl
         "status": "pending", "prompt_hash": prompt_hash(plan.prompt),
         "prompt_text": stored_text(plan.prompt or None, loaded.config.ledger.store_prompts),
         "config_hash": loaded.hash, "meta_json": json.dumps(meta, ensure_ascii=False, default=str),
-        "owner_pid": os.getpid(), "owner_started": procinfo.this_process_started(),
+        "owner_pid": os.getpid(), "owner_started": procinfo.this_process_started(), "owner_host": procinfo.HOST,
+        "user_id": plan.user_id,
     }
 
 
@@ -206,7 +208,7 @@ def _refuse(loaded: "LoadedConfig", ledger: "Ledger", plan: Plan, decision: Deci
     error_class = "IterationLimit" if isinstance(refusal, IterationLimit) else "BudgetExceeded"
     ledger.upsert_call({
         "id": plan.call_id, "started_at": now, "ended_at": now, "session": plan.session, "kind": plan.kind,
-        "source": plan.source, "parent_id": plan.parent_id, "task_id": plan.task_id,
+        "source": plan.source, "parent_id": plan.parent_id, "task_id": plan.task_id, "user_id": plan.user_id,
         "task_type": decision.task_type, "label": decision.label, "decision_source": decision.source,
         "decided_tier": decision.decided_tier, "tier": decision.tier, "requested_model": decision.model,
         "status": "refused", "error_class": error_class, "error_message": refusal.message[:500], "attempts": 0,
@@ -302,7 +304,7 @@ class RecordedCall:
         self.ledger.upsert_call({
             **self.row, **usage_cols(usage), **values, "status": status, "ended_at": ended, "reserved_usd": None,
             "cost_usd": cost, "price_source": source, "unpriced": cost is None,
-            "latency_ms": (ended - self.started) * 1000, "owner_pid": None, "owner_started": None,
+            "latency_ms": (ended - self.started) * 1000, "owner_pid": None, "owner_started": None, "owner_host": None,
         })
         self.status = status
         d = self._deployment(group or self.decision.tier, self.decision.model)

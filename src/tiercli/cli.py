@@ -18,8 +18,7 @@ import typer
 
 from tiercli import __version__
 from tiercli.cli_help import TierTyper
-from tiercli.ask_command import money
-from tiercli.errors import EXIT_INTERRUPTED, InputError, TierError
+from tiercli.errors import EXIT_INTERRUPTED, InputError, LedgerError, TierError
 
 app = TierTyper(
     name="tier",
@@ -39,7 +38,7 @@ app.add_typer(import_app, name="import")
 MAX_STDIN_BYTES = 8 * 1024 * 1024
 
 ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE", help="Config file (else TIER_CONFIG, the user config, the embedded offline default).", show_default=False)
-DbOpt = typer.Option(None, "--db", metavar="FILE", help="Ledger file (else TIER_DB, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
+DbOpt = typer.Option(None, "--db", metavar="FILE|URL", help="Ledger file or postgresql:// URL (else TIER_DB, else the config's ledger.url, else TIER_HOME/ledger.db or the user data dir).", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
@@ -107,11 +106,30 @@ def _load_config(path: Optional[Path]):
     return config.load(path)
 
 
-def _open_ledger(db: Optional[Path], create: bool = True):
+def _configured_ledger_url() -> str | None:
+    """The config's ledger.url, read only when a config file exists (else there is none)."""
     from tiercli import paths
-    from tiercli.ask_command import open_ledger
 
-    return open_ledger(str(db or paths.default_db_path()), _write_err, create)
+    if not (os.environ.get("TIER_CONFIG") or paths.user_config_file().exists()):
+        return None
+    return _load_config(None).config.ledger.url
+
+
+def _ledger_target(db: Optional[Path], loaded=None):
+    """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, else the default one)."""
+    from tiercli import paths
+
+    return paths.ledger_target(db, loaded.config.ledger.url if loaded is not None else _configured_ledger_url)
+
+
+def _open_ledger(db: Optional[Path], create: bool = True, loaded=None):
+    from tiercli.ledger import open_ledger
+
+    ledger = open_ledger(_ledger_target(db, loaded), create=create)
+    if ledger.recovered:
+        sys.stderr.write(f"tier: recovered {len(ledger.recovered)} call(s) left pending by a process that ended: "
+                         "settled as interrupted, cost unknown, reservations released (see `tier log`)\n")
+    return ledger
 
 
 def _read_stdin() -> str:
@@ -153,7 +171,10 @@ def _terminal_safe(text: str) -> str:
     return inert(text, keep_layout=True)
 
 
-_money = money  # one formatting of dollars for ask and the other commands
+def _money(value: float | None) -> str:
+    from tiercli.fmt import usd
+
+    return usd(value)
 
 
 # -- ask ---------------------------------------------------------------------------------------------
@@ -222,10 +243,10 @@ def _write_err(text: str) -> None:
 
 
 def _ask_in_process(opts, config: Optional[Path], db: Optional[Path]) -> None:
-    from tiercli import ask_command, paths
+    from tiercli import ask_command
 
     loaded = _load_config(config)
-    ask_command.execute(loaded, opts, str(db or paths.default_db_path()), out=_write_out, err=_write_err,
+    ask_command.execute(loaded, opts, _ledger_target(db, loaded), out=_write_out, err=_write_err,
                         tty=sys.stdout.isatty(), terminal_safe=_terminal_safe)
 
 
@@ -259,7 +280,7 @@ def classify(
         raise InputError(f"unknown --classifier {which!r}", "use local, llm or hybrid")
     if which == "static":
         which = "local"  # static routing needs a task type; classifying a text is the local classifier's job
-    ledger = _open_ledger(db) if which in ("llm", "hybrid") else None
+    ledger = _open_ledger(db, loaded=loaded) if which in ("llm", "hybrid") else None
     try:
         if batch is not None:
             _classify_batch(loaded, batch, which, ledger)
@@ -350,7 +371,7 @@ def _run_import(run_import, label: str, paths, as_json: bool, config, db) -> Non
     from tiercli.pricing import PriceBook
 
     loaded = _load_config(config)
-    ledger = _open_ledger(db)
+    ledger = _open_ledger(db, loaded=loaded)
     try:
         with render_import.progress_bar(f"importing {label}") as progress:
             result = run_import(paths or None, ledger, PriceBook(loaded.config.prices), progress=progress)
@@ -522,11 +543,11 @@ def replay(
         else:
             from tiercli import paths
 
-            path = Path(db or paths.default_db_path())
-            selection = core.Selection("ledger", session, since_ts, location=str(path))
+            path = _ledger_target(db, loaded)
+            selection = core.Selection("ledger", session, since_ts, location=paths.display(path))
             rows = []
-            if path.exists():
-                ledger = _open_ledger(db, create=False)
+            if paths.is_url(path) or Path(path).exists():
+                ledger = _open_ledger(db, create=False, loaded=loaded)
                 rows, selection.skipped = core.select_ledger(ledger, session=session, since=since_ts, with_response=live)
         if not rows:
             what = "the Claude Code logs" if claude_code else "the Codex logs" if codex else f"the ledger {selection.location}"
@@ -578,7 +599,7 @@ def replay(
                 typer.echo("cancelled: nothing was sent", err=True)
                 return
         if ledger is None:
-            ledger = _open_ledger(db)
+            ledger = _open_ledger(db, loaded=loaded)
         result = core.run_live(loaded, plan, ledger, max_cost=max_cost, llm_classifier=llm_classifier)
     finally:
         if ledger is not None:
@@ -641,7 +662,7 @@ def tune(
 @app.command()
 @guarded
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token is required."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Beyond loopback a --token or users (tier users add) are required."),
     port: int = typer.Option(4141, "--port", "-p", min=1, max=65535, help="Port to listen on."),
     token: Optional[str] = typer.Option(None, "--token", envvar="TIER_SERVE_TOKEN", help="Local token clients must send (Bearer, x-api-key or x-tier-token); required beyond loopback.", show_default=False),
     config: Optional[Path] = ConfigOpt,
@@ -654,17 +675,98 @@ def serve(
     from tiercli import serve as gateway  # starlette, uvicorn (and litellm) load only here
 
     loaded = _load_config(config)
-    db_path = db or paths.default_db_path()
+    db_path = paths.ledger_target(db, loaded.config.ledger.url)
 
     def ready(url: str) -> None:
-        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {db_path})\n"
+        sys.stderr.write(f"tier serve: {url}  (config {loaded.source}, ledger {paths.display(db_path)})\n"
                          f"  Claude Code: ANTHROPIC_BASE_URL={url}   OpenAI clients: OPENAI_BASE_URL={url}/v1\n")
         sys.stderr.flush()
 
     from tiercli.serve import console
 
-    gateway.run(loaded, db_path, host=host, port=port, token=token, on_ready=ready,
+    team = False
+    if not token and not gateway.is_loopback(host):  # beyond loopback without a token: the users' tokens
+        ledger = _open_ledger(db_path)
+        try:
+            team = ledger.count_users() > 0
+        finally:
+            ledger.close()
+    gateway.run(loaded, db_path, host=host, port=port, token=token, team=team, on_ready=ready,
                 log=None if quiet and not json_log else console.printer(json_log))
+
+
+# -- run ---------------------------------------------------------------------------------------------
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+@guarded
+def run(
+    agent: Optional[list[str]] = typer.Argument(None, help="The agent command, after --: e.g. -- claude -p 'fix the failing test'.", show_default=False),
+    tiers: Optional[str] = typer.Option(None, "--tiers", help="Tiers to try, in order (default: run.tiers, else routing.tiers), e.g. tier1,tier3."),
+    start: Optional[str] = typer.Option(None, "--start", help="auto: the classifier picks the first tier from the task (run.start first); or a tier of --tiers."),
+    task: Optional[str] = typer.Option(None, "--task", help="The task text (for --start auto and the ledger); default: read off the agent's arguments."),
+    check: Optional[str] = typer.Option(None, "--check", help="Shell command run after the agent exits; exit 0 passes, else the tree is restored and the next tier runs."),
+    cap: Optional[list[str]] = typer.Option(None, "--cap", help="Dollar cap per attempt: 1.50 (every tier) or tier3=3.00 (repeatable; default: run.caps).", show_default=False),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Wall-clock limit per attempt: 900, 90s, 15m, 1h (default: run.timeout)."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Start with uncommitted changes: they are kept, and put back after a failed attempt."),
+    gateway_url: Optional[str] = typer.Option(None, "--gateway", help="Use a running `tier serve` at this URL (no per-attempt caps; see docs/AGENTS.md)."),
+    gateway_token: Optional[str] = typer.Option(None, "--gateway-token", envvar="TIER_SERVE_TOKEN", help="That gateway's token.", show_default=False),
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Run a coding agent on one task, cheapest tier first: check, restore the tree, escalate."""
+    from tiercli import paths
+    from tiercli import run as core
+    from tiercli.config import parse_duration
+    from tiercli.errors import CheckFailed, UsageError
+    from tiercli.render_calls import inert
+
+    loaded = _load_config(config)
+    run_cfg = loaded.config.run
+    chosen = core.parse_tiers(tiers, loaded)
+    try:
+        limit = parse_duration(timeout, "--timeout") if timeout else run_cfg.timeout
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    opts = core.RunOptions(command=list(agent or []), tiers=chosen, check=check, start=start, task=task,
+                           caps=core.parse_caps(cap or [], loaded, chosen), timeout_s=limit,
+                           check_timeout_s=run_cfg.check_timeout, allow_dirty=allow_dirty,
+                           stdin_text=_read_stdin() or None, cwd=os.getcwd(),
+                           gateway_url=gateway_url.rstrip("/") if gateway_url else None, gateway_token=gateway_token)
+    if gateway_url and opts.caps and not cap:
+        opts.caps = {}  # the config's caps cannot be enforced by a gateway tier does not run
+        sys.stderr.write("tier run: --gateway: the config's run caps are not enforced (no per-attempt caps)\n")
+
+    def on_event(what: str, attempt) -> None:
+        cap_text = f" · cap {_money(attempt.cap_usd)}" if attempt.cap_usd else ""
+        if what == "start":
+            sys.stderr.write(f"tier run: attempt {attempt.number} · {attempt.tier} · "
+                             f"{inert(loaded.config.primary_model(attempt.tier))}{cap_text}\n")
+        else:
+            calls = "?" if attempt.calls is None else attempt.calls
+            restored = " · tree restored" if attempt.restored else ""
+            sys.stderr.write(f"tier run: attempt {attempt.number} · {attempt.tier} · {core.describe(attempt)} · "
+                             f"{_money(attempt.cost_usd) if attempt.calls is not None else 'cost not linked'} · "
+                             f"{calls} call(s) · {attempt.duration_s:.1f} s{restored}\n")
+            if attempt.outcome == "check_failed" and attempt.check_output.strip():
+                tail = attempt.check_output.rstrip().splitlines()[-15:]
+                sys.stderr.write("".join(f"  | {inert(line)}\n" for line in tail))
+        sys.stderr.flush()
+
+    ledger = _open_ledger(db)
+    try:
+        result = core.run_task(loaded, ledger, str(db or paths.default_db_path()), opts, on_event=on_event)
+    except KeyboardInterrupt:
+        sys.stderr.write("tier run: interrupted: the working tree is restored, the task is recorded (see `tier log`)\n")
+        raise
+    finally:
+        ledger.close()
+    total = _money(result.cost_usd) if all(a.calls is not None for a in result.attempts) else "cost not linked"
+    if result.passed:
+        last = result.attempts[-1]
+        sys.stderr.write(f"tier run: resolved at {last.tier} (attempt {last.number}) · task {result.task_id[:8]} · "
+                         f"{total} in all\n")
+        return
+    raise CheckFailed(f"task {result.task_id[:8]} failed on every tier ({', '.join(a.tier for a in result.attempts)}), "
+                      f"{total} in all", "each attempt is a kind 'run' row in `tier log`; the tree is as it started")
 
 
 # -- log ---------------------------------------------------------------------------------------------
@@ -693,9 +795,9 @@ def log(
     from tiercli import paths
     from tiercli.errors import UsageError
 
-    ledger_path = Path(db or paths.default_db_path())
+    ledger_path = _ledger_target(db)
     if path:
-        typer.echo(str(ledger_path))
+        typer.echo(paths.display(ledger_path))
         return
     if action is not None and action != "show":
         raise UsageError(f"unknown log action {action!r}", "use `tier log` or `tier log show ID`")
@@ -713,7 +815,7 @@ def log(
 
         start = parse_window(since) if since else None
         end = parse_window(until) if until else None
-    if not ledger_path.exists():
+    if not paths.is_url(ledger_path) and not Path(ledger_path).exists():
         if action == "show":
             raise InputError(f"no call with id {call_id!r}: the ledger is empty", f"ledger at {ledger_path}")
         typer.echo("[]" if as_json else "no calls yet (the ledger is empty)")
@@ -804,7 +906,11 @@ def report(
     if start is not None and end is not None and start > end:
         raise UsageError(f"--since ({core.iso(start)}) is after --until ({core.iso(end)})", "swap them")
     loaded = _load_config(config) if view is None and by is None else None
-    ledger = _open_ledger(db)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    ledger = _open_ledger(db, loaded=loaded)  # an empty ledger gives an empty report ("no calls yet"), not an error
+    if getattr(ledger, "engine_name", "sqlite") != "sqlite":  # its queries are SQLite's (see ledger/queries.py)
+        ledger.close()
+        raise LedgerError("tier report does not read a PostgreSQL ledger yet",
+                          "tier log and tier replay do; or report from a SQLite copy")
     try:
         where = core.Where(start, end, session)
         if view == "tasks":
@@ -918,6 +1024,15 @@ def _worker(
     from tiercli import worker
 
     raise typer.Exit(worker.main(key, socket_path, config))
+
+
+def _register_team() -> None:
+    from tiercli import cli_team  # `tier users`, `tier doctor`
+
+    cli_team.register(app, db_opt=DbOpt, json_opt=JsonOpt, guarded=guarded, open_ledger=_open_ledger)
+
+
+_register_team()
 
 
 def main() -> None:

@@ -46,6 +46,18 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "ANTHROPIC_BASE_URL=http://127.0.0.1:4141 claude   # Claude Code via tier",
         "tier serve --json-log > requests.jsonl            # one JSON object per request",
     ),
+    "doctor": ("tier doctor", "tier doctor --db postgresql://tier@db.internal/tier"),
+    "users": ("tier users add alice --daily-usd 20", "tier users list"),
+    "users add": ("tier users add alice --daily-usd 20 --monthly-usd 300",),
+    "users list": ("tier users list", "tier users list --json"),
+    "users disable": ("tier users disable alice",),
+    "users enable": ("tier users enable alice",),
+    "users rotate": ("tier users rotate alice    # prints the new token once",),
+    "run": (
+        "tier run --check 'pytest -x -q' -- claude -p 'make tests/test_parser.py pass'",
+        "tier run --tiers tier1,tier3 --cap tier3=3.00 --timeout 15m -- aider --message 'fix it'",
+        "tier run --start auto --cap 1.50 --check 'make test' -- claude -p 'fix the lexer'",
+    ),
     "learn": (
         "tier learn            # what your overrides and feedback would change, nothing enabled",
         "tier learn --apply    # use the correction layer from now on",

@@ -226,16 +226,37 @@ class Caching(_Strict):
         return value
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(value: Any, what: str) -> float:
+    """Seconds from 90, "90s", "15m" or "1h"; ValueError naming `what` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        found = DURATION.match(str(value)) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError(f"{what} must be a duration such as 900, 90s, 15m or 1h, not {value!r}")
+        seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2) or "s"]
+    if not 0 < seconds <= 7 * 86_400:
+        raise ValueError(f"{what} must be more than 0 and at most 7 days")
+    return seconds
+
+
 class Run(_Strict):
     """Whole agent tasks run as a verified cascade (`tier run`), and the policy `tier tune` writes:
-    the tiers tried in order (empty: routing.tiers), a spending cap per attempt on a tier (USD), and
-    the first tier per task type (a type not listed starts at the first of `tiers`). Task-type keys
+    the tiers tried in order (empty: routing.tiers), a spending cap per attempt on a tier (USD;
+    `cap_usd` for tiers without their own), the first tier per task type (a type not listed starts
+    at the first of `tiers`), and wall-clock limits (seconds, or 90s / 15m / 1h). Task-type keys
     are free text: the classifier's task types for agent tasks, an outcome table's task-type column
     (e.g. CodeRouterBench's dimensions) for `tier replay --outcomes --policy run`."""
 
     tiers: list[str] = Field(default_factory=list)
     caps: dict[str, float] = Field(default_factory=dict)
     start: dict[str, str] = Field(default_factory=dict)
+    cap_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+    timeout: float | None = None  # per attempt, the agent's wall clock; None: no limit
+    check_timeout: float = 600
 
     @field_validator("caps")
     @classmethod
@@ -245,6 +266,11 @@ class Run(_Strict):
                 raise ValueError(f"caps.{tier} must be a positive amount in dollars (at most 1000000)")
         return value
 
+    @field_validator("timeout", "check_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info) -> float | None:
+        return None if value is None else parse_duration(value, info.field_name)
+
 
 class Telemetry(_Strict):
     enabled: bool = False  # also switched on by the standard OTEL_* exporter variables
@@ -252,6 +278,7 @@ class Telemetry(_Strict):
 
 class LedgerSettings(_Strict):
     store_prompts: Literal["full", "redacted", "none"] = "full"
+    url: str | None = None  # team mode: postgresql://user@host/db (or a SQLite path); --db and TIER_DB win
 
 
 class Serve(_Strict):

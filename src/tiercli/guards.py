@@ -25,9 +25,11 @@ class Cap:
     limit_usd: float
     since: float | None = None  # epoch seconds; None: all time (session caps)
     session: str | None = None
+    user: str | None = None  # a team member's own cap (tier users); None: the whole ledger's (the team's)
 
     def describe(self) -> str:
-        return f"{self.name} budget {usd(self.limit_usd)}" + (f" (session {self.session})" if self.session else "")
+        who = f"user {self.user}'s " if self.user else ""
+        return f"{who}{self.name} budget {usd(self.limit_usd)}" + (f" (session {self.session})" if self.session else "")
 
 
 def caps_for(cfg: Config, session: str | None, now: float) -> list[Cap]:
@@ -40,6 +42,17 @@ def caps_for(cfg: Config, session: str | None, now: float) -> list[Cap]:
         caps.append(Cap("monthly", budget.monthly_usd, since=today.replace(day=1).timestamp()))
     if budget.session_usd is not None and session:
         caps.append(Cap("session", budget.session_usd, session=session))
+    return caps
+
+
+def user_caps(user: dict, now: float) -> list[Cap]:
+    """A team member's daily and monthly caps (users table), on top of the team's (caps_for)."""
+    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    caps = []
+    if user.get("daily_usd") is not None:
+        caps.append(Cap("daily", float(user["daily_usd"]), since=today.timestamp(), user=user["id"]))
+    if user.get("monthly_usd") is not None:
+        caps.append(Cap("monthly", float(user["monthly_usd"]), since=today.replace(day=1).timestamp(), user=user["id"]))
     return caps
 
 

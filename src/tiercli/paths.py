@@ -8,6 +8,7 @@ at one file each and win over both.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 APP_NAME = "tier"
@@ -54,6 +55,31 @@ def config_file(explicit: str | os.PathLike | None = None) -> tuple[Path | None,
     if user.exists():
         return user, "user config"
     return None, "embedded default"
+
+
+def ledger_target(db: "str | os.PathLike | None" = None, config_url=None) -> "str | Path":
+    """Where the ledger is: --db, else TIER_DB, else the config's ledger.url (`config_url`: the value or
+    a function that reads it, called only when needed), else the default file. A PostgreSQL URL stays a
+    string (team mode); anything else is a SQLite file path."""
+    value = str(db) if db is not None else os.environ.get("TIER_DB")
+    if not value and config_url is not None:
+        value = config_url() if callable(config_url) else config_url
+    if not value:
+        return data_dir() / "ledger.db"
+    # a URL that went through pathlib (typer's Path options) lost one slash: postgresql:/user@host/db
+    url = re.sub(r"^(postgres(?:ql)?(?:\+psycopg)?):/(?!/)", r"\1://", value)
+    if url.split("://", 1)[0] in ("postgresql", "postgres", "postgresql+psycopg"):
+        return url
+    return Path(value).expanduser()
+
+
+def display(target: "str | os.PathLike") -> str:
+    """A ledger target for messages: a URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", str(target))
+
+
+def is_url(target: object) -> bool:
+    return isinstance(target, str) and "://" in target
 
 
 def default_db_path() -> Path:

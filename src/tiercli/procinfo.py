@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 
 _TOLERANCE_S = 2.0  # clock ticks and boot-time rounding
+HOST = socket.gethostname()  # pids are per host: a shared (PostgreSQL) ledger records both
 
 
 @functools.lru_cache(maxsize=1)

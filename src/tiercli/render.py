@@ -33,6 +33,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tiercli.fmt import inert, pct  # noqa: F401 (pct: re-exported for the render modules)
+from tiercli.fmt import usd as fmt_usd
+
 NONE_LABEL = "(none)"
 BAR_FULL = "█"
 BAR_PARTS = " ▏▎▍▌▋▊▉"
@@ -43,37 +46,21 @@ TAIL_DAYS = 14
 
 # -- small formatting helpers --------------------------------------------------------------------
 def clean(value: Any) -> str:
-    """Data -> safe markup text: control characters replaced, markup escaped. None -> '(none)'."""
+    """Data -> safe markup text: control and bidi characters shown inert (fmt.inert), markup escaped.
+    None -> '(none)'."""
     if value is None:
         return NONE_LABEL
-    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value))
-    return escape(text)
+    return escape(inert(value))
 
 
 def _plain(value: Any) -> str:
     if value is None:
         return NONE_LABEL
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value))
+    return inert(value)
 
 
 def usd(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    if v >= 1000:
-        return f"{sign}${v:,.0f}"
-    if v >= 1:
-        return f"{sign}${v:,.2f}"
-    if v == 0:
-        return "$0"
-    if v >= 0.01:
-        return f"{sign}${v:.3f}"
-    return f"{sign}${v:.4f}"
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+    return fmt_usd(value, unknown="n/a")
 
 
 def num(value: int | None) -> str:
@@ -127,7 +114,7 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
         console.print("no calls yet in this window", markup=False, highlight=False)
         return
     parts = [
-        _header, _warnings, _tiers, _task_types, _savings, _caching, _quality, _days, _models,
+        _header, _warnings, _tiers, _task_types, _savings, _caching, _quality, _runs, _days, _models,
         _unpriced, _errors,
     ]
     if report.get("history"):  # an imported history: tier routed none of it (render_views.print_history)
@@ -139,6 +126,25 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
         if i:
             console.print()
         console.print(renderable, highlight=False)
+
+
+def _runs(report: dict[str, Any], console: Console):
+    """`tier run`: tasks, resolved rate and cost per task, by the tier each task started on."""
+    runs = report.get("runs")
+    if not runs:
+        return None
+    t = runs["tasks"]
+    table = Table(title=f"tier run: {t['tasks']} task(s), {pct(t['resolved_rate'])} resolved, "
+                        f"{usd(t['cost_per_task_usd'])} per task"
+                        + (f", {t['unknown_cost']} of unknown cost" if t["unknown_cost"] else "")
+                        + (f", {runs['interrupted_tasks']} interrupted" if runs["interrupted_tasks"] else ""),
+                  title_justify="left", box=None, pad_edge=False)
+    for column in ("started on", "tasks", "resolved", "cost per task", "cost per resolved"):
+        table.add_column(column, justify="left" if column == "started on" else "right", no_wrap=True)
+    for tier, g in runs["by_start_tier"].items():
+        table.add_row(clean(tier), num(g["tasks"]), pct(g["resolved_rate"]), usd(g["cost_per_task_usd"]),
+                      usd(g["cost_per_resolved_usd"]))
+    return table
 
 
 def _header(report: dict[str, Any], console: Console):

@@ -13,17 +13,9 @@ LOG_JSON_KEYS = (
 )
 
 
-# Control characters (C0, DEL, C1) from the ledger are shown as \xNN, never sent to the terminal: a
-# session name or a reason may hold an escape sequence (Rich's Text does not strip ESC).
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
-_CONTROL_KEEP_LAYOUT = {c: v for c, v in _CONTROL.items() if c not in (9, 10, 13)}
-
-
-def inert(value: object, keep_layout: bool = False) -> str:
-    """Control characters (C0, DEL, C1; U+009B is a CSI too) shown as \\xNN instead of reaching the
-    terminal; `keep_layout` leaves tab, newline and carriage return alone (for answer text)."""
-    return str(value).translate(_CONTROL_KEEP_LAYOUT if keep_layout else _CONTROL)
-
+# Control and bidi characters from the ledger are shown inert, never sent to the terminal: a session
+# name or a reason may hold an escape sequence (Rich's Text does not strip ESC). One table: fmt.inert.
+from tiercli.fmt import inert  # noqa: E402,F401 (re-exported)
 
 STALE_PENDING_S = 3600  # no call lasts an hour (guardrails.timeout_s caps it): its process died
 
@@ -51,6 +43,14 @@ def log_row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cost(row: dict[str, Any]) -> str:
+    if row.get("kind") == "run":  # a `tier run` attempt: the sum of its calls (they have their own rows)
+        import json
+
+        try:
+            cost = (json.loads(row.get("meta_json") or "{}").get("run") or {}).get("cost_usd")
+        except (ValueError, AttributeError):
+            cost = None
+        return f"Σ${cost:.4f}" if isinstance(cost, (int, float)) else "-"
     if row.get("cost_usd") is None:
         return "unpriced" if row.get("unpriced") else "-"
     return f"${row['cost_usd']:.4f}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tiercli.fmt import inert, usd
 from tiercli.replay import NONE_KEY, DryReplay, LiveItem, LivePlan, LiveResult, Side, bare_model
 
 ANSWER_CHARS = 80
@@ -180,17 +181,11 @@ def _text(value: Any) -> str:
 
     if value is None:
         return NONE_KEY
-    return escape("".join(ch if ch.isprintable() else "\ufffd" for ch in str(value)))
+    return escape(inert(value))
 
 
 def money(value: float | None) -> str:
-    if value is None:
-        return "unpriced"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    if value == 0 or abs(value) >= 0.0001:
-        return f"${value:.4f}"
-    return f"${value:.6f}"
+    return usd(value)
 
 
 def _signed(value: float | None) -> str:

@@ -84,7 +84,7 @@ _NARROW_FRACTION = 8
 
 REPORT_KEYS = (
     "window", "totals", "tiers", "targets", "warnings", "task_types", "savings", "caching",
-    "quality", "days", "models", "unpriced", "errors", "history",
+    "quality", "days", "models", "unpriced", "errors", "history", "runs",
 )
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)\s*$", re.I)
@@ -552,4 +552,16 @@ def build_report(
         "unpriced": unpriced,
         "errors": errors_out,
         "history": None,  # an imported history's "as run" and "with routing" (report_views.history)
+        "runs": _runs(ledger, since, until),  # `tier run` tasks: resolved rate and cost per task by tier
     }
+
+
+def _runs(ledger, since: float | None, until: float | None) -> dict[str, Any] | None:
+    """`tier run`'s tasks in the window (run_outcomes.summarize), None when there are none."""
+    attempts = getattr(ledger, "run_attempts", None)
+    rows = attempts(since, until) if attempts is not None else []
+    if not rows:
+        return None
+    from tiercli import run_outcomes
+
+    return run_outcomes.summarize(rows)

@@ -216,11 +216,14 @@ class Worker:
             # a check command runs in the user's directory and environment: in-process only
             channel.send_quietly({"t": "decline", "why": "runs in-process"})
             return
-        channel.send({"t": "accepted", "pid": os.getpid()})
+        from tiercli import paths
+
+        target = paths.ledger_target(request.get("db"), self.loaded.config.ledger.url)
+        channel.send({"t": "accepted", "pid": os.getpid(), "ledger": str(target)})
         self.warm.wait()
         started, outcome = time.monotonic(), "ok"
         try:
-            ask_command.execute(self.loaded, opts, str(request["db"]), out=channel.out, err=channel.err,
+            ask_command.execute(self.loaded, opts, target, out=channel.out, err=channel.err,
                                 tty=bool(request.get("tty")), terminal_safe=lambda t: inert(t, keep_layout=True))
         except TierError as exc:
             outcome = f"{type(exc).__name__} (exit {exc.exit_code})"

@@ -171,7 +171,7 @@ def peer_uid(sock: socket.socket) -> int | None:
 class Route:
     """Where this `tier ask` would find its worker."""
 
-    def __init__(self, key: str, directory: Path, sock: Path, config: str | None, db: str, cwd: Path):
+    def __init__(self, key: str, directory: Path, sock: Path, config: str | None, db: str | None, cwd: Path):
         self.key, self.directory, self.sock, self.config, self.db = key, directory, sock, config, db
         self.cwd = cwd  # where the worker loads the config (a relative static_prefix @file)
         self.declined = False
@@ -211,8 +211,7 @@ class Route:
         sock = socket_path(directory, key)
         if sock.parent != directory and not private_dir(sock.parent):
             return None
-        db_path = Path(db) if db else paths.default_db_path()
-        return cls(key, directory, sock, None if path is None else str(path), str(db_path.expanduser().absolute()),
+        return cls(key, directory, sock, None if path is None else str(path), _explicit_ledger(db),
                    Path.cwd() if relative else directory)
 
     # -- asking -------------------------------------------------------------------------------------
@@ -235,13 +234,13 @@ class Route:
         conn = self._connect()
         if conn is None:
             return False
-        accepted, last = False, "\n"
+        accepted, last, ledger = False, "\n", None
         try:
             request = {"v": PROTOCOL, "key": self.key, "opts": opts.to_dict(), "db": self.db, "tty": tty}
             for msg in _messages(conn, json.dumps(request).encode("utf-8", "surrogatepass") + b"\n"):
                 kind = msg.get("t")
                 if kind == "accepted":
-                    accepted = True
+                    accepted, ledger = True, msg.get("ledger")
                 elif kind == "out":
                     out(msg["s"])  # a BrokenPipeError here is our stdout's (`| head`): cli handles it
                     last = msg["s"][-1:] or last
@@ -260,7 +259,7 @@ class Route:
             return False  # the worker was exiting (idle) as we connected
         if last != "\n":
             out("\n")  # as the in-process run ends a broken-off answer
-        raise _lost(self.db)
+        raise _lost(ledger)
 
     # -- starting -----------------------------------------------------------------------------------
     def start_for_next_time(self) -> None:
@@ -338,17 +337,28 @@ def _rebuild(msg: dict[str, Any]) -> BaseException:
     return WorkerLost(f"unexpected message from the worker: {str(kind)[:40]}")
 
 
-def _lost(db: str) -> BaseException:
+def _explicit_ledger(db: os.PathLike | None) -> str | None:
+    """--db, else TIER_DB (a file made absolute: the worker runs elsewhere), else None: the worker
+    resolves the config's ledger.url or the default file, as the in-process run would."""
+    value = str(db) if db is not None else os.environ.get("TIER_DB")
+    if not value:
+        return None
+    target = paths.ledger_target(value)
+    return target if isinstance(target, str) else str(target.absolute())
+
+
+def _lost(ledger_target: str | None) -> BaseException:
     """The worker died mid-call: settle its pending row now (recover_orphans) and say so in one line."""
     from tiercli.errors import TierError
 
     recovered = 0
-    for _ in range(20):  # the dead worker may take a moment to be reaped
+    for _ in range(20 if ledger_target else 0):  # the dead worker may take a moment to be reaped
         try:
-            from tiercli.ledger import Ledger
+            from tiercli.ledger import open_ledger
 
-            with Ledger(db) as ledger:
-                recovered = len(ledger.recovered)
+            ledger = open_ledger(ledger_target, create=False)
+            recovered = len(ledger.recovered)
+            ledger.close()
         except Exception:  # noqa: BLE001 - the error below is what matters
             break
         if recovered:

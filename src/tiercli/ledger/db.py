@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
+from tiercli.ledger.users import SQLITE_V4, SQLITE_V4_COLUMNS, UsersMixin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 APPLICATION_ID = 0x54494552  # "TIER"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
@@ -64,6 +65,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (1, "calls, feedback and schema_migrations tables"),
     (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets), report index"),
     (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
+    (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
 ]
 _V2_COLUMNS = {"reserved_usd": "FLOAT", "check_passed": "BOOLEAN"}
 _V3_COLUMNS = {"task_id": "VARCHAR", "owner_pid": "INTEGER", "owner_started": "FLOAT"}
@@ -143,7 +145,7 @@ def _set_wal(conn: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.05)
 
 
-class Ledger:
+class Ledger(UsersMixin):
     """Open (and create or migrate) a ledger. Use as a context manager or call close()."""
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True, recover: bool = True):
@@ -251,7 +253,7 @@ class Ledger:
     def _migrate(self) -> None:
         from sqlmodel import SQLModel
 
-        from tiercli.ledger.models import Call, Feedback, Migration
+        from tiercli.ledger.models import Call, Feedback, Lease, Migration, User
 
         with self.engine.begin() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here
             tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -285,6 +287,14 @@ class Ledger:
                         if column not in have:  # a table made by an older tier
                             conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
                     for stmt in _V3_INDEXES:
+                        conn.exec_driver_sql(stmt)
+                elif version == 4:
+                    have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+                    for column, sql_type in SQLITE_V4_COLUMNS.items():
+                        if column not in have:  # a table made by an older tier
+                            conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])
+                    for stmt in SQLITE_V4:
                         conn.exec_driver_sql(stmt)
                 conn.execute(
                     Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
@@ -436,6 +446,30 @@ class Ledger:
             "AND status = 'ok' ORDER BY started_at DESC LIMIT 1", [session])
         return rows[0] if rows else None
 
+    def session_totals(self, session: str) -> dict[str, Any]:
+        """A session's model calls (kind 'run' rows left out): settled and pending `calls` (refused
+        ones apart), priced `cost_usd`, `unpriced` calls (cost unknown) and budget `refused` calls."""
+        rows = self._select(
+            "SELECT SUM(status != 'refused') AS calls, SUM(status = 'refused') AS refused, "
+            "SUM(cost_usd) AS cost_usd, SUM(status != 'refused' AND cost_usd IS NULL) AS unpriced "
+            "FROM calls WHERE session = ? AND kind != 'run'", [session])
+        r = rows[0]
+        return {"calls": r["calls"] or 0, "refused": r["refused"] or 0, "cost_usd": r["cost_usd"] or 0.0,
+                "unpriced": r["unpriced"] or 0}
+
+    def run_attempts(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """`tier run` attempts (kind 'run' rows) started in [since, until), by task then start, each
+        with its calls' priced `calls_cost_usd`, `calls` (refused ones apart) and `unpriced_calls`."""
+        calls_of = "FROM calls c WHERE c.session = r.session AND c.kind != 'run' AND c.status != 'refused'"
+        return self._select(
+            "SELECT r.id, r.task_id, r.started_at, r.session, r.tier, r.status, r.error_class, r.check_passed, "
+            "r.latency_ms, r.task_type, r.parent_id, r.meta_json, "
+            f"(SELECT SUM(c.cost_usd) {calls_of}) AS calls_cost_usd, (SELECT COUNT(*) {calls_of}) AS calls, "
+            f"(SELECT COUNT(*) {calls_of} AND c.cost_usd IS NULL) AS unpriced_calls "
+            "FROM calls r WHERE r.kind = 'run' AND r.started_at >= ? AND r.started_at < ? "
+            "ORDER BY r.task_id, r.started_at, r.id",
+            [since if since is not None else float("-inf"), until if until is not None else float("inf")])
+
     # -- budgets ---------------------------------------------------------------------------------
     @staticmethod
     def _first_overrun(conn: sqlite3.Connection, caps: list[Any], estimate_usd: float | None):
@@ -444,6 +478,10 @@ class Ledger:
                 spent = conn.execute(
                     f"SELECT COALESCE(SUM({_SPEND.format(r='calls')}), 0) FROM calls WHERE session = ?", [cap.session]
                 ).fetchone()[0]
+            elif getattr(cap, "user", None):  # a team member's own budget (schema 4)
+                spent = conn.execute(
+                    "SELECT COALESCE(SUM(usd), 0) FROM spend_user_days WHERE user_id = ? AND day >= date(?, 'unixepoch')",
+                    [cap.user, cap.since]).fetchone()[0]
             else:  # day-aligned windows (UTC), read from the trigger-kept daily totals
                 spent = conn.execute(
                     "SELECT COALESCE(SUM(usd), 0) FROM spend_days WHERE day >= date(?, 'unixepoch')", [cap.since]
@@ -496,7 +534,7 @@ class Ledger:
                 who = f"pid {r['owner_pid']}" if r["owner_pid"] is not None else "an older tier"
                 conn.execute(
                     "UPDATE calls SET status = 'interrupted', error_class = 'ProcessGone', ended_at = ?, "
-                    "reserved_usd = NULL, owner_pid = NULL, owner_started = NULL, cost_usd = NULL, "
+                    "reserved_usd = NULL, owner_pid = NULL, owner_started = NULL, owner_host = NULL, cost_usd = NULL, "
                     "error_message = ? WHERE id = ? AND status = 'pending'",
                     [now, f"recovered: the process that made this call ({who}) ended before settling it; "
                           "its cost is unknown and its budget reservation was released", r["id"]])

@@ -18,13 +18,11 @@ def known_call_keys(ledger: "Ledger", rows: Iterable[dict[str, Any]]) -> tuple[s
     rows = list(rows)
     ids: set[str] = set()
     external: set[str] = set()
-    with ledger._tx(immediate=False) as conn:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start:start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            ids.update(r[0] for r in conn.execute(f"SELECT id FROM calls WHERE id IN ({marks})",
-                                                  [r["id"] for r in chunk]))
-            ext = [r["external_id"] for r in chunk]
-            external.update(r[0] for r in conn.execute(
-                f"SELECT external_id FROM calls WHERE external_id IN ({', '.join('?' * len(ext))})", ext))
+    for start in range(0, len(rows), _CHUNK):  # on either engine (PgLedger._select takes the same ? marks)
+        chunk = rows[start:start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        ids.update(r["id"] for r in ledger._select(f"SELECT id FROM calls WHERE id IN ({marks})", [r["id"] for r in chunk]))
+        ext = [r["external_id"] for r in chunk]
+        external.update(r["external_id"] for r in ledger._select(
+            f"SELECT external_id FROM calls WHERE external_id IN ({', '.join('?' * len(ext))})", ext))
     return ids, external

@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
+SCHEMA_VERSION = 4  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):
@@ -70,6 +70,9 @@ class Call(SQLModel, table=True):
     task_id: Optional[str] = None  # the agent task (one user instruction) this call is a step of
     owner_pid: Optional[int] = None  # a pending row's writer process, so a dead owner's row can be settled
     owner_started: Optional[float] = None  # that process's start time (pids are reused)
+    # v4: team mode
+    user_id: Optional[str] = Field(default=None, index=True)  # the user whose token made the call (tier users)
+    owner_host: Optional[str] = None  # a pending row's writer's host: pids are per host (PostgreSQL leases)
 
 
 class Feedback(SQLModel, table=True):
@@ -88,3 +91,30 @@ class Migration(SQLModel, table=True):
     version: int = Field(primary_key=True)
     applied_at: float
     description: str
+
+
+class User(SQLModel, table=True):
+    """A team member of `tier serve` (v4). Only a hash of the token is kept (users.py says why sha256)."""
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True)  # the name given to `tier users add`
+    token_hash: str = Field(index=True, unique=True)
+    token_hint: str  # the token's first characters, to tell tokens apart in `tier users list`
+    daily_usd: Optional[float] = None
+    monthly_usd: Optional[float] = None
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    created_at: float
+    rotated_at: Optional[float] = None
+
+
+class Lease(SQLModel, table=True):
+    """A process holding pending rows on a shared (PostgreSQL) ledger renews its lease; a row whose
+    owner's lease expired is settled by any other process (v4; unused on SQLite, one host)."""
+
+    __tablename__ = "ledger_leases"
+
+    owner_host: str = Field(primary_key=True)
+    owner_pid: int = Field(primary_key=True)
+    owner_started: float = Field(primary_key=True)
+    expires_at: float

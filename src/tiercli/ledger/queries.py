@@ -46,6 +46,24 @@ def snapshot(ledger: "Ledger") -> Iterator[sqlite3.Connection]:
         yield conn
 
 
+_NAMED = __import__("re").compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def fetch(ledger: "Ledger", sql: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
+    """Rows of a read query on either engine: SQLite's connection in a snapshot, or a PostgreSQL
+    ledger's `_select` (named `:marks` turned into positional ones). For the queries `tier log` and
+    import share with team mode; the report's grouped pass is SQLite's own."""
+    if getattr(ledger, "engine_name", "sqlite") == "sqlite":
+        with snapshot(ledger) as conn:
+            return [dict(r) for r in conn.execute(sql, params)]
+    if isinstance(params, dict):
+        names = _NAMED.findall(sql)
+        sql, values = _NAMED.sub("?", sql), [params[n] for n in names]
+    else:
+        values = list(params)
+    return ledger._select(sql, values)
+
+
 def routed_tier_sql(p: str = "") -> str:
     """SQL for the tier routing chose: decided_tier for an override (when recorded), else the tier."""
     return (f"CASE WHEN {p}decision_source = 'override' AND COALESCE({p}decided_tier, '') != '' "
@@ -109,6 +127,7 @@ def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
       day     (UTC day number)                        when no model answered)
       status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
       decision (decision_source, kind, ok)           user-facing kinds only
+    `tier run`'s attempt rows (kind 'run') summarise calls counted here already: left out.
     """
     extra, params = where.day_range() if where.session is None else ([], {})
     params.update(where.params)
@@ -127,7 +146,7 @@ def grand_query(where: Where, tiers: list[str]) -> tuple[str, dict[str, Any]]:
                    SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw,
                    SUM(cache_write_1h_tokens) AS cw1h, SUM(output_tokens) AS outp,
                    SUM(fallback_count > 0 OR decision_source = 'cascade') AS escalations, MIN(started_at) AS first
-            FROM calls {where.sql(*extra)}
+            FROM calls {where.sql(*extra, "kind != 'run'")}
             GROUP BY {REPORT_GROUP_COLUMNS}
         )
         SELECT 'kind', kind, cost_null, NULL, {sums} FROM g GROUP BY 2, 3
@@ -423,8 +442,7 @@ def log_calls(ledger: "Ledger", *, limit: int, session: str | None = None, model
         params["l_text"] = _like(text)
     params["l_limit"] = limit
     sql = f"SELECT * FROM calls {where.sql(*extra)} ORDER BY started_at DESC, id LIMIT :l_limit"
-    with snapshot(ledger) as conn:
-        return [dict(r) for r in conn.execute(sql, params)]
+    return fetch(ledger, sql, params)
 
 
 def call_with_feedback(ledger: "Ledger", call_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -433,11 +451,8 @@ def call_with_feedback(ledger: "Ledger", call_id: str) -> tuple[dict[str, Any] |
     call = ledger.find_call(call_id)
     if call is None:
         return None, []
-    with snapshot(ledger) as conn:
-        linked = [dict(r) for r in conn.execute(
-            "SELECT id, kind, tier, served_model, status, cost_usd, unpriced FROM calls WHERE parent_id = ? "
-            "ORDER BY started_at, id", [call["id"]])]
-        feedback = [dict(r) for r in conn.execute(
-            "SELECT created_at, verdict, note FROM feedback WHERE call_id = ? ORDER BY id", [call["id"]])]
+    linked = fetch(ledger, "SELECT id, kind, tier, served_model, status, cost_usd, unpriced FROM calls "
+                           "WHERE parent_id = ? ORDER BY started_at, id", [call["id"]])
+    feedback = fetch(ledger, "SELECT created_at, verdict, note FROM feedback WHERE call_id = ? ORDER BY id", [call["id"]])
     call["linked"] = linked
     return call, feedback

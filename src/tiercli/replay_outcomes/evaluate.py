@@ -182,7 +182,8 @@ def policy_specs(policies: list[str] | None, cfg: "Config", tiers: list[str], ca
             run_tiers = [t for t in (cfg.run.tiers or cfg.routing.tiers) if t in tiers]
             if not run_tiers:
                 raise UsageError("--policy run: none of the config's run.tiers has a table model", "see --map")
-            merged_caps = {**cfg.run.caps, **caps}
+            every = dict.fromkeys(run_tiers, cfg.run.cap_usd) if cfg.run.cap_usd else {}  # as tier run reads it
+            merged_caps = {**every, **cfg.run.caps, **caps}
             merged_start = {g: t for g, t in {**cfg.run.start, **start}.items() if t in run_tiers}
             spec = _cascade(run_tiers, tiers, merged_start, tuple(merged_caps.get(t) for t in tiers), text)
             out.append(("run", spec))

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tiercli import calls, providers, scenarios
+from tiercli import calls, guards, providers, scenarios
 from tiercli.config import Deployment, LoadedConfig
-from tiercli.errors import BudgetExceeded, GuardrailRefusal, TierError, UsageError
+from tiercli.errors import BudgetExceeded, GuardrailRefusal, LedgerError, TierError, UsageError
 from tiercli.providers import adapt, passthrough
 from tiercli.router import Decision, decide
 from tiercli.serve import anthropic_sse, responses
@@ -63,6 +63,19 @@ TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Co
 TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
+@dataclass(frozen=True)
+class Pin:
+    """`tier run` hook: while set on a Gateway, every request is one attempt's call: sent to the
+    decision's tier (source "run"), recorded in `session` with `task_id`, admitted under `caps`."""
+
+    decision: Decision
+    session: str
+    task_id: str
+    caps: tuple[guards.Cap, ...] = ()
+    refusals: list[str] = field(default_factory=list, compare=False)  # budget refusals, for tier run
+    # decision.reasons[-1] names the attempt: a request routed by an earlier pin is refused at admission
+
+
 @dataclass
 class Flight:
     """One request in flight: what was asked, its recorded call, whether stickiness applies."""
@@ -77,13 +90,16 @@ class Flight:
 
 class Gateway:
     def __init__(self, loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST,
-                 token: str | None = None):
-        if not is_loopback(host) and not token:
-            raise UsageError(f"tier serve on {host} (beyond loopback) needs a local token",
-                             "pass --token or set TIER_SERVE_TOKEN; clients send it as a Bearer token or x-api-key")
+                 token: str | None = None, team: bool = False):
+        if not is_loopback(host) and not token and not team:
+            raise UsageError(f"tier serve on {host} (beyond loopback) needs a local token or users",
+                             "pass --token or set TIER_SERVE_TOKEN, or add users (tier users add NAME); "
+                             "clients send the token as a Bearer token or x-api-key")
         self.loaded = loaded
         self.cfg = loaded.config
-        self.db_path = Path(db_path)
+        self.db_path = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)  # URL: PostgreSQL
+        self.team = team  # users' tokens are checked (app.TokenGate); also set at startup when the ledger has users
+        self.shared_ledger = isinstance(self.db_path, str)  # PostgreSQL: other gateways may answer a session too
         self.host = host
         self.token = token or None
         self.sticky: dict[str, tuple[str, float]] = {}  # session -> (tier, time of its last call)
@@ -95,6 +111,7 @@ class Gateway:
         self._http: Any = None
         self._small = re.compile(self.cfg.serve.small_model_pattern, re.I) if self.cfg.serve.small_model_pattern else None
         self._chains: dict[tuple[str, str], list[tuple[str, Deployment]] | None] = {}
+        self.pin: Pin | None = None  # tier run: the attempt every request belongs to (run.py sets it)
         self.log: Callable[[dict[str, Any]], None] | None = None  # one record per request (the console)
         self.litellm_ready = threading.Event()  # cleared while a background warm-up imports litellm
         self.litellm_ready.set()
@@ -116,10 +133,11 @@ class Gateway:
     async def startup(self) -> None:
         import httpx
 
-        from tiercli.ledger import Ledger
+        from tiercli.ledger import open_ledger
 
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tier-serve-ledger")
-        self._ledger = await asyncio.get_running_loop().run_in_executor(self._db, Ledger, self.db_path)
+        self._ledger = await asyncio.get_running_loop().run_in_executor(self._db, open_ledger, self.db_path)
+        self.team = self.team or bool(await self._on_db(self._ledger.count_users))
         timeout = httpx.Timeout(self.cfg.guardrails.timeout_s, connect=min(10.0, self.cfg.guardrails.timeout_s))
         self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                                        trust_env=False)
@@ -203,6 +221,8 @@ class Gateway:
         meta: dict[str, Any] = {"task_rule": task.rule}
         if task.retry_of:
             meta["retry_of"] = task.retry_of
+        if self.pin is not None:  # tier run: the attempt's tier, whatever was asked
+            return self.pin.decision, meta, False
         facts = scenarios.RequestFacts(inc.model, inc.session, inc.thinking, inc.web_search, 0)
         early = scenarios.before_classifier(cfg, facts, self._small)
         if early is not None:
@@ -223,6 +243,8 @@ class Gateway:
             decision = decide(cfg, classification=classification)
             decision = replace(decision, reasons=(*decision.reasons, f"agent: {task.reason}"))
             warm = self.sticky.get(inc.session) if inc.session else None
+            if inc.session and self.shared_ledger:  # several gateways: the session's warm tier is in the ledger
+                warm = await self._on_db(self._ledger.session_warm_tier, inc.session) or warm
             decision = scenarios.stick(cfg, warm, decision, time.time(), meta,
                                        pays=lambda old, new: self._switch_pays(inc, old, new))
             self.tasks[task.task_id] = decision
@@ -306,21 +328,38 @@ class Gateway:
             providers.check_keys(self.cfg, tier)
         return check
 
-    def _admit(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any]) -> calls.RecordedCall:
+    def _admit(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any],
+               user: dict[str, Any] | None = None) -> calls.RecordedCall:
         assert self._ledger is not None
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
         n = inc.body.get("n") if isinstance(inc.body.get("n"), int) else 1
+        # tier run: the pin routed this request only if it is still the one set (an attempt that ended
+        # has no calls); its calls go in the attempt's session, under its caps
+        pin = self.pin if decision.source == "run" else None
+        if decision.source == "run" and (pin is None or pin.decision.reasons[-1] not in decision.reasons):
+            raise BudgetExceeded("this call belongs to a tier run attempt that has ended")
+        if pin is not None and inc.session:
+            serve_meta["agent_session"] = inc.session
         guardrail = self.cfg.guardrails.max_output_tokens
         task = inc.task
+        if pin is not None and task is not None:
+            serve_meta["agent_task_id"] = task.task_id  # the run's task id is the row's
         plan = calls.Plan(decision=decision, prompt=(task.instruction if task and task.instruction else inc.text) or "(no text)",
-                          messages=inc.flat, source="serve", session=inc.session, call_id=call_id,
-                          task_id=task.task_id if task else None,
+                          messages=inc.flat, source="run" if pin else "serve", session=pin.session if pin else inc.session,
+                          call_id=call_id, task_id=pin.task_id if pin else (task.task_id if task else None),
+                          extra_caps=(*(pin.caps if pin else ()), *(guards.user_caps(user, time.time()) if user else ())),
                           max_output_tokens=min(inc.max_tokens or guardrail, guardrail),  # what is sent: clamped
                           extra_input_text=_tools_text(inc), answers=max(n, 1),
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
                           key_check=self._key_check(inc),
-                          injects_cache=not self._chain(inc.protocol, decision.tier))
-        call = calls.open_call(self.loaded, self._ledger, plan)
+                          injects_cache=not self._chain(inc.protocol, decision.tier),
+                          user_id=user["id"] if user else None)
+        try:
+            call = calls.open_call(self.loaded, self._ledger, plan)
+        except BudgetExceeded as exc:
+            if pin is not None:
+                pin.refusals.append(exc.message)
+            raise
         self.open_calls[call.id] = call
         return call
 
@@ -392,7 +431,7 @@ class Gateway:
             body = parse_body(await request.body())
         except BadRequest as exc:
             return self._rejected(endpoint, None, protocol, 400, str(exc))
-        return await self._serve(endpoint, protocol, body, request.headers)
+        return await self._serve(endpoint, protocol, body, request.headers, scope=request.scope)
 
     async def handle_responses(self, request: Request) -> Response:
         """`POST /v1/responses`: translated to a chat request, served like one, translated back."""
@@ -406,7 +445,7 @@ class Gateway:
         except BadRequest as exc:
             return self._rejected(endpoint, None, "openai", 400, str(exc))
         answer = await self._serve(endpoint, "openai", chat, request.headers,
-                                   {"api": "responses", **({"left_out": left_out} if left_out else {})})
+                                   {"api": "responses", **({"left_out": left_out} if left_out else {})}, scope=request.scope)
         if answer.status_code >= 400:
             return answer  # the error shape {"error": {...}} is the Responses API's too
         if isinstance(answer, StreamingResponse):
@@ -415,9 +454,10 @@ class Gateway:
         return JSONResponse(responses.from_chat(json.loads(bytes(answer.body)), body))
 
     async def _serve(self, endpoint: str, protocol: str, body: dict[str, Any], headers,
-                     extra_meta: dict[str, Any] | None = None) -> Response:
+                     extra_meta: dict[str, Any] | None = None, scope: dict[str, Any] | None = None) -> Response:
+        scope = scope or {}
         try:
-            inc = read_incoming(protocol, body, headers, self.token)
+            inc = read_incoming(protocol, body, headers, scope.get("tier.token") or self.token)  # a user's token is not a provider key
         except BadRequest as exc:
             return self._rejected(endpoint, None, protocol, 400, str(exc))
         call_id = calls.new_id()
@@ -427,7 +467,7 @@ class Gateway:
             if not self._chain(protocol, decision.tier) and not all(d.is_offline for d in self.cfg.deployments(decision.tier)):
                 await self._litellm()
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
-            call = await self._on_db(self._admit, inc, decision, call_id, meta)
+            call = await self._on_db(self._admit, inc, decision, call_id, meta, scope.get("tier.user"))
         except BadRequest as exc:
             return self._rejected(endpoint, inc, protocol, 400, str(exc))
         except scenarios.ContextTooLong as exc:
@@ -436,8 +476,9 @@ class Gateway:
             status = 402 if isinstance(exc, BudgetExceeded) else 403
             return self._rejected(endpoint, inc, protocol, status, str(exc),
                                   "budget_exceeded" if status == 402 else "iteration_limit", "refused")
-        except TierError as exc:
-            return self._rejected(endpoint, inc, protocol, 500, f"tier serve: {exc}",
+        except TierError as exc:  # the ledger unreachable: 503, the call was not made
+            status = 503 if isinstance(exc, LedgerError) else 500
+            return self._rejected(endpoint, inc, protocol, status, f"tier serve: {exc}",
                                   "api_error" if protocol == "anthropic" else "server_error")
         flight = Flight(inc, call, sticky_ok, meta, endpoint)
         try:
