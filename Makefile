@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-test postgres-server lock bench clean
+.PHONY: demo test test-agents install install-test postgres-server lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,14 @@ postgres-server:
 
 test: install-test postgres-server
 	$(BIN)/python scripts/check_supply_chain.py
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Real coding agents (Claude Code, Codex from npm; aider from PyPI) into .agents/ (git-ignored), run through
+# tier serve against the fake provider. Needs node/npm and network to the registries; not part of `make test`.
+test-agents: install-test
+	bash scripts/test_agents.sh
 
 # Every benchmark with its anchor in the same run (anchors go into bench-out/, git-ignored; one that
 # cannot be installed is skipped with a message); figures land in bench-out/results.json and the

@@ -34,7 +34,15 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
-from relhelp import concurrent_first_opens, read_rows, report_totals, run_ask_drivers, run_ledger_writers, run_tier_asks, two_tier_config  # noqa: E402
+from relhelp import (  # noqa: E402
+    concurrent_first_opens,
+    read_rows,
+    report_totals,
+    run_ask_drivers,
+    run_ledger_writers,
+    run_tier_asks,
+    two_tier_config,
+)
 
 
 def summarize(name: str, rows: list[dict], expected_ids: list[str], locked: int, other: int, wall: float,

@@ -16,11 +16,11 @@ import time
 import uuid
 from pathlib import Path
 
-from tiercli import ask, calls, guards
-from tiercli.config import embedded_default_text, validate, config_hash, LoadedConfig
-from tiercli.ledger import Ledger
-
 import yaml
+
+from tiercli import ask, calls, guards
+from tiercli.config import LoadedConfig, config_hash, embedded_default_text, validate
+from tiercli.ledger import Ledger
 
 
 def main() -> None:

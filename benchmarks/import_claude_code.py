@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -43,7 +43,7 @@ def generate(samples: Path, dst: Path, target_bytes: int) -> tuple[int, int]:
                 break
             tag = f"b{copy:05d}"
             new_session = str(uuid.uuid4())
-            body = _IDS.sub(lambda m: f"{m.group(1)}_{m.group(2)}{tag}", text).replace(session, new_session)
+            body = _IDS.sub(lambda m, tag=tag: f"{m.group(1)}_{m.group(2)}{tag}", text).replace(session, new_session)
             project = dst / f"-home-bench-project{files // 10:03d}"
             project.mkdir(parents=True, exist_ok=True)
             data = body.encode("utf-8")

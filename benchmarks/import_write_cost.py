@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from import_claude_code import DEFAULT_SAMPLES, generate  # noqa: E402
+
 from tiercli.importers.claude_code import parse_claude_code  # noqa: E402
 from tiercli.ledger import Ledger  # noqa: E402
 

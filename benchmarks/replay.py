@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 os.environ.setdefault("ANTHROPIC_API_KEY", "sk-ant-dummy-for-benchmark")  # dry replay needs none; harmless
 
+from tiercli import render_replay  # noqa: E402
+from tiercli import replay as core  # noqa: E402
 from tiercli.config import load  # noqa: E402
 from tiercli.ledger.db import Ledger  # noqa: E402
-from tiercli import replay as core  # noqa: E402
-from tiercli import render_replay  # noqa: E402
 
 COLUMNS = ("id", "started_at", "session", "kind", "source", "task_type", "tier", "requested_model", "served_model",
            "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",

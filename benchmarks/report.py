@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                     report = build_report(ledger, config, since=since, until=None, session=None, now=END)
                     first = time.perf_counter() - t0
                     secs = _time(
-                        lambda: build_report(ledger, config, since=since, until=None, session=None, now=END),
+                        lambda since=since: build_report(ledger, config, since=since, until=None, session=None, now=END),
                         args.repeat,
                     )
                     rows = report["totals"]["calls"]

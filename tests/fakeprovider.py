@@ -41,6 +41,13 @@ into one chunk per word (whitespace kept, so the chunks join back to ``text`` ex
 (status >= 400) are always a JSON body, stream or not, as the real providers do.
 ``Reply(tool_calls=[{"id": ..., "name": ..., "arguments": {...}}])`` answers with tool calls after the
 text (OpenAI ``tool_calls``, Anthropic ``tool_use`` blocks; streamed as partial-JSON pieces).
+Strict by default (``FakeProvider(strict=False)`` or ``fake.strict = False`` to switch it off): for a
+model litellm's model map knows (claude-haiku-4-5, gpt-5-mini, ...) a request the real API refuses
+(``max_tokens`` over the model's output limit, ``thinking`` the model does not support, an unsupported
+``anthropic-beta`` such as context-1m, ``output_config`` / compaction where unsupported, ``max_tokens``
+or a non-default ``temperature`` on an OpenAI reasoning model, a prompt over the context window) is
+answered with the provider's real 400 instead of the scripted reply (which stays queued). The rules
+and their sources are in ``tests/fake_rules.py``. ``Reply.overloaded()`` is Anthropic's 529.
 ``fake.requests`` / ``fake.requests_for(model)`` list every POST (``RecordedRequest(path, model,
 body, headers, ts)``); ``GET /health`` is not recorded. ``fake.reset()`` forgets scripts, defaults
 and records.
@@ -138,7 +145,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 import re
 import socket
 import struct
@@ -148,6 +154,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,6 +222,7 @@ class Reply:
     error_type: str | None = None
     error_code: str | None = None
     context_tokens: int = 250_000  # for the context-window-exceeded message
+    error_param: str | None = None  # OpenAI error.param (None: "messages" for context overflow, else null)
     # Tool calls the model makes: [{"id": "call_1", "name": "read", "arguments": {...} or "json"}], sent
     # after the text (OpenAI message.tool_calls / Anthropic tool_use blocks, JSON and SSE). With tool
     # calls a finish_reason of "stop" becomes "tool_calls" (Anthropic stop_reason "tool_use").
@@ -257,6 +265,11 @@ class Reply:
         return cls(text="", status=400, error_code=_CONTEXT_CODE, error_type="invalid_request_error",
                    context_tokens=tokens)
 
+    @classmethod
+    def overloaded(cls, message: str | None = None) -> "Reply":
+        """Anthropic's 529 ``{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}``."""
+        return cls.error(529, message)
+
     # ---- rendering -----------------------------------------------------------------------
     def openai_error_body(self) -> dict[str, Any]:
         etype, ecode, emsg = _OPENAI_ERRORS.get(self.status, ("server_error" if self.status >= 500
@@ -266,8 +279,9 @@ class Reply:
         if code == _CONTEXT_CODE and self.error_message is None:
             emsg = (f"This model's maximum context length is 128000 tokens. However, your messages "
                     f"resulted in {self.context_tokens} tokens. Please reduce the length of the messages.")
+        param = self.error_param or ("messages" if code == _CONTEXT_CODE else None)
         return {"error": {"message": self.error_message or emsg, "type": self.error_type or etype,
-                          "param": "messages" if code == _CONTEXT_CODE else None, "code": code}}
+                          "param": param, "code": code}}
 
     def anthropic_error_body(self) -> dict[str, Any]:
         etype, emsg = _ANTHROPIC_ERRORS.get(self.status, ("api_error" if self.status >= 500
@@ -431,7 +445,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": {"message": f"no route POST {path}", "type": "not_found"}})
             return
-        reply = self.server.provider._next_reply(rec)
+        reply = None
+        if self.server.provider.strict:  # what the real API refuses for this model (tests/fake_rules.py)
+            from fake_rules import violation
+
+            reply = violation(proto, body, rec.headers)
+        reply = reply or self.server.provider._next_reply(rec)
         try:
             self._serve(proto, reply, body)
         except _CutStream:
@@ -667,10 +686,11 @@ class _Server(ThreadingHTTPServer):
 class FakeProvider:
     """A scripted OpenAI + Anthropic server on 127.0.0.1:<random port>. See the module docstring."""
 
-    def __init__(self, sse_transport: str = "chunked") -> None:
+    def __init__(self, sse_transport: str = "chunked", strict: bool = True) -> None:
         if sse_transport not in ("chunked", "close"):
             raise ValueError("sse_transport must be 'chunked' or 'close'")
         self.sse_transport = sse_transport
+        self.strict = strict  # refuse what the real API refuses for a known model (tests/fake_rules.py)
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[ReplyLike]] = {}
         self._defaults: dict[str, ReplyLike] = {}

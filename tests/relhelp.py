@@ -342,6 +342,7 @@ def concurrent_first_opens(tmp: Path, trials: int, processes: int) -> list[str]:
     import multiprocessing as mp
 
     import sqlmodel  # noqa: F401 - imported before the fork, so the children start at once
+
     from tiercli.ledger import models  # noqa: F401
 
     ctx = mp.get_context("fork")

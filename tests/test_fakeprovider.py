@@ -12,12 +12,12 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import http.client  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tiercli.errors import LedgerError
-from tiercli.ledger import Ledger, SCHEMA_VERSION
+from tiercli.ledger import SCHEMA_VERSION, Ledger
 from tiercli.ledger.db import APPLICATION_ID
 
 

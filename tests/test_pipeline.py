@@ -183,3 +183,16 @@ def test_money_is_shown_without_hiding_small_amounts(value, shown):
     from tiercli import fmt
 
     assert fmt.usd(value) == shown
+
+
+def test_a_key_echoed_across_the_cut_never_escapes_in_part(fake_provider, tmp_path, tier_home, monkeypatch):
+    """The litellm path scrubs a provider's error message before cutting it to 300 characters."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    fake_provider.set_default("*", Reply.error(401, "x" * 285 + " key " + KEY + " was rejected"))
+    cfg = tier_config(fake_provider, tmp_path / "k.yaml", CLAUDE, fallbacks=False)
+    result = runner.invoke(app, ["ask", "-c", cfg, "-t", "search", "where?"])
+    assert result.exit_code == 6
+    [row] = rows(tier_home)
+    for text in (result.stderr, row["error_message"] or "", row["attempts_json"] or ""):
+        for piece in (KEY[:12], KEY[-12:], KEY[8:20]):
+            assert piece not in text, text

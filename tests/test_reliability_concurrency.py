@@ -13,7 +13,15 @@ from collections import Counter
 import pytest
 
 from fakeprovider import Reply
-from relhelp import concurrent_first_opens, read_rows, report_totals, run_ask_drivers, run_ledger_writers, run_tier_asks, two_tier_config
+from relhelp import (
+    concurrent_first_opens,
+    read_rows,
+    report_totals,
+    run_ask_drivers,
+    run_ledger_writers,
+    run_tier_asks,
+    two_tier_config,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakeprovider import Reply
-from relhelp import BlackHole, KEY_VAR, assert_one_line_error, base_for, closed_port, models, read_rows, two_tier_config
+from relhelp import BlackHole, assert_one_line_error, base_for, closed_port, models, read_rows, two_tier_config
 from tiercli.cli import app
 
 runner = CliRunner()

@@ -10,13 +10,12 @@ import re
 from rich.console import Console
 from typer.testing import CliRunner
 
+from test_replay_tasks import CONFIG, row
 from tiercli import render_replay
 from tiercli.cli import app
 from tiercli.config import load
 from tiercli.ledger import Ledger
 from tiercli.replay import Selection, dry_replay
-
-from test_replay_tasks import CONFIG, row
 
 runner = CliRunner()
 

@@ -25,7 +25,13 @@ from tiercli.ledger import Ledger
 from tiercli.pricing import PriceBook
 from tiercli.render import CSV_HEADER, render_report, report_to_csv
 from tiercli.report import (
-    REPORT_INDEX_NAME, REPORT_INDEX_SQL, REPORT_KEYS, Where, build_report, grand_query, parse_window,
+    REPORT_INDEX_NAME,
+    REPORT_INDEX_SQL,
+    REPORT_KEYS,
+    Where,
+    build_report,
+    grand_query,
+    parse_window,
 )
 
 M = 1_000_000

@@ -567,7 +567,7 @@ def test_client_key_is_forwarded_only_when_the_config_says_so(gateways, fake_pro
 def test_bad_json_is_400_in_the_callers_protocol(gw):
     bad = httpx.post(gw.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
-    bad = httpx.post(gw.url + "/v1/messages", content=b"[1, 2]")
+    bad = httpx.post(gw.url + "/v1/messages", content=b"[1, 2]", headers={"content-type": "application/json"})
     assert bad.status_code == 400 and bad.json()["type"] == "error"
     assert bad.json()["error"]["type"] == "invalid_request_error"
     empty = httpx.post(gw.url + "/v1/messages", json={"model": "auto", "max_tokens": 5, "messages": []})
@@ -621,7 +621,7 @@ def test_offline_default_answers_a_placeholder(tmp_path, keys):
     app = create_app(cfgmod.load(None), tmp_path / "offline.db")
     from starlette.testclient import TestClient
 
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:4141") as client:  # TestClient's own Host, testserver, is refused
         resp = client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": LOW_TASK}]})
         assert resp.status_code == 200 and "offline placeholder" in resp.json()["choices"][0]["message"]["content"]
         resp = client.post("/v1/messages", json={"model": "tier3", "max_tokens": 10, "stream": True,

@@ -76,7 +76,7 @@ def test_the_gateway_checks_user_tokens_and_records_the_user(tmp_path, db):
     tier("users", "add", "bob", "--daily-usd", "0", "--db", db)
     body = {"model": "tier1", "max_tokens": 50, "messages": [{"role": "user", "content": "hello"}]}
     app = create_app(config.load(None), db)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:4141") as client:  # TestClient's own Host, testserver, is refused
         assert client.get("/health").status_code == 200
         denied = client.post("/v1/chat/completions", json=body)
         assert denied.status_code == 401 and "missing, wrong or rotated token" in denied.json()["error"]["message"]

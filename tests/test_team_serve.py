@@ -23,8 +23,8 @@ import pytest
 from fakeprovider import Reply
 from pgserver import free_port
 from tiercli import team
-from tiercli.pricing import PriceBook, Usage
 from tiercli.ledger import open_ledger
+from tiercli.pricing import PriceBook, Usage
 
 pytestmark = pytest.mark.slow
 OPENAI_KEY = "sk-openai-config-0123456789abcdefSECRET"

@@ -152,7 +152,9 @@ def summary_request(summary: str) -> str | None:
 
 
 def is_small_model(model: str | None) -> bool:
-    return bool(model) and bool(_SMALL_MODEL.search(model.rsplit("/", 1)[-1]))
+    if not model:
+        return False
+    return bool(_SMALL_MODEL.search(model.rsplit("/", 1)[-1]))
 
 
 def side_call_reason(*, model: str | None, has_tools: bool, texts: Iterable[str] = (), main_model: str | None = None,
@@ -320,7 +322,7 @@ def analyze_request(body: Mapping[str, Any], state: SessionState | None = None, 
         if k == INSTRUCTION:
             h = _digest(text)
             seen[h] = seen.get(h, 0) + 1
-            anchors[i] = f"{'sub:' + fingerprint + ':' if subagent else ''}{h}:{seen[h]}"
+            anchors[i] = f"{f'sub:{fingerprint}:' if subagent else ''}{h}:{seen[h]}"
     last_index = len(turns) - 1
     ends_in_step = bool(judged) and judged[-1][0] == last_index and judged[-1][1] == SKIP or \
         (bool(turns) and turns[-1].role == "assistant")

@@ -38,7 +38,7 @@ from tiercli.router import Decision
 
 if TYPE_CHECKING:
     from tiercli.config import LoadedConfig
-    from tiercli.ledger import Ledger
+    from tiercli.ledger import LedgerLike
     from tiercli.providers import Attempt, CallFailed, Completion
 
 
@@ -126,7 +126,7 @@ def usage_cols(usage: Usage) -> dict[str, int]:
 
 
 # -- open ------------------------------------------------------------------------------------------
-def open_call(loaded: "LoadedConfig", ledger: "Ledger", plan: Plan) -> "RecordedCall":
+def open_call(loaded: "LoadedConfig", ledger: "LedgerLike", plan: Plan) -> "RecordedCall":
     """Admit the call and write its pending row. Raises a GuardrailRefusal (recorded as a refused
     row), or the key check's ConfigError (nothing written)."""
     cfg = loaded.config
@@ -160,7 +160,7 @@ def _default_key_check(loaded: "LoadedConfig") -> Callable[[str], None]:
     return lambda tier: providers.check_keys(loaded.config, tier)
 
 
-def _choose_within_budget(loaded: "LoadedConfig", ledger: "Ledger", plan: Plan,
+def _choose_within_budget(loaded: "LoadedConfig", ledger: "LedgerLike", plan: Plan,
                           caps: list[guards.Cap]) -> tuple[Decision, float | None]:
     """The decision's tier if its upper bound fits every cap; else, with on_exceed: downgrade, the
     first cheaper tier that fits; else a refusal. Read only: the binding reservation is made with
@@ -202,7 +202,7 @@ def _pending_row(loaded: "LoadedConfig", plan: Plan, decision: Decision, now: fl
     }
 
 
-def _refuse(loaded: "LoadedConfig", ledger: "Ledger", plan: Plan, decision: Decision, refusal: GuardrailRefusal):
+def _refuse(loaded: "LoadedConfig", ledger: "LedgerLike", plan: Plan, decision: Decision, refusal: GuardrailRefusal):
     """A refused call is recorded (status refused, no cost) so it can be reviewed; then raised."""
     now = time.time()
     error_class = "IterationLimit" if isinstance(refusal, IterationLimit) else "BudgetExceeded"
@@ -223,7 +223,7 @@ def _refuse(loaded: "LoadedConfig", ledger: "Ledger", plan: Plan, decision: Deci
 class RecordedCall:
     """An admitted call whose pending row is written; settle it exactly once."""
 
-    def __init__(self, loaded: "LoadedConfig", ledger: "Ledger", plan: Plan, decision: Decision,
+    def __init__(self, loaded: "LoadedConfig", ledger: "LedgerLike", plan: Plan, decision: Decision,
                  row: dict[str, Any], estimate: float | None):
         self.loaded, self.ledger, self.plan = loaded, ledger, plan
         self.decision, self.row, self.estimate = decision, row, estimate
@@ -385,7 +385,7 @@ class Answer:
     latency_ms: float
 
 
-def complete(loaded: "LoadedConfig", ledger: "Ledger", plan: Plan, *, stream: bool = False,
+def complete(loaded: "LoadedConfig", ledger: "LedgerLike", plan: Plan, *, stream: bool = False,
              on_text: Callable[[str], None] | None = None, temperature: float | None = None) -> Answer:
     """Open the call, send its messages through providers.complete(), settle. Raises the provider's
     CallFailed / Interrupted after the row is settled."""

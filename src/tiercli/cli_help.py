@@ -144,7 +144,7 @@ def tidy_params(params: list[_click.Parameter]) -> list[_click.Parameter]:
         if isinstance(param, TyperArgument):
             if param.metavar is None:
                 param.metavar = param.name.upper()
-            param.display_type_rich = _no_type  # type: ignore[method-assign] - the name says it
+            param.display_type_rich = _no_type  # type: ignore[method-assign]  # the name says it
         elif isinstance(param, TyperOption) and param.metavar is None:
             param.metavar = "" if param.is_flag or param.count else _value_metavar(param)
         if isinstance(param, TyperOption) and param.name == "show_completion":
@@ -171,7 +171,7 @@ def config_values() -> dict[str, Any]:
 
         loaded = config.load(None)
         cfg = loaded.config
-        models = {}
+        models: dict[str, str] = {}
         for tier in cfg.routing.tiers:
             for d in cfg.deployments(tier):
                 models.setdefault(d.model.split("/", 1)[-1], tier)

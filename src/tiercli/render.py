@@ -28,7 +28,7 @@ import csv
 import io
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -93,7 +93,7 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] if v > 0 else " " for v in values)
 
 
-def _table(console: Console, title: str) -> Table:
+def _table(console: Console, title: str | None) -> Table:
     return Table(title=title, title_justify="left", title_style="bold", box=None, header_style="bold",
                  pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
 
@@ -211,7 +211,7 @@ def _tiers(report: dict[str, Any], console: Console):
         f"{' ' * len('of ' + num(tg['routed_calls']) + ' routed calls: ')}{clean(tg['top_tier'])} {pct(top_share)} "
         f"(target {pct(lo, 0)}-{pct(hi, 0)}){flag}"
     )
-    lines = [table, note]
+    lines: list[RenderableType] = [table, note]
     if tg.get("override_calls"):
         lines.append(Text(f"overrides (a tier forced by the user) are apart: {num(tg['override_calls'])} call(s), "
                           "not in the routed shares"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 LOG_JSON_KEYS = (
     "id", "ts", "session", "kind", "source", "task_type", "decision_source", "tier", "served_tier", "model",
@@ -82,7 +85,7 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
 
     console = console or Console()
     wide = console.width >= 120
-    columns = [("id", "left"), ("time", "left")]
+    columns: list[tuple[str, JustifyMethod]] = [("id", "left"), ("time", "left")]
     if wide:
         columns += [("session", "left"), ("kind", "left")]
     columns += [("task", "left"), ("tier", "left"), ("model", "left"), ("status", "left"), ("in", "right")]
@@ -95,7 +98,7 @@ def print_log(rows: list[dict[str, Any]], console=None) -> None:
     for name, justify in columns:
         # text columns give way (ellipsis) before any figure: figures are no_wrap and never shrink first
         table.add_column(name, justify=justify, no_wrap=name not in texts, overflow="ellipsis", max_width=caps.get(name))
-    styles = {"ok": "green", "error": "red", "interrupted": "yellow", "pending": "yellow", "refused": "red"}
+    styles: dict[str | None, str] = {"ok": "green", "error": "red", "interrupted": "yellow", "pending": "yellow", "refused": "red"}
     for r in rows:
         when = dt.datetime.fromtimestamp(r["started_at"], dt.timezone.utc).strftime("%m-%d %H:%M")
         tier = r.get("tier") or "-"
@@ -150,7 +153,9 @@ def print_call(call: dict[str, Any], feedback: list[dict[str, Any]], console=Non
 
     console = console or Console()
     data = call_json(call, feedback)
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
 
     def line(label: str, value: Any) -> None:
         console.print(Text.assemble((f"{label:>10}  ", "bold"), inert(value, keep_layout=True)), highlight=False)

@@ -6,9 +6,15 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
-from tiercli.importers.common import ImportResult, Progress
+from tiercli.importers.common import ImportResult
+
+
+class ProgressBar(Protocol):
+    """An importer's `Progress` callback that can also count calls instead of bytes (unit="calls")."""
+
+    def __call__(self, files: int, files_total: int, done: int, total: int, lines: int, unit: str = "bytes") -> None: ...
 
 
 @contextmanager
@@ -26,7 +32,7 @@ def call_progress(label: str, stream: Any = None) -> Iterator[Any]:
 
 
 @contextmanager
-def progress_bar(label: str, stream: Any = None) -> Iterator[Progress | None]:
+def progress_bar(label: str, stream: Any = None) -> Iterator[ProgressBar | None]:
     """A progress callback drawing on stderr when it is a terminal; None (no output) otherwise."""
     stream = stream if stream is not None else sys.stderr
     if not (hasattr(stream, "isatty") and stream.isatty()):

@@ -78,6 +78,8 @@ def quality(rollup: list[dict[str, Any]], feedback: list[tuple], retries: list[t
             if not a or not b or a["calls"] < min_calls or b["calls"] < min_calls:
                 continue
             rate_a, rate_b = _rate(a), _rate(b)
+            if rate_a is None or rate_b is None:  # no calls: only when min_calls < 1
+                continue
             if rate_b - rate_a >= min_increase - 1e-12:
                 regressions.append({
                     "task_type": task, "previous_config": prev_cfg, "newest_config": new_cfg,

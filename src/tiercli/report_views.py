@@ -211,7 +211,7 @@ def history(loaded, ledger, report: dict[str, Any], where: q.Where, tz: dt.tzinf
     after_tiers = {t: b.calls for t, b in dry.after.tiers.items()}
     all_sessions = usage_view(ledger, where, "session", tz, tz_name)["rows"]
     sessions = all_sessions[:SESSIONS_TOP]
-    as_run_types = sorted(
+    as_run_types: list[dict[str, Any]] = sorted(
         ({"task_type": k, "calls": b.calls, "cost_usd": round(b.cost_usd, 9), "unpriced_calls": b.unpriced}
          for k, b in dry.before.task_types.items()), key=lambda r: (-r["cost_usd"], -r["calls"], r["task_type"]))
     return {

@@ -194,7 +194,7 @@ def first_tier(loaded: LoadedConfig, opts: RunOptions, ledger: "Ledger") -> tupl
     if opts.start and opts.start != "auto":
         return opts.tiers.index(opts.start), decision
     mapped = cfg.run.start.get(decision.task_type) if decision and decision.task_type else None
-    if mapped in opts.tiers:
+    if decision is not None and mapped in opts.tiers:  # mapped comes from the decision's task type
         note = f"run.start.{decision.task_type} -> {mapped}"
         return opts.tiers.index(mapped), replace(decision, reasons=(*decision.reasons, note))
     if opts.start != "auto" or decision is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+
 def summarize(attempts: list[dict[str, Any]]) -> dict[str, Any]:
     """Tasks and attempts from Ledger.run_attempts() rows: resolved rate and cost per task, overall,
     by the tier a task started on and by the tier it was resolved on, and per attempt tier. A task
@@ -40,6 +41,8 @@ def summarize(attempts: list[dict[str, Any]]) -> dict[str, Any]:
                 "cost_per_task_usd": g["cost_usd"] / priced if priced else None,
                 "cost_per_resolved_usd": g["cost_usd"] / g["resolved"] if g["resolved"] and not g["unknown_cost"] else None}
 
+    by_start: dict[str, dict[str, Any]]  # tier -> group()
+    by_resolved: dict[str, dict[str, Any]]
     total, by_start, by_resolved, interrupted = group(), {}, {}, 0
     per_attempt: dict[str, dict[str, Any]] = {}
     for rows in tasks.values():

@@ -163,6 +163,7 @@ def extra_evidence(text: str, joined: str) -> list[tuple[float, str, str]]:
             out.append((4.5, "feature", f'textbook "{textbook.group(0)}" from a spec -> feature'))
         out.append((-2.0, "algorithm", f'textbook "{textbook.group(0)}", nothing to invent -> not algorithm'))
     elif novel or (twist and (textbook or rx["algo"].search(joined))):
+        assert twist is not None  # twist is novel when novel matched
         out.append((3.0, "algorithm", f'"{twist.group(0)}": an algorithm to invent -> algorithm'))
     return out
 

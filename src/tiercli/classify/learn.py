@@ -172,7 +172,7 @@ def collect(cfg: "Config", calls: list[dict[str, Any]]) -> Collected:
         counts[{"override": "overrides", "feedback-bad": "feedback_bad", "feedback-good": "feedback_good"}[why]] += 1
         recorded = row.get("task_type")
         if recorded and cfg.routing.task_types.get(recorded) == tier:
-            route = (recorded, LABEL_OF_TASK_TYPE.get(recorded))  # the recorded type already routes there
+            route: tuple[str | None, str | None] | None = (recorded, LABEL_OF_TASK_TYPE.get(recorded))  # the recorded type already routes there
         else:
             route = routing_of(cfg, tier)
         if route is None:

@@ -225,7 +225,7 @@ def _split(text: str) -> _Split:
     # group prose lines into segments; a segment is a run of prose lines (blank lines allowed)
     runs: list[tuple[int, int]] = []
     start = None
-    last_prose = None
+    last_prose = 0  # set together with start, read only while start is set
     for i, k in enumerate(kinds):
         if k == "p":
             if start is None:

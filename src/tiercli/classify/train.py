@@ -176,7 +176,7 @@ def report(items, probs, hedge: float, title: str) -> dict:
     if not n:
         return {}
     ok = 0
-    cross = Counter()
+    cross: Counter[tuple[str, str]] = Counter()
     conf_pts = []
     for it, p in zip(items, probs):
         label, raw, by_label = label_of(TASK_TYPES, p)

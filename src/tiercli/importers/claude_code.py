@@ -148,6 +148,21 @@ class _Entry:
     __slots__ = ("msg_id", "request_id", "total", "tokens", "model", "timestamp", "session", "cwd", "version",
                  "agent_id", "file", "file_no", "parent", "reported_cost", "sidechain", "tools", "task", "rule",
                  "request")
+    msg_id: str
+    request_id: str | None
+    total: int
+    tokens: tuple[int, int, int, int, int]
+    model: str
+    timestamp: float
+    session: str | None
+    cwd: str | None
+    version: str | None
+    agent_id: str | None
+    file: str
+    file_no: int
+    parent: str | None
+    reported_cost: float | None
+    sidechain: bool
 
     def __init__(self) -> None:
         self.tools: dict[Any, str] = {}  # tool_use block id -> tool name, in order
@@ -342,7 +357,7 @@ class _Parser:
         for e in entries:
             found = walk_parents(e.parent, parents, turns, memo) if e.parent is not None else None
             counts = mains.get(e.session) or {}
-            main_model = max(counts, key=counts.get) if counts else None
+            main_model = max(counts, key=counts.__getitem__) if counts else None
             if not e.sidechain and not e.tools and agent.side_call_reason(
                     model=e.model, has_tools=False, main_model=main_model) is not None:
                 e.task = agent.task_id(e.session, "side:" + e.msg_id)

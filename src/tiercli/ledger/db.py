@@ -171,7 +171,7 @@ class Ledger(UsersMixin):
         self._engine: Engine | None = None
         self._columns: tuple[str, ...] | None = None
         try:
-            self._raw = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._raw: sqlite3.Connection | None = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self._raw.row_factory = sqlite3.Row
             _configure(self._raw)
             self.wal = str(self._raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
@@ -269,7 +269,7 @@ class Ledger(UsersMixin):
                 if version <= current:
                     continue
                 if version == 1:
-                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                     for stmt in _EXTRA_INDEXES_V1:
                         conn.exec_driver_sql(stmt)
                     conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
@@ -293,11 +293,11 @@ class Ledger(UsersMixin):
                     for column, sql_type in SQLITE_V4_COLUMNS.items():
                         if column not in have:  # a table made by an older tier
                             conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
-                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                     for stmt in SQLITE_V4:
                         conn.exec_driver_sql(stmt)
                 conn.execute(
-                    Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)
+                    Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 )
             conn.exec_driver_sql(f"PRAGMA user_version={max(current, SCHEMA_VERSION)}")
 
@@ -306,8 +306,9 @@ class Ledger(UsersMixin):
         if raw is not None:
             raw.close()
             self._raw = None
-        if getattr(self, "_engine", None) is not None:
-            self._engine.dispose()
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.dispose()
             self._engine = None
 
     def __enter__(self) -> "Ledger":
@@ -338,9 +339,14 @@ class Ledger(UsersMixin):
             raise LedgerError(f"ledger read failed: {_short(exc)}", f"ledger at {self.path}") from None
 
     # -- sqlite3 side (hot path) ---------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            raise LedgerError(f"the ledger {self.path} is closed")
+        return self._raw
+
     @contextmanager
     def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-        conn = self._raw
+        conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
@@ -355,7 +361,7 @@ class Ledger(UsersMixin):
     @property
     def columns(self) -> tuple[str, ...]:
         if self._columns is None:
-            self._columns = tuple(r["name"] for r in self._raw.execute("PRAGMA table_info(calls)"))
+            self._columns = tuple(r["name"] for r in self._connection().execute("PRAGMA table_info(calls)"))
         return self._columns
 
     def _check_columns(self, values: dict[str, Any]) -> list[str]:

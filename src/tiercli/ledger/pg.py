@@ -65,7 +65,7 @@ class PgLedger(UsersMixin):
         self.wal = False
         self._engine: Engine | None = None
         self._columns: tuple[str, ...] | None = None
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
         self._lease: threading.Thread | None = None
         self._stop = threading.Event()
         try:
@@ -94,12 +94,12 @@ class PgLedger(UsersMixin):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
         return psycopg.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=10,
                                application_name="tier")
 
     @staticmethod
-    def _version(conn: psycopg.Connection) -> int:
+    def _version(conn: psycopg.Connection[dict[str, Any]]) -> int:
         """The recorded schema version; 0 for an empty database. Refuses a database that is not ours."""
         tables = {r["tablename"] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
@@ -108,7 +108,7 @@ class PgLedger(UsersMixin):
                 raise LedgerError("this PostgreSQL database has a `calls` table that is not a tier ledger's; "
                                   "it was left untouched", "point --db or TIER_DB at another database")
             return 0
-        return conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").fetchone()["v"]
+        return _one(conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations"))["v"]
 
     # -- migrations --------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -132,12 +132,12 @@ class PgLedger(UsersMixin):
                 if version <= current:
                     continue
                 if version == 1:
-                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 if version == 4:
-                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])
+                    SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                 for stmt in steps[version]:
                     conn.exec_driver_sql(stmt)
-                conn.execute(Migration.__table__.insert().values(version=version, applied_at=time.time(),
+                conn.execute(Migration.__table__.insert().values(version=version, applied_at=time.time(),  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
                                                                  description=description))
 
     # -- SQLAlchemy side (reports, imports) ----------------------------------------------------------
@@ -193,7 +193,7 @@ class PgLedger(UsersMixin):
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
-    def _live(self) -> psycopg.Connection:
+    def _live(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             if self._conn is not None:
                 self._conn.close()
@@ -201,7 +201,7 @@ class PgLedger(UsersMixin):
         return self._conn
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection]:
+    def _tx(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         try:
             conn = self._live()
             with conn.transaction():
@@ -210,7 +210,7 @@ class PgLedger(UsersMixin):
             raise LedgerError(f"ledger write failed: {str(exc).strip().splitlines()[0]}",
                               f"ledger at {self.path}") from None
 
-    def _run(self, work: Callable[[psycopg.Connection], Any], *, retry: bool) -> Any:
+    def _run(self, work: Callable[[psycopg.Connection[dict[str, Any]]], Any], *, retry: bool) -> Any:
         """`work` in one transaction; with retry, a lost connection is re-made and the work re-run
         until SETTLE_RETRY_S have passed (only for idempotent work)."""
         deadline = time.monotonic() + SETTLE_RETRY_S
@@ -290,7 +290,7 @@ class PgLedger(UsersMixin):
             groups.setdefault(tuple(values), []).append(values)
             total += 1
 
-        def work(conn: psycopg.Connection) -> int:
+        def work(conn: psycopg.Connection[dict[str, Any]]) -> int:
             added = 0
             with conn.cursor() as cur:
                 for keys, batch in groups.items():
@@ -335,17 +335,17 @@ class PgLedger(UsersMixin):
 
     # -- budgets -----------------------------------------------------------------------------------
     @staticmethod
-    def _first_overrun(conn: psycopg.Connection, caps: list[Any], estimate_usd: float | None):
+    def _first_overrun(conn: psycopg.Connection[dict[str, Any]], caps: list[Any], estimate_usd: float | None):
         for cap in caps:
             if cap.session:
-                spent = conn.execute(f"SELECT COALESCE(SUM({SPEND.format(r='calls')}), 0) AS s FROM calls "
-                                     "WHERE session = %s", [cap.session]).fetchone()["s"]
+                spent = _one(conn.execute(f"SELECT COALESCE(SUM({SPEND.format(r='calls')}), 0) AS s FROM calls "
+                                          "WHERE session = %s", [cap.session]))["s"]
             elif getattr(cap, "user", None):
-                spent = conn.execute("SELECT COALESCE(SUM(usd), 0) AS s FROM spend_user_days WHERE user_id = %s "
-                                     "AND day >= tier_day(%s)", [cap.user, cap.since]).fetchone()["s"]
+                spent = _one(conn.execute("SELECT COALESCE(SUM(usd), 0) AS s FROM spend_user_days WHERE user_id = %s "
+                                          "AND day >= tier_day(%s)", [cap.user, cap.since]))["s"]
             else:
-                spent = conn.execute("SELECT COALESCE(SUM(usd), 0) AS s FROM spend_days WHERE day >= tier_day(%s)",
-                                     [cap.since]).fetchone()["s"]
+                spent = _one(conn.execute("SELECT COALESCE(SUM(usd), 0) AS s FROM spend_days WHERE day >= tier_day(%s)",
+                                          [cap.since]))["s"]
             if estimate_usd is None or spent + estimate_usd > cap.limit_usd:
                 return cap, spent
         return None
@@ -370,7 +370,7 @@ class PgLedger(UsersMixin):
         sql = self._insert_sql(keys, "")
         params = [self._value(k, values[k]) for k in keys]
 
-        def work(conn: psycopg.Connection):
+        def work(conn: psycopg.Connection[dict[str, Any]]):
             for scope in self._scopes(caps):
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [scope])
             overrun = self._first_overrun(conn, caps, estimate_usd)
@@ -398,7 +398,7 @@ class PgLedger(UsersMixin):
     def _heartbeat(self) -> None:
         """Renew the lease every LEASE_S / 3 on a connection of its own, and settle other processes'
         orphans (the reconciler of a long-running gateway)."""
-        conn: psycopg.Connection | None = None
+        conn: psycopg.Connection[dict[str, Any]] | None = None
         while not self._stop.wait(LEASE_S / 3):
             try:
                 if conn is None or conn.broken:
@@ -428,13 +428,20 @@ class PgLedger(UsersMixin):
         return self._select("SELECT MAX(version) AS v FROM schema_migrations")[0]["v"] or 0
 
 
-def _renew(conn: psycopg.Connection, owner: tuple[str, int, float]) -> None:
+def _one(cursor: psycopg.Cursor[dict[str, Any]]) -> dict[str, Any]:
+    """The row of an aggregate query, which always returns exactly one."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
+def _renew(conn: psycopg.Connection[dict[str, Any]], owner: tuple[str, int, float]) -> None:
     conn.execute("INSERT INTO ledger_leases (owner_host, owner_pid, owner_started, expires_at) VALUES (%s, %s, %s, %s) "
                  "ON CONFLICT (owner_host, owner_pid, owner_started) DO UPDATE SET expires_at = EXCLUDED.expires_at",
                  [*owner, time.time() + LEASE_S])
 
 
-def recover(conn: psycopg.Connection, now: float) -> list[str]:
+def recover(conn: psycopg.Connection[dict[str, Any]], now: float) -> list[str]:
     """Settle the orphaned pending rows: owner on this host and not alive, owner elsewhere with an
     expired (or no) lease, or no owner and older than ORPHAN_AGE_S. Each row is settled by exactly
     one process (`AND status = 'pending'`)."""

@@ -92,7 +92,7 @@ class Where:
         parts = self.parts + [e for e in extra if e]
         return ("WHERE " + " AND ".join(parts)) if parts else ""
 
-    def day_range(self) -> tuple[list[str], dict[str, int]]:
+    def day_range(self) -> tuple[list[str], dict[str, Any]]:
         """The window on the day expression too (implied by the started_at bounds), so SQLite can
         range-scan ix_calls_report instead of reading all of it."""
         parts, params = [], {}

@@ -72,19 +72,15 @@ class Interrupted(KeyboardInterrupt):
         self.served_model = served_model
 
 
-_SECRET_PARAMS = ("api_key", "aws_secret_access_key", "aws_access_key_id", "aws_session_token")
-
-
 def scrub(text: str, cfg: Config | None = None) -> str:
-    """Remove API keys (the configured variables' values, keys written in the config itself, and
-    common key shapes) from text."""
+    """Remove API keys from text: every secret the config names (the one list of secret params,
+    secrets_scrub.SECRET_PARAMS; their values whether written in the config or read from the
+    environment) and common key shapes. Always before any cut (scrub, then truncate)."""
+    from tiercli import secrets_scrub
+
     variables = {v for d in cfg.model_list for v in d.key_variables()} if cfg is not None else set()
-    for d in cfg.model_list if cfg is not None else ():
-        for name in _SECRET_PARAMS:
-            value = d.litellm_params.get(name)
-            if isinstance(value, str) and len(value) >= 6 and not value.startswith("os.environ/"):
-                text = text.replace(value, f"<{name}>")
-    return redact.scrub(text, variables)
+    known = secrets_scrub.config_secrets(cfg) if cfg is not None else []
+    return redact.scrub(secrets_scrub.scrub_secrets(text, known), variables)
 
 
 # -- key checks ----------------------------------------------------------------------------------
@@ -170,7 +166,8 @@ class _AttemptLog:
         exc = kwargs.get("exception")
         group = metadata.get("model_group")
         model = kwargs.get("model") or params.get("model")
-        attempt = Attempt(group, model, type(exc).__name__ if exc else "Error", _short_error(exc))
+        # kept whole: pop_attempts scrubs it with the config's secrets, then cuts it
+        attempt = Attempt(group, model, type(exc).__name__ if exc else "Error", _short_error(exc, limit=None))
         bucket = self.failures.setdefault(call_id, [])
         if not any(a.as_dict() == attempt.as_dict() for a in bucket):
             bucket.append(attempt)
@@ -183,19 +180,20 @@ _ATTEMPT_LOG: _AttemptLog | None = None
 _PROVIDER_MESSAGE = re.compile(r"""["']message["']\s*:\s*["']((?:[^"'\\]|\\.){1,300})["']""")
 
 
-def _short_error(exc: BaseException | None) -> str:
-    """The provider's own message where one can be found, without litellm's boilerplate."""
+def _short_error(exc: BaseException | None, cfg: Config | None = None, limit: int | None = 300) -> str:
+    """The provider's own message where one can be found, without litellm's boilerplate; scrubbed
+    of keys before it is cut to 300 characters (a key across the cut would escape in part)."""
     if exc is None:
         return ""
-    text = str(getattr(exc, "message", None) or exc)
+    text = scrub(str(getattr(exc, "message", None) or exc), cfg)
     text = re.sub(r"\s+", " ", text).strip()
     found = _PROVIDER_MESSAGE.search(text)
     if found:
-        return found.group(1)[:300]
+        return found.group(1)[:limit]
     text = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception|Timeout): )+", "", text)  # "litellm.X: X: ..." -> "..."
     for marker in (" Handle with `litellm", " LiteLLM: model group", " Received Model Group", "LiteLLM Retried"):
         text = text.split(marker, 1)[0]
-    return text.strip()[:300]
+    return text.strip()[:limit]
 
 
 def _router(cfg: Config, cfg_hash: str):
@@ -234,7 +232,7 @@ def _router(cfg: Config, cfg_hash: str):
     try:
         router = litellm.Router(model_list=model_list, **settings)
     except Exception as exc:  # noqa: BLE001 - Router rejects some settings only at build time
-        raise ConfigError(f"litellm could not build a router from this config: {_short_error(exc)}") from None
+        raise ConfigError(f"litellm could not build a router from this config: {_short_error(exc, cfg)}") from None
     _ROUTERS[cfg_hash] = router
     return router
 
@@ -425,7 +423,7 @@ def raw_failure(cfg: Config, tier: str, call_id: str, exc: BaseException, *, par
     assert _ATTEMPT_LOG is not None
     attempts = _ATTEMPT_LOG.failures.pop(call_id, [])
     name, hint = _classify_exception(exc)
-    message = scrub(_short_error(exc), cfg)
+    message = scrub(_short_error(exc, cfg), cfg)
     if not attempts or isinstance(exc, DeadlineExceeded):  # litellm's logger saw nothing of it
         attempts.append(Attempt(group or tier, model, name, message))
     for a in attempts:
@@ -445,7 +443,7 @@ def pop_attempts(cfg: Config, call_id: str) -> list[Attempt]:
     """The failed attempts litellm logged for a call that in the end succeeded (fallbacks)."""
     attempts = _ATTEMPT_LOG.failures.pop(call_id, []) if _ATTEMPT_LOG is not None else []
     for a in attempts:
-        a.message = scrub(a.message, cfg)
+        a.message = scrub(a.message, cfg)[:300]  # scrubbed, then cut
     return attempts
 
 

@@ -53,7 +53,8 @@ class Selection:
 def select_ledger(ledger: "Ledger", *, session: str | None = None, since: float | None = None,
                   with_response: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Calls of kind main/import in the window, oldest first, and the other kinds' counts."""
-    where, params = ["1=1"], []
+    where: list[str] = ["1=1"]
+    params: list[Any] = []
     if session is not None:
         where.append("session = ?")
         params.append(session)
@@ -126,7 +127,7 @@ class Pricer:
 
     def __init__(self, cfg: "Config"):
         self.book = PriceBook(cfg.prices)
-        self.params = {}
+        self.params: dict[str, dict[str, Any]] = {}
         for d in cfg.model_list:
             self.params.setdefault(d.model, d.litellm_params)
         self._cache: dict[str, FloatPrice | None] = {}

@@ -36,11 +36,11 @@ class PromptCaches:
     """The caches of every (stream, model) pair seen so far."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple[object, str], _Held] = {}
+        self._held: dict[tuple[object, str | None], _Held] = {}
         self._ttl: dict[object, float] = {}  # stream -> TTL of its recorded writes
-        self._lost: set[tuple[object, str]] = set()  # (stream, model) whose recorded writes went elsewhere
+        self._lost: set[tuple[object, str | None]] = set()  # (stream, model) whose recorded writes went elsewhere
 
-    def call(self, stream: object, model: str, at: float, read: int, write: int, write_1h: int,
+    def call(self, stream: object, model: str | None, at: float, read: int, write: int, write_1h: int,
              recorded: str | None = None) -> tuple[int, int, int]:
         """(read, write, write_1h) of a call recorded on `recorded` (same naming as `model`), replayed
         on `model` at time `at`."""

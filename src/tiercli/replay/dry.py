@@ -274,6 +274,7 @@ def dry_replay(loaded: "LoadedConfig", rows: list[dict[str, Any]], selection: Se
         text = r.get("prompt_text")
         if old_family is not None and old_family != tier_family[new_tier] and (inp or read or write):
             if text:
+                assert old_model is not None  # old_family is known only for a named model
                 ratio = recounter.ratio(text, old_model, tier_model[new_tier])
                 n_inp, n_read, n_write, n_w1h = _scale(inp, ratio), _scale(read, ratio), _scale(write, ratio), _scale(w1h, ratio)
                 n_w1h = min(n_w1h, n_write)
@@ -292,13 +293,13 @@ def dry_replay(loaded: "LoadedConfig", rows: list[dict[str, Any]], selection: Se
             if c_read != n_read:
                 result.penalty_calls += 1
                 result.penalty_tokens += n_read - c_read
-                if price is not None:
+                if price is not None and warm_cost is not None:
                     new_cost = price.cost(n_inp, c_read, c_write, c_w1h, out)
                     penalty = new_cost - warm_cost
         effective_type = decision.task_type
         before.add(old_tier, effective_type, old_model, old_cost)
         after.add(new_tier, effective_type, tier_model[new_tier], new_cost)
-        if old_cost is not None and new_cost is not None:
+        if old_cost is not None and new_cost is not None and warm_cost is not None:
             result.comparable_calls += 1
             result.comparable_before_usd += old_cost
             result.comparable_after_usd += new_cost

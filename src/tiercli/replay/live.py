@@ -66,6 +66,7 @@ def plan_live(loaded: "LoadedConfig", rows: list[dict[str, Any]], dry: DryReplay
             no_prompt += 1
             continue
         req = ask.AskRequest(prompt=text)
+        assert call.decision is not None, "plan_live needs dry_replay(..., keep_calls=True)"
         est = ask.estimate(loaded, req, call.decision, row.get("output_tokens") or None)
         if est.cost_usd is None:
             unpriced += 1

@@ -27,13 +27,15 @@ def _load(path: Path, tasks: Path | None, by: str | None) -> tuple[OutcomeTable,
             return table, False
         from tiercli.classify import run_local
 
-        seen: dict[str, str] = {}
+        seen: dict[str, str | None] = {}
         for task in table.task_ids:
             prompt = table.prompts.get(task)
             if prompt and prompt.strip():
                 if prompt not in seen:
                     seen[prompt] = run_local(prompt).task_type
-                table.groups[task] = seen[prompt]
+                task_type = seen[prompt]
+                if task_type is not None:  # a learned label-only route has no type: the task stays untyped
+                    table.groups[task] = task_type
         if not table.groups:
             raise UsageError("--by classifier needs prompts", "add a prompt column or --tasks FILE")
         table.group_column = table.columns["task_type"] = "classifier"

@@ -253,7 +253,7 @@ def evaluate_outcomes(loaded: "LoadedConfig", table: "OutcomeTable", mapping: di
         weak = by_name.get(f"always:{tiers[0]}") or simulate(m, Spec("always", (0,), caps=cap_vec))
         q_weak, q_strong = weak.quality, top_policy.quality
         for p in results:
-            if q_strong is not None and q_weak is not None and q_strong != q_weak:
+            if p.quality is not None and q_strong is not None and q_weak is not None and q_strong != q_weak:
                 p.pgr = (p.quality - q_weak) / (q_strong - q_weak)
     routes: list[tuple[float, int, TaskRoute]] = []
     changed_tasks = 0

@@ -136,11 +136,11 @@ def simulate(m: Matrix, spec: Spec, indexes: Sequence[int] | None = None) -> Pol
         chain = chain_for(spec, m.groups[t], start) if spec.kind == "cascade" else spec.order
         paid, capped = 0.0, 0
         for i, k in enumerate(chain):
-            q, c, ok, cut = attempt(m, t, k, spec.caps)
-            paid += c
+            quality, cost, passed, cut = attempt(m, t, k, spec.caps)
+            paid += cost
             capped += cut
-            if ok or i == len(chain) - 1:
-                p.finish(m.tiers[k], q, paid, ok, i + 1, capped)
+            if passed or i == len(chain) - 1:
+                p.finish(m.tiers[k], quality, paid, passed, i + 1, capped)
                 break
     return p
 

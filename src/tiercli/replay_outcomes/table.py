@@ -50,7 +50,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NoReturn
 
 from tiercli.errors import InputError, UsageError
 
@@ -403,7 +403,7 @@ def _map_items(items: list[str], table: OutcomeTable, tiers: list[str]) -> list[
     return out
 
 
-def _bad_map_item(item: str, table: OutcomeTable, tiers: list[str]) -> None:
+def _bad_map_item(item: str, table: OutcomeTable, tiers: list[str]) -> NoReturn:
     left, sep, right = item.rpartition("=")
     left, right = left.strip(), right.strip()
     if not sep or not left or not right:

@@ -200,7 +200,7 @@ def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
     if len(groups) > MAX_TYPES:
         raise UsageError(f"{len(groups)} task types with at least {min_type_tasks} tasks each: the search takes at most "
                          f"{MAX_TYPES}", "choose a coarser --by column, raise --min-type-tasks, or --by none")
-    gpos = {g: i for i, g in enumerate(groups)}
+    gpos: dict[str | None, int] = {g: i for i, g in enumerate(groups)}
     gidx = [gpos.get(g, len(groups)) if by_type else 0 for g in m.groups]  # last slot: no type
     ngroups = len(groups) + 1
     thr = m.threshold
@@ -240,8 +240,8 @@ def search(m: Matrix, *, orders: list[tuple[int, ...]] | None = None,
                 rest_c[j] = rest_c[j + 1] + min(o[0] for o in opts[j])
                 rest_v[j] = rest_v[j + 1] + min(o[1] for o in opts[j])
             frontier = [(0.0, 0.0, ())]
-            for j, g in enumerate(active):
-                frontier = _pareto([(fc + c, fv + v, fp + ((g, s),) if s else fp)
+            for j, group in enumerate(active):
+                frontier = _pareto([(fc + c, fv + v, fp + ((group, s),) if s else fp)
                                     for fc, fv, fp in frontier for c, v, s in opts[j]])
                 # a partial policy whose best completion is no better than a policy already found is dropped
                 frontier = [f for f in frontier if not found.dominated(f[0] + rest_c[j + 1], f[1] + rest_v[j + 1])]

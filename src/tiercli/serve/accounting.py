@@ -127,8 +127,9 @@ class Outcome:
     def feed_response(self, resp: Any) -> None:
         choice = resp.choices[0] if resp.choices else None
         message = getattr(choice, "message", None)
-        if getattr(message, "content", None):
-            self.text.append(message.content)
+        content = getattr(message, "content", None)
+        if content:
+            self.text.append(content)
         for call in getattr(message, "tool_calls", None) or []:
             self.tool_calls.append(getattr(getattr(call, "function", None), "name", None) or "?")
         self.finish = getattr(choice, "finish_reason", None)

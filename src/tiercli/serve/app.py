@@ -13,7 +13,7 @@ from starlette.routing import Route
 from tiercli.config import LoadedConfig
 from tiercli.errors import ConfigError, TierError
 from tiercli.serve.gateway import DEFAULT_HOST, DEFAULT_PORT, Gateway
-from tiercli.serve.wire import error_response
+from tiercli.serve.wire import MAX_BODY_BYTES, error_response
 
 ENDPOINTS = ("POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models",
              "GET /health")
@@ -54,6 +54,7 @@ class TokenGate:
         for candidate in presented_tokens(headers):
             if not candidate.startswith(team.TOKEN_PREFIX):
                 continue
+            assert self.gateway._ledger is not None  # opened in startup, before any request
             user = await self.gateway._on_db(self.gateway._ledger.user_by_token_hash, team.token_hash(candidate))
             if user is None:
                 continue
@@ -130,6 +131,9 @@ def create_app(loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
     app.state.gateway = gateway
     app.add_middleware(TokenGate, gateway=gateway)
+    from tiercli.gateway_guard import GatewayGuard  # outermost: Host/Origin/content type/body size first
+    app.add_middleware(GatewayGuard, bound_host=host, max_body_bytes=MAX_BODY_BYTES, allowed_hosts=loaded.config.serve.allowed_hosts, allowed_origins=loaded.config.serve.allowed_origins,
+                       on_refusal=lambda r: gateway._emit(r.path, None, "refused", http_status=r.status, error=f"{r.reason}: {r.detail} (from {r.client})"))
     return app
 
 

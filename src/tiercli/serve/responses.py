@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterable, AsyncIterator
 
 from tiercli.serve.wire import BadRequest
 
@@ -235,7 +235,7 @@ class EventStream:
         return self._event("response.failed", response=final)
 
 
-async def translate_stream(chunks: AsyncIterator[bytes], request: dict[str, Any]) -> AsyncIterator[bytes]:
+async def translate_stream(chunks: AsyncIterable[str | bytes | memoryview], request: dict[str, Any]) -> AsyncIterator[bytes]:
     """The chat SSE body of the gateway's answer, as Responses events."""
     stream = EventStream(request)
     yield stream.start()
@@ -243,7 +243,7 @@ async def translate_stream(chunks: AsyncIterator[bytes], request: dict[str, Any]
     failed = False
     try:
         async for chunk in chunks:
-            buffer += chunk if isinstance(chunk, bytes) else str(chunk).encode()
+            buffer += chunk.encode() if isinstance(chunk, str) else bytes(chunk)
             *events, buffer = buffer.split(b"\n\n")
             for event in events:
                 data = next((line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")), b"")

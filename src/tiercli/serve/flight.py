@@ -1,0 +1,40 @@
+"""A request in flight through the gateway, and `tier run`'s pin (shared by the gateway's modules)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tiercli import calls, guards
+from tiercli.router import Decision
+from tiercli.serve.wire import Incoming
+
+
+@dataclass(frozen=True)
+class Pin:
+    """`tier run` hook: while set on a Gateway, every request is one attempt's call: sent to the
+    decision's tier (source "run"), recorded in `session` with `task_id`, admitted under `caps`."""
+
+    decision: Decision
+    session: str
+    task_id: str
+    caps: tuple[guards.Cap, ...] = ()
+    refusals: list[str] = field(default_factory=list, compare=False)  # budget refusals, for tier run
+    # decision.reasons[-1] names the attempt: a request routed by an earlier pin is refused at admission
+
+
+@dataclass
+class Flight:
+    """One request in flight: what was asked, its recorded call, whether stickiness applies."""
+
+    inc: Incoming
+    call: calls.RecordedCall
+    sticky_ok: bool
+    meta: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = ""
+    adapted: list[str] = field(default_factory=list)  # what was changed for the target (row meta)
+
+def tools_text(inc: Incoming) -> str:
+    tools = inc.body.get("tools")
+    return json.dumps(tools, ensure_ascii=False) if tools else ""
