@@ -51,6 +51,8 @@ test-agents: install-test
 bench: install-test
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/ask_overhead.py
+	$(BIN)/python benchmarks/first_token.py
+	$(BIN)/python benchmarks/first_token.py --runs 5 --no-worker
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/report.py --sizes 10k,100k,1m --dir bench-out/ledgers
 	$(BIN)/python benchmarks/import_claude_code.py

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("TIER_NO_WORKER", "1")  # `tier ask` in-process, as measured before the warm worker
+
 WORDS = "def return self value error import class for in range print if else None True".split()
 
 

@@ -26,6 +26,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+os.environ.setdefault("TIER_NO_WORKER", "1")  # `tier ask` in-process, as measured before the warm worker
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")

@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+os.environ.setdefault("TIER_NO_WORKER", "1")  # `tier ask` in-process, as measured before the warm worker
+
 
 def timed(cmd: list[str], env: dict, runs: int) -> float:
     samples = []

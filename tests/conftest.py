@@ -80,6 +80,7 @@ def tier_home(tmp_path, monkeypatch) -> Path:
     for var in ("TIER_CONFIG", "TIER_DB", "TIER_DEBUG", "CLAUDE_CONFIG_DIR", *KEY_VARIABLES):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TIER_NO_WORKER", "1")  # `tier ask` in-process: tests/test_worker.py turns the worker on
     return home
 
 

@@ -41,6 +41,8 @@ def all_commands(group=None, path=()):
 
     group = group or typer.main.get_command(app)
     for name, command in group.commands.items():
+        if getattr(command, "hidden", False):
+            continue  # internal (the warm worker's `_worker`): not in the help
         yield (*path, name)
         if hasattr(command, "commands"):
             yield from all_commands(command, (*path, name))

@@ -58,25 +58,9 @@ def ask(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """Route a prompt to the cheapest capable tier, stream the answer, record the call."""
-    from tiercli import ask as core
-    from tiercli.router import check_task_type, check_tier, decide
+    from tiercli import worker_client
+    from tiercli.ask_command import AskOptions
 
-    loaded = _load_config(config)
-    cfg = loaded.config
-    if task_type is not None:
-        check_task_type(cfg, task_type)
-    if tier is not None:
-        check_tier(cfg, tier)
-    if model is not None:
-        from tiercli.errors import UsageError
-        from tiercli.router import tier_for_model
-
-        model_tier = tier_for_model(cfg, model)
-        if tier is not None and tier != model_tier:
-            raise UsageError(f"--tier {tier} and --model {model} (on {model_tier}) disagree", "give one of them")
-        tier = model_tier
-    if classifier is not None and classifier not in ("static", "local", "llm", "hybrid"):
-        raise InputError(f"unknown --classifier {classifier!r}", "use static, local, llm or hybrid")
     system = None
     if system_file is not None:
         from tiercli.paths import not_a_regular_file
@@ -91,57 +75,39 @@ def ask(
             system = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read --system-file {system_file}: {getattr(exc, 'strerror', None) or exc}") from None
-    text = _prompt_from(prompt)
-    req = core.AskRequest(prompt=text, task_type=task_type, force_tier=tier, session=session, classifier=classifier,
-                          system=system, stream=not as_json, history=history, force=force)
-    if dry_run:
-        decision = decide(cfg, task_type=task_type, classification=core.classify_for(loaded, req), force_tier=tier)
-        result = core.estimate(loaded, req, decision, None)
-        if as_json:
-            typer.echo(json.dumps(result.as_json(), indent=2))
-        elif not quiet:
-            sys.stderr.write(_decision_line(result) + "\n")
-            if not quiet:
-                for reason in decision.reasons:
-                    sys.stderr.write(f"  · {reason}\n")
+    opts = AskOptions(prompt=_prompt_from(prompt), task_type=task_type, tier=tier, model=model, session=session,
+                      classifier=classifier, system=system, dry_run=dry_run, history=history, check=check, force=force,
+                      as_json=as_json, quiet=quiet)
+    # a warm worker answers without importing litellm here (worker_client.py); else run in-process
+    worker = None if dry_run or check is not None else worker_client.Route.find(config, db)
+    if worker is not None and worker.ask(opts, _write_out, _write_err, tty=sys.stdout.isatty()):
         return
-    ledger = _open_ledger(db, loaded=loaded)
-    tty = sys.stdout.isatty()
-    wrote = {"last": "\n"}
-
-    def on_text(piece: str) -> None:
-        sys.stdout.write(_terminal_safe(piece) if tty else piece)
-        sys.stdout.flush()
-        wrote["last"] = piece[-1:] or wrote["last"]
-
-    def on_attempt(attempt, verdict) -> None:
-        if quiet or as_json:
-            return
-        outcome = "check passed" if verdict.passed else (
-            "check timed out" if verdict.exit_code is None else f"check failed (exit {verdict.exit_code})")
-        sys.stderr.write(f"{_decision_line(attempt)} · {outcome}\n")
-
-    verified = None
     try:
-        if check is not None or cfg.guardrails.cascade.check:
-            result, verified = core.run_cascade(loaded, req, ledger, check, on_attempt=on_attempt,
-                                                on_text=None if as_json else on_text)
-            if verified is not None and not as_json:
-                on_text(result.text)
-        else:
-            result = core.run(loaded, req, ledger, on_text=None if as_json else on_text)
-    finally:
-        if not as_json and wrote["last"] != "\n":
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-        ledger.close()
-    if as_json:
-        data = result.as_json()
-        if verified is not None:
-            data["check"] = {"command": verified.command, "passed": verified.passed, "exit_code": verified.exit_code}
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    elif not quiet and verified is None:
-        sys.stderr.write(_decision_line(result) + "\n")
+        _ask_in_process(opts, config, db)
+    except TierError as exc:
+        if worker is not None and exc.exit_code not in (2, 3, 4):  # not a usage, config or input error
+            worker.start_for_next_time()
+        raise
+    if worker is not None:
+        worker.start_for_next_time()
+
+
+def _write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _write_err(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _ask_in_process(opts, config: Optional[Path], db: Optional[Path]) -> None:
+    from tiercli import ask_command
+
+    loaded = _load_config(config)
+    ask_command.execute(loaded, opts, _ledger_target(db, loaded), out=_write_out, err=_write_err,
+                        tty=sys.stdout.isatty(), terminal_safe=_terminal_safe)
 
 
 # -- classify ----------------------------------------------------------------------------------------
@@ -395,6 +361,18 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
         typer.echo(f"{source}: {len(errors)} problem(s)", err=True)
         raise typer.Exit(3)
     typer.echo(f"{source}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+
+
+@app.command("_worker", hidden=True)
+def _worker(
+    key: str = typer.Option(..., "--key"),
+    socket_path: str = typer.Option(..., "--socket"),
+    config: Optional[str] = typer.Option(None, "--config"),
+) -> None:
+    """Internal: the warm worker `tier ask` starts by itself (worker.py)."""
+    from tiercli import worker
+
+    raise typer.Exit(worker.main(key, socket_path, config))
 
 
 def _register_team() -> None:

@@ -175,6 +175,14 @@ class Routing(_Strict):
         return value
 
 
+class Worker(_Strict):
+    """The warm worker behind `tier ask` (worker.py): on by default; exits after idle_s without a
+    request (TIER_WORKER_IDLE_S overrides). TIER_NO_WORKER=1 switches it off for one shell."""
+
+    enabled: bool = True
+    idle_s: float = Field(default=600, gt=0, le=86_400)
+
+
 class Config(_Strict):
     model_list: list[Deployment] = Field(min_length=1)
     router_settings: dict[str, Any] = Field(default_factory=dict)
@@ -187,6 +195,7 @@ class Config(_Strict):
     litellm_settings: dict[str, Any] = Field(default_factory=dict)  # accepted, for drop-in proxy files
     serve: Serve = Field(default_factory=Serve)
     run: Run = Field(default_factory=Run)
+    worker: Worker = Field(default_factory=Worker)
 
     @field_validator("router_settings")
     @classmethod
@@ -375,6 +384,7 @@ def config_hash(cfg: Config) -> str:
     data = cfg.model_dump(mode="json")
     if data.get("run") == Run().model_dump(mode="json"):
         del data["run"]  # a config without a run: section keeps the hash it had before the section existed
+    data.pop("worker", None)  # how `tier ask` reaches the pipeline changes no answer
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

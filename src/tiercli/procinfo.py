@@ -38,6 +38,8 @@ def started(pid: int) -> float | None:
         return None
     # the command name (field 2) may hold spaces and parentheses: fields resume after the last ')'
     fields = stat[stat.rfind(b")") + 2:].split()
+    if fields[:1] == [b"Z"]:
+        return None  # a zombie has ended; only its exit status waits to be collected
     try:
         ticks = int(fields[19])  # field 22 of the whole line
     except (IndexError, ValueError):

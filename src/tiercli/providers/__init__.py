@@ -373,6 +373,8 @@ def complete(
             group, model, model_id = _served(resp, cfg, tier)
     except KeyboardInterrupt:
         _ATTEMPT_LOG.failures.pop(call_id, None)
+        if stream and "resp" in locals():
+            _close_stream(resp)  # a long-lived process (the worker) releases the connection now
         raise Interrupted("".join(text_parts), group, model) from None
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes CallFailed
         raise raw_failure(cfg, tier, call_id, exc, partial_text="".join(text_parts), group=group, model=model) from None
