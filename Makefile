@@ -38,7 +38,7 @@ test: install-test postgres-server
 	$(BIN)/python scripts/check_supply_chain.py
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	TIER_NO_WORKER=1 $(BIN)/python -m pytest  # `tier ask` in-process (tests/test_worker.py turns the worker on)
 
 # Real coding agents (Claude Code, Codex from npm; aider from PyPI) into .agents/ (git-ignored), run through
 # tier serve against the fake provider. Needs node/npm and network to the registries; not part of `make test`.

@@ -31,6 +31,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import harness  # noqa: E402
+
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
 WORDS = 62

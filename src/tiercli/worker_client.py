@@ -131,7 +131,7 @@ def prefix_files(config_text: str) -> tuple[list[str], bool]:
 
 
 def worker_key(config_source: str, config_bytes: bytes, directory: Path, environ: dict[str, str],
-               extra: list[str] = ()) -> str:
+               extra: tuple[str, ...] | list[str] = ()) -> str:
     from tiercli import __version__
 
     text = config_bytes.decode("utf-8", "replace")
@@ -353,6 +353,7 @@ def _lost(ledger_target: str | None) -> BaseException:
 
     recovered = 0
     for _ in range(20 if ledger_target else 0):  # the dead worker may take a moment to be reaped
+        assert ledger_target is not None  # the loop runs only with one
         try:
             from tiercli.ledger import open_ledger
 
