@@ -175,14 +175,4 @@ def _money(value: float | None) -> str:
     return usd(value)
 
 
-def _decision_line(result) -> str:
-    d = result.decision
-    tier = d.tier if not result.served_tier or result.served_tier == d.tier else f"{d.tier}→{result.served_tier}"
-    model = result.served_model or d.model
-    cost = _money(result.cost_usd)
-    if result.estimated:
-        u = result.usage
-        return f"dry run · {tier} · {model} · {d.describe()} · est. {cost} ({u.prompt_tokens:,} tokens in + ~{u.output_tokens:,} out)"
-    return f"{tier} · {model} · {d.describe()} · {cost}"
-
 

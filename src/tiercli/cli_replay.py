@@ -9,27 +9,18 @@ from typing import Optional
 
 import typer
 
-from tiercli.cli_common import (  # noqa: F401
-    MAX_STDIN_BYTES,
+from tiercli.cli_common import (
     ConfigOpt,
     DbOpt,
     JsonOpt,
-    _decision_line,
-    _errors,
-    _fail,
     _ledger_target,
     _load_config,
     _money,
     _open_ledger,
-    _prompt_from,
-    _read_stdin,
     _terminal_safe,
     app,
-    config_app,
     guarded,
-    import_app,
 )
-from tiercli.errors import EXIT_INTERRUPTED, InputError, LedgerError, TierError  # noqa: F401
 
 
 # -- replay ------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from tiercli import calls, guards
+from tiercli.config import Config, LoadedConfig
 from tiercli.router import Decision
 from tiercli.serve.wire import Incoming
 
@@ -38,3 +39,28 @@ class Flight:
 def tools_text(inc: Incoming) -> str:
     tools = inc.body.get("tools")
     return json.dumps(tools, ensure_ascii=False) if tools else ""
+
+
+class GatewayParts:
+    """What serve.gateway.Gateway provides to its routing and relay mixins (declared for the type
+    checker; annotations only, no values)."""
+
+    cfg: Config
+    loaded: LoadedConfig
+    _ledger: Any
+    _http: Any
+    _small: Any
+    pin: Any
+    sticky: dict[str, tuple[str, float]]
+    sessions: dict[str, Any]
+    tasks: dict[str, Decision]
+    shared_ledger: bool
+    _on_db: Callable[..., Any]
+    _later: Callable[..., None]
+    _litellm: Callable[[], Any]
+    _chain: Callable[[str, str], Any]
+    _forwards_client_key: Callable[[Incoming], bool]
+    _settle_ok: Callable[..., None]
+    _settle_failed: Callable[..., None]
+    _settle_interrupted: Callable[..., None]
+    _remember: Callable[..., None]

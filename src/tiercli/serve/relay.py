@@ -6,42 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tiercli import providers
-from tiercli.config import Config, Deployment, LoadedConfig
+from tiercli.config import Deployment
 from tiercli.providers import adapt, passthrough
-from tiercli.router import Decision
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
-from tiercli.serve.flight import Flight
+from tiercli.serve.flight import Flight, GatewayParts
 from tiercli.serve.wire import BadRequest, Incoming, error_event, error_response, render_text
 
 
-class Relays:
-    # provided by Gateway (declared for the type checker)
-    cfg: Config
-    loaded: LoadedConfig
-    _ledger: Any
-    _http: Any
-    _small: Any
-    pin: Any
-    sticky: dict[str, tuple[str, float]]
-    sessions: dict[str, Any]
-    tasks: dict[str, Decision]
-    shared_ledger: bool
-
-    _on_db: Callable[..., Any]
-    _later: Callable[..., None]
-    _litellm: Callable[[], Any]
-    _chain: Callable[[str, str], Any]
-    _forwards_client_key: Callable[[Incoming], bool]
-    _settle_ok: Callable[..., None]
-    _settle_failed: Callable[..., None]
-    _settle_interrupted: Callable[..., None]
-    _remember: Callable[..., None]
+class Relays(GatewayParts):
 
     # -- offline placeholder -------------------------------------------------------------------------
     async def _offline(self, flight: Flight) -> Response:

@@ -5,40 +5,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from tiercli import scenarios
-from tiercli.config import Config, LoadedConfig
 from tiercli.providers import adapt
 from tiercli.router import Decision, decide
-from tiercli.serve.flight import Flight, tools_text
+from tiercli.serve.flight import Flight, GatewayParts, tools_text
 from tiercli.serve.wire import Incoming
 
 TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Code sessions)
 TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
-class Routing:
-    # provided by Gateway (declared for the type checker)
-    cfg: Config
-    loaded: LoadedConfig
-    _ledger: Any
-    _http: Any
-    _small: Any
-    pin: Any
-    sticky: dict[str, tuple[str, float]]
-    sessions: dict[str, Any]
-    tasks: dict[str, Decision]
-    shared_ledger: bool
-
-    _on_db: Callable[..., Any]
-    _later: Callable[..., None]
-    _litellm: Callable[[], Any]
-    _chain: Callable[[str, str], Any]
-    _forwards_client_key: Callable[[Incoming], bool]
-    _settle_ok: Callable[..., None]
-    _settle_failed: Callable[..., None]
-    _settle_interrupted: Callable[..., None]
+class Routing(GatewayParts):
 
     def _prompt_tokens(self, inc: Incoming, tier: str, exact: bool = False) -> int:
         """Prompt tokens, counted exactly only near the long-context threshold (a 100 KB prompt costs
