@@ -230,6 +230,7 @@ class RecordedCall:
         self.id: str = row["id"]
         self.started: float = row["started_at"]
         self.status: str | None = None  # set once settled
+        self.settled_row: dict[str, Any] | None = None
         self.cost_usd: float | None = None
         self.price_source: str | None = None
         self.usage = Usage()
@@ -301,11 +302,12 @@ class RecordedCall:
         ended = time.time()
         cost, source, usage = self._price(group, model, usage)
         self.cost_usd, self.price_source, self.usage = cost, source, usage
-        self.ledger.upsert_call({
+        self.settled_row = {  # what was written, for whoever reports the call (the gateway's console)
             **self.row, **usage_cols(usage), **values, "status": status, "ended_at": ended, "reserved_usd": None,
             "cost_usd": cost, "price_source": source, "unpriced": cost is None,
             "latency_ms": (ended - self.started) * 1000, "owner_pid": None, "owner_started": None, "owner_host": None,
-        })
+        }
+        self.ledger.upsert_call(self.settled_row)
         self.status = status
         d = self._deployment(group or self.decision.tier, self.decision.model)
         provider = d.provider() if d else (self.decision.model.split("/", 1)[0] if "/" in self.decision.model else "unknown")

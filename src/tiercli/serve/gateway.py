@@ -228,8 +228,7 @@ class Gateway(Routing, Relays):
         finally:
             self.open_calls.pop(call.id, None)
         if self.log is not None:
-            row = self._ledger.get_call(call.id) if self._ledger is not None else None
-            self._emit(flight.endpoint, flight.inc, call.status or "?", row)
+            self._emit(flight.endpoint, flight.inc, call.status or "?", call.settled_row)  # no read back
 
     def _emit(self, endpoint: str, inc: Incoming | None, status: str, row: dict[str, Any] | None = None,
               http_status: int | None = None, error: str | None = None) -> None:
@@ -243,11 +242,12 @@ class Gateway(Routing, Relays):
         }
         if row is not None:
             record.update({
-                "call_id": row["id"], "tier": row["tier"], "served_tier": row["served_tier"],
-                "model": row["served_model"] or row["requested_model"],
-                "input_tokens": (row["input_tokens"] or 0) + (row["cache_read_tokens"] or 0) + (row["cache_write_tokens"] or 0),
-                "output_tokens": row["output_tokens"], "cost_usd": row["cost_usd"], "ms": row["latency_ms"],
-                "error": row["error_message"],
+                "call_id": row["id"], "tier": row["tier"], "served_tier": row.get("served_tier"),
+                "model": row.get("served_model") or row.get("requested_model"),
+                "input_tokens": (row.get("input_tokens") or 0) + (row.get("cache_read_tokens") or 0)
+                + (row.get("cache_write_tokens") or 0),
+                "output_tokens": row.get("output_tokens"), "cost_usd": row.get("cost_usd"), "ms": row.get("latency_ms"),
+                "error": row.get("error_message"),
             })
         if error:
             record["error"] = error
