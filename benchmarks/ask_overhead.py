@@ -5,7 +5,7 @@ Two views, both printed:
      fresh process making one streamed call; median of --runs. Both pay litellm's import.
   2. per call, warm, in one process: tiercli's ask.run (decision, pending row, litellm Router call,
      settled row) versus litellm.completion; median of --calls after warm-up.
-Target: ratio <= 1.15 for the whole process. Prints only.
+Target: ratio <= 1.15 for the whole process. Prints, and records both views (harness.record).
 Run: python benchmarks/ask_overhead.py [--runs 5] [--calls 200]
 """
 
@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from harness import load_average, record  # noqa: E402
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
@@ -130,7 +132,14 @@ def main() -> None:
         print(f"  litellm.completion              {bare_call:8.2f} ms")
         print(f"  ask.run --task-type (static)    {static:8.2f} ms   +{static - bare_call:.2f} ms  ratio {static / bare_call:.2f}")
         print(f"  ask.run (local classifier)      {local:8.2f} ms   +{local - bare_call:.2f} ms  ratio {local / bare_call:.2f}")
-        print("  (tier's per-call extra: two ledger commits with synchronous=FULL, the litellm Router, cost lookup)")
+        print("  (tier's per-call extra: two ledger commits, the litellm Router, cost lookup)")
+        record("tier ask, whole process, one streamed call (in-process, no worker)", tier_ms / 1000, "s",
+               anchor="a bare litellm.completion script", anchor_value=bare_ms / 1000, target="ratio <= 1.15",
+               note=f"median of {args.runs}; both pay litellm's import; {load_average()}")
+        record("tier ask per call, warm, in one process (static route)", static / 1000, "s",
+               anchor="litellm.completion, same process", anchor_value=bare_call / 1000,
+               note=f"median of {args.calls}; added {static - bare_call:+.2f} ms; local classifier {local - bare_call:+.2f} ms; "
+                    f"{load_average()}")
 
 
 if __name__ == "__main__":

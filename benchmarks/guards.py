@@ -3,7 +3,7 @@
 Measures, on a ledger with --rows existing calls, the time of what a guarded `tier ask` adds over an
 unguarded one: the session's call count, the upper-bound estimate (offline token count), the
 read-only budget check and the pending row written in the same IMMEDIATE transaction as the spend
-query, against the plain pending-row write. Target: <= 2 ms p50. Prints only.
+query, against the plain pending-row write. Target: <= 2 ms p50. Prints, and records the overhead (harness.record).
 Run: python benchmarks/guards.py [--rows 100000] [--calls 500]
 """
 
@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import yaml
+from harness import load_average, record
 
 from tiercli import ask, calls, guards
 from tiercli.config import LoadedConfig, config_hash, embedded_default_text, validate
@@ -75,6 +76,8 @@ def main() -> None:
     print(f"  pending row only            p50 {p50_plain:6.2f} ms  p99 {p99_plain:6.2f} ms")
     print(f"  guards + reserved row       p50 {p50_guard:6.2f} ms  p99 {p99_guard:6.2f} ms")
     print(f"  guard overhead              p50 {p50_guard - p50_plain:6.2f} ms  (target <= 2 ms)")
+    record(f"guard checks per call (budget, iterations), {args.rows:,}-call ledger", (p50_guard - p50_plain) / 1000, "s",
+           target="value <= 0.002", note=f"p50 over the pending-row write ({p50_plain:.2f} ms); {load_average()}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from harness import load_average, record  # noqa: E402
+
 from tiercli.config import load  # noqa: E402
 from tiercli.replay_outcomes import tune as tuning  # noqa: E402
 from tiercli.replay_outcomes.commands import tune_table  # noqa: E402
@@ -72,6 +74,8 @@ def main() -> None:
     print(f"read table {t_load:.3f}s | map and price {t_matrix:.3f}s | one search {t_search:.3f}s "
           f"({found.settings} (order, caps) settings x start tier per {len(found.groups)} dimensions, "
           f"{len(found.frontier)} frontier policies) | tier tune with 5-fold CV {t_tune:.3f}s  (best of {args.repeat})")
+    record(f"tier tune on {args.table.name} ({len(m):,} tasks x 3 tiers), search + 5-fold CV, in-process", t_tune, "s",
+           note=f"one search {t_search:.2f} s; reading the table {t_load:.2f} s; best of {args.repeat}; {load_average()}")
 
     replay = evaluate_outcomes(loaded, table, mapping, policies=["always:tier1", "always:tier2", "always:tier3",
                                                                  "cascade", "oracle"])

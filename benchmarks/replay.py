@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 os.environ.setdefault("ANTHROPIC_API_KEY", "sk-ant-dummy-for-benchmark")  # dry replay needs none; harmless
 
+from harness import load_average, record  # noqa: E402
+
 from tiercli import render_replay  # noqa: E402
 from tiercli import replay as core  # noqa: E402
 from tiercli.config import load  # noqa: E402
@@ -164,6 +166,8 @@ def main() -> None:
           f"{render_replay.money(data['cache']['switch_penalty_usd'])} on {data['cache']['penalty_calls']:,} calls); "
           f"{data['tasks']['tasks']:,} tasks; {data['changed_calls']:,} calls change tier or priced model, "
           f"{data['renamed_calls']:,} renames; unpriced before {data['before']['unpriced']['calls']}")
+    record(f"dry replay of {n:,} calls (by task, cache-aware), in-process", total, "s", target="value <= 10",
+           note=f"read {t_read:.2f} s + replay {t_replay:.2f} s; CPU {cpu:.2f} s; best of {args.repeat}; {load_average()}")
     if args.cli:
         env = dict(os.environ)
         t = time.perf_counter()

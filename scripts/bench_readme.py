@@ -29,6 +29,8 @@ def _figure(value: float | None, unit: str) -> str:
     if value is None:
         return "skipped"
     if unit == "s":
+        if value < 0.01:
+            return f"{value * 1000:.2f} ms"
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     return f"{value:,.3g} {unit}"
 
