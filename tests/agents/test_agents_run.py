@@ -24,6 +24,7 @@ from agents_harness import (
     SERVER_KEYS,
     _anthropic_tools,
     _has_tool_result,
+    _openai_tools,
     agents_dir,
     tier_env,
     write_config,
@@ -91,19 +92,23 @@ def fake(repo):
 
 def tier(args: list[str], cwd: Path, home: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = tier_env(home / "tier-home")
-    env.update(HOME=str(home), CLAUDE_CONFIG_DIR=str(home / ".claude"), **CLAUDE_ENV)
+    env.update(HOME=str(home), CLAUDE_CONFIG_DIR=str(home / ".claude"), CODEX_HOME=str(home / ".codex"), **CLAUDE_ENV)
     out = subprocess.run([sys.executable, "-m", "tiercli", *args], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=timeout, stdin=subprocess.DEVNULL)
     print(f"$ tier {' '.join(args[:1])} ... -> {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return out
 
 
-def tier_run(fake: FakeProvider, repo: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
-    config = write_config(tmp_path / "tier.yaml", fake, TIERS)
+CLAUDE_CODE = ["--", "{bin}", "-p", PROMPT, "--permission-mode", "acceptEdits", "--output-format", "json", "--max-turns", "6"]
+
+
+def tier_run(fake: FakeProvider, repo: Path, tmp_path: Path, *extra: str, tiers: tuple[str, ...] = TIERS,
+             agent: list[str] | None = None) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    config = write_config(tmp_path / "tier.yaml", fake, tiers)  # type: ignore[arg-type]
     db = tmp_path / "ledger.db"
+    command = agent or [a.format(bin=claude_binary()) for a in CLAUDE_CODE]
     out = tier(["run", "--config", str(config), "--db", str(db), "--tiers", "tier1,tier2", "--check", CHECK,
-                "--timeout", "300", *extra, "--", str(claude_binary()), "-p", PROMPT, "--permission-mode", "acceptEdits",
-                "--output-format", "json", "--max-turns", "6"], repo, tmp_path / "home", timeout=RUN_TIMEOUT)
+                "--timeout", "300", *extra, *command], repo, tmp_path / "home", timeout=RUN_TIMEOUT)
     return out, config, db
 
 
@@ -133,9 +138,11 @@ def test_claude_code_first_tier_fails_the_check_tree_restored_second_tier_passes
 
     rows = ledger_json(db, tmp_path / "home", "log", "--limit", "1000")
     runs, model_calls = split(rows)
-    assert [(r["tier"], r["status"], r["error_class"]) for r in sorted(runs, key=lambda r: r["started_at"])] == [
+    runs.sort(key=lambda r: r["ts"])
+    assert [(r["tier"], r["status"], r["error_class"]) for r in runs] == [
         ("tier1", "error", "CheckFailed"), ("tier2", "ok", None)]
-    assert len({r["task_id"] for r in rows}) == 1
+    assert runs[1]["parent_id"] == runs[0]["id"]  # one task: attempt 2 points at attempt 1
+    assert len({r["session"].rsplit("-", 1)[0] for r in rows}) == 1  # run-<task id>-<attempt>
     # every upstream call is one settled row, priced, in its attempt's session and tier
     assert len(model_calls) == len(upstream) >= 4
     for row in model_calls:
@@ -144,7 +151,7 @@ def test_claude_code_first_tier_fails_the_check_tree_restored_second_tier_passes
     for run_row in runs:
         mine = [r for r in model_calls if r["session"] == run_row["session"]]
         assert mine and {r["tier"] for r in mine} == {run_row["tier"]}
-        assert {r["served_model"].split("/")[-1] for r in mine} == {MODEL_OF[run_row["tier"]]}
+        assert {r["model"].split("/")[-1] for r in mine} == {MODEL_OF[run_row["tier"]]}
     assert sorted(r.model for r in upstream) == sorted(MODEL_OF[r["tier"]] for r in model_calls)
 
     report = ledger_json(db, tmp_path / "home", "report", "--all", "--config", str(config))
@@ -168,7 +175,7 @@ def test_claude_code_cap_reached_the_call_is_refused_and_the_next_tier_passes(fa
 
     rows = ledger_json(db, tmp_path / "home", "log", "--limit", "1000")
     runs, model_calls = split(rows)
-    runs.sort(key=lambda r: r["started_at"])
+    runs.sort(key=lambda r: r["ts"])
     assert [(r["tier"], r["status"], r["error_class"]) for r in runs] == [
         ("tier1", "error", "BudgetExceeded"), ("tier2", "ok", None)]
     refused = [r for r in model_calls if r["session"] == runs[0]["session"]]
@@ -179,3 +186,80 @@ def test_claude_code_cap_reached_the_call_is_refused_and_the_next_tier_passes(fa
     report = ledger_json(db, tmp_path / "home", "report", "--all", "--config", str(config))
     assert report["runs"]["attempts_by_tier"]["tier1"]["outcomes"] == {"BudgetExceeded": 1}
     assert report["runs"]["tasks"]["resolved"] == 1
+
+
+# -- Codex -------------------------------------------------------------------------------------------------------
+CODEX_TIERS = ("openai/gpt-4o-mini", "openai/gpt-5-mini", "anthropic/claude-opus-4-8")
+CODEX_MODEL_OF = {"tier1": "gpt-4o-mini", "tier2": "gpt-5-mini"}
+# Codex reads its provider from config.toml; the gateway's URL changes with every run, so it comes in
+# through `sh -c` and `-c model_providers.tier.base_url=...` (docs/AGENTS.md, tier run)
+CODEX_HOME_CONFIG = """model = "auto"
+model_provider = "tier"
+check_for_update_on_startup = false
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+
+[model_providers.tier]
+name = "tier"
+base_url = "http://127.0.0.1:9/v1"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+
+[otel]
+exporter = "none"
+"""
+CODEX_SHELL = 'exec "$0" exec --skip-git-repo-check --json -c "model_providers.tier.base_url=\\"$OPENAI_BASE_URL\\"" "$1"'
+
+
+def codex_writes_calc(content: str) -> Callable[[RecordedRequest], Reply]:
+    """The model of one tier for Codex: a shell command writing calc.py, then (its output back) done."""
+    def reply(rec: RecordedRequest) -> Reply:
+        tools = _openai_tools(rec.body) + _anthropic_tools(rec.body)
+        shell = next((t for t in tools if t in ("shell", "exec_command", "local_shell", "shell_command")), None)
+        if shell is None:
+            return Reply(text=f"Nothing to do. {DONE}")
+        if _has_tool_result(rec.body):
+            return Reply(text=f"calc.py is written. {DONE}")
+        cmd = f"printf '%s' {shlex.quote(content)} > calc.py"
+        args = {"cmd": cmd} if shell == "exec_command" else {"command": ["sh", "-c", cmd]} if shell == "shell" else {"command": cmd}
+        return Reply(text="", tool_calls=[{"id": "call_tier_write", "name": shell, "arguments": args}])
+    return reply
+
+
+def test_codex_first_tier_fails_the_check_tree_restored_second_tier_passes(repo, tmp_path):
+    codex = agents_dir() / "npm" / "node_modules" / ".bin" / "codex"
+    if not codex.exists():
+        pytest.skip(f"{codex} is not installed: run `make test-agents`")
+    (tmp_path / "home" / ".codex").mkdir(parents=True)
+    (tmp_path / "home" / ".codex" / "config.toml").write_text(CODEX_HOME_CONFIG)
+    fake = FakeProvider().start()
+    try:
+        fake.set_default("gpt-4o-mini", codex_writes_calc(WRONG))
+        fake.set_default("gpt-5-mini", codex_writes_calc(RIGHT))
+        out, config, db = tier_run(fake, repo, tmp_path, tiers=CODEX_TIERS,
+                                   agent=["--", "sh", "-c", CODEX_SHELL, str(codex), PROMPT])
+        upstream = list(fake.requests)
+    finally:
+        fake.stop()
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (repo / "calc.py").read_text() == RIGHT
+    assert "check failed (exit 1)" in out.stderr and "resolved at tier2 (attempt 2)" in out.stderr
+    assert {r.headers.get("authorization") for r in upstream} == {"Bearer " + SERVER_KEYS["OPENAI_API_KEY"]}
+    rows = ledger_json(db, tmp_path / "home", "log", "--limit", "1000")
+    runs, model_calls = split(rows)
+    runs.sort(key=lambda r: r["ts"])
+    assert [(r["tier"], r["status"], r["error_class"]) for r in runs] == [
+        ("tier1", "error", "CheckFailed"), ("tier2", "ok", None)]
+    assert len(model_calls) == len(upstream) >= 4
+    assert all(r["status"] == "ok" and r["cost_usd"] and r["cost_usd"] > 0 for r in model_calls), model_calls
+    for run_row in runs:
+        mine = [r for r in model_calls if r["session"] == run_row["session"]]
+        assert mine and {r["model"].split("/")[-1] for r in mine} == {CODEX_MODEL_OF[run_row["tier"]]}
+    report = ledger_json(db, tmp_path / "home", "report", "--all", "--config", str(config))
+    assert report["runs"]["tasks"]["resolved"] == 1 and report["totals"]["calls"] == len(model_calls)
