@@ -166,6 +166,9 @@ def tune_ledger(loaded: "LoadedConfig", attempts: list[dict[str, Any]], *, mappi
                          "record tasks with tier run --check CMD -- AGENT ... first")
     table = table_from_rows(found.rows, source="the ledger's tier run history")
     tiers = [t for t in loaded.config.routing.tiers if t in table.models]
+    if not tiers:
+        raise InputError(f"the ledger's tier run tasks ran on tier(s) {', '.join(table.models)}, none of them in this "
+                         "config", f"its tiers: {', '.join(loaded.config.routing.tiers)}; pass the config they ran with (-c)")
     chosen = mapping or [f"{t}={t}" for t in tiers]
     mapped = _mapped_tiers(chosen, tiers)
     complete_ids = [task for task in table.task_ids if all(t in table.outcomes[task] for t in mapped)]
