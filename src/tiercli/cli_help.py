@@ -66,6 +66,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "tune": (
         "tier tune --outcomes examples/outcomes/gsm8k_100.csv --map mistralai/Mixtral-8x7B-Instruct-v0.1=tier1,gpt-4-1106-preview=tier3",
         "tier tune --outcomes table.csv --map tier1=Qwen3-Max,tier2=gpt-5.4,tier3=claude-opus-4-6 --write run.yaml",
+        "tier tune --ledger --since 30d --folds 3 --write run.yaml",
     ),
     "log": (
         "tier log -n 50",

@@ -187,8 +187,11 @@ def replay(
 @app.command()
 @guarded
 def tune(
-    outcomes: Path = typer.Option(..., "--outcomes", help="An outcome table (CSV or JSONL, long or wide form).", show_default=False),
-    mapping: Optional[list[str]] = typer.Option(None, "--map", help="TIER=MODEL or MODEL=TIER, which table model stands for which tier (repeatable, or comma-separated).", show_default=False),
+    outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="An outcome table (CSV or JSONL, long or wide form).", show_default=False),
+    from_ledger: bool = typer.Option(False, "--ledger", help="Instead of --outcomes: the ledger's own `tier run` tasks (see --db, --since)."),
+    since: Optional[str] = typer.Option(None, "--since", help="With --ledger: tasks started since 48h, 7d, a UTC date or an ISO time.", show_default=False),
+    db: Optional[Path] = DbOpt,
+    mapping: Optional[list[str]] = typer.Option(None, "--map", help="TIER=MODEL or MODEL=TIER, which table model stands for which tier (repeatable, or comma-separated; --ledger: every tier it holds).", show_default=False),
     within: float = typer.Option(0.01, "--within", help="Choose the cheapest policy whose quality is within this of the best (0.01 = one point)."),
     folds: int = typer.Option(5, "--folds", min=2, max=100, help="k of the k-fold cross-validation (folds by a hash of the task id)."),
     objective: str = typer.Option("success", "--objective", help="success (share of tasks with quality >= threshold) or quality (mean quality)."),
@@ -213,10 +216,31 @@ def tune(
         raise UsageError("--json and --csv: choose one")
     if force and write is None:
         raise UsageError("--force goes with --write")
+    if (outcomes is None) == (not from_ledger):
+        raise UsageError("tier tune needs one source: --outcomes TABLE or --ledger (the ledger's tier run tasks)")
+    if not from_ledger and (since or db):
+        raise UsageError("--since and --db go with --ledger")
+    if from_ledger and (by or tasks):
+        raise UsageError("--by and --tasks go with --outcomes: --ledger tasks are typed by the classifier tier run used")
     loaded = _load_config(config)
-    data = commands.tune(loaded, outcomes, mapping=mapping, within=within, folds=folds, objective=objective,
-                         threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by, tasks=tasks,
-                         min_type_tasks=min_type_tasks)
+    if outcomes is not None:
+        data = commands.tune(loaded, outcomes, mapping=mapping, within=within, folds=folds, objective=objective,
+                             threshold=success_threshold, orders=order, cap_grid=cap_grid, by=by, tasks=tasks,
+                             min_type_tasks=min_type_tasks)
+    else:
+        from tiercli import run_outcomes
+        from tiercli.report import parse_window
+
+        ledger = _open_ledger(db, loaded=loaded)
+        try:
+            if not hasattr(ledger, "run_attempts"):
+                raise UsageError("--ledger reads tier run tasks from a SQLite ledger", "pass --db LEDGER.db")
+            attempts = ledger.run_attempts(parse_window(since) if since else None)
+        finally:
+            ledger.close()
+        data = run_outcomes.tune_ledger(loaded, attempts, mapping=mapping, within=within, folds=folds,
+                                        objective=objective, threshold=success_threshold, orders=order,
+                                        cap_grid=cap_grid, min_type_tasks=min_type_tasks)
     if write is not None:
         render_tune.write_snippet(write, data["snippet"], force)
         data["written"] = str(write)

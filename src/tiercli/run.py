@@ -477,6 +477,7 @@ def _record(loaded: LoadedConfig, ledger: "Ledger", opts: RunOptions, result: Ru
         "cost_usd": attempt.cost_usd, "calls": attempt.calls, "unpriced_calls": attempt.unpriced_calls,
         "cap_usd": attempt.cap_usd, "timeout_s": opts.timeout_s, "duration_s": round(attempt.duration_s, 3),
         "restored": attempt.restored, "refused": attempt.refused[:3], "snapshot": snap.describe(),
+        "files_tree": snap.files_tree,
         "gateway": opts.gateway_url or "in-process", "allow_dirty": opts.allow_dirty,
     }}
     decision = pin_decision(loaded, attempt.tier, attempt, result.task_id, start)

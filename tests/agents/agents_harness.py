@@ -39,6 +39,12 @@ NO_NETWORK = {"HTTP_PROXY": CLOSED, "HTTPS_PROXY": CLOSED, "ALL_PROXY": CLOSED, 
               "https_proxy": CLOSED, "all_proxy": CLOSED, "NO_PROXY": "127.0.0.1,localhost,::1",
               "no_proxy": "127.0.0.1,localhost,::1"}
 
+# Claude Code's own traffic off: telemetry, updates, error reports, feedback, background model calls
+CLAUDE_ENV = {
+    "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_BUG_COMMAND": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_NON_ESSENTIAL_MODEL_CALLS": "1",
+    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1", "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1", "DISABLE_COST_WARNINGS": "1",
+}
 
 def agents_dir() -> Path:
     """Where scripts/test_agents.sh installed the agents (.agents/ in the checkout, git-ignored)."""

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agents_harness import CHEAP_TIERS, COMPATIBLE_TIERS, DONE, Stack, agent_env, agents_dir, start_stack
+from agents_harness import CHEAP_TIERS, CLAUDE_ENV, COMPATIBLE_TIERS, DONE, Stack, agent_env, agents_dir, start_stack
 
 pytestmark = [pytest.mark.agents,
               pytest.mark.filterwarnings("ignore:Items .* are using the `ReadOnly` qualifier:UserWarning")]
@@ -77,11 +77,6 @@ def tool_results_seen(stack: Stack) -> str:
 
 
 # -- Claude Code ----------------------------------------------------------------------------------------------
-CLAUDE_ENV = {
-    "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_BUG_COMMAND": "1",
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_NON_ESSENTIAL_MODEL_CALLS": "1",
-    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1", "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1", "DISABLE_COST_WARNINGS": "1",
-}
 
 
 def claude_code(stack: Stack, workdir: Path, home: Path) -> subprocess.CompletedProcess:

@@ -400,7 +400,7 @@ class Ledger(UsersMixin):
         calls_of = "FROM calls c WHERE c.session = r.session AND c.kind != 'run' AND c.status != 'refused'"
         return self._select(
             "SELECT r.id, r.task_id, r.started_at, r.session, r.tier, r.status, r.error_class, r.check_passed, "
-            "r.latency_ms, r.task_type, r.parent_id, r.meta_json, "
+            "r.latency_ms, r.task_type, r.parent_id, r.meta_json, r.prompt_hash, "
             f"(SELECT SUM(c.cost_usd) {calls_of}) AS calls_cost_usd, (SELECT COUNT(*) {calls_of}) AS calls, "
             f"(SELECT COUNT(*) {calls_of} AND c.cost_usd IS NULL) AS unpriced_calls "
             "FROM calls r WHERE r.kind = 'run' AND r.started_at >= ? AND r.started_at < ? "
