@@ -24,6 +24,7 @@ import os
 import sqlite3
 import time
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -324,7 +325,7 @@ class Ledger(UsersMixin):
                     self._check_columns(dict.fromkeys(keys))
                     sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) ON CONFLICT DO NOTHING"
                     # rowcount, not total_changes: the spend_days triggers' writes must not count
-                    n = conn.executemany(sql, ([row[k] for k in keys] for row in batch)).rowcount
+                    n = conn.executemany(sql, map(itemgetter(*keys), batch) if len(keys) > 1 else ([row[k] for k in keys] for row in batch)).rowcount
                     added += n
                     imported = [row for row in batch if row.get("kind") == "import"]
                     if imported:  # the insert trigger leaves these out (migration 5)
