@@ -172,3 +172,24 @@ def test_each_kept_index_serves_a_query(tmp_path, sql, params, index):
     with Ledger(tmp_path / "l.db") as ledger:
         ledger._raw.execute("ANALYZE")  # type: ignore[union-attr]
         assert index in _plan(ledger, sql, params)
+
+
+def test_report_and_log_migrate_a_v4_ledger_without_sqlalchemy(tmp_path):
+    """Read commands on a ledger an older tier left at schema 4: migrated in place on sqlite3 alone."""
+    db = tmp_path / "v4.db"
+    _v4_ledger(db)
+    raw = sqlite3.connect(db)
+    raw.execute("INSERT INTO calls (id, started_at, status, cost_usd) VALUES ('a', 1760000000.0, 'ok', 0.5)")
+    raw.commit()
+    raw.close()
+    script = (
+        "import sys\nfrom tiercli.cli import main\n"
+        "for argv in (['log', '-n', '3'], ['report', '--all', '--json']):\n"
+        "    sys.argv = ['tier', *argv, '--db', sys.argv[1]]\n"
+        "    try:\n        main()\n    except SystemExit as exc:\n        assert not exc.code, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel', 'litellm'))\n"
+        "assert not loaded, loaded\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with Ledger(db, create=False) as ledger:
+        assert ledger.schema_version() == 5 and ledger.get_call("a")["cost_usd"] == 0.5
