@@ -82,7 +82,18 @@ class _Message(msgspec.Struct):
     id: Any = None
     model: Any = None
     content: Union[str, list[_Block], None] = None
-    usage: Any = None
+    usage: msgspec.Raw = msgspec.Raw(b"null")  # decoded only on assistant lines (_usage)
+
+
+class _Usage(msgspec.Struct):
+    """The counts we read off message.usage (server_tool_use, service_tier, ... are skipped);
+    typed Any so that `count` judges each value exactly as before."""
+
+    input_tokens: Any = None
+    output_tokens: Any = None
+    cache_read_input_tokens: Any = None
+    cache_creation_input_tokens: Any = None
+    cache_creation: Any = None
 
 
 class _Line(msgspec.Struct):
@@ -102,6 +113,7 @@ class _Line(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Line)
+_USAGE = msgspec.json.Decoder(_Usage).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -180,24 +192,26 @@ def _user_text(content: Any) -> str | None:
     return "\n\n".join(parts) if parts else None
 
 
-def _usage(raw: Any) -> tuple[int, int, int, int, int]:
-    if not isinstance(raw, dict):
-        raise _Bad("message.usage")
+def _usage(data: msgspec.Raw) -> tuple[int, int, int, int, int]:
     try:
-        inp = count(raw.get("input_tokens"), "input")
-        out = count(raw.get("output_tokens"), "output")
-        if raw.get("input_tokens") is None or raw.get("output_tokens") is None:
-            raise _Bad("usage counts missing")
-        read = count(raw.get("cache_read_input_tokens"), "cache read")
+        raw = _USAGE(data)
+    except msgspec.MsgspecError:  # not an object (null, a string, ...)
+        raise _Bad("message.usage") from None
+    if raw.input_tokens is None or raw.output_tokens is None:
+        raise _Bad("usage counts missing")
+    try:
+        inp = count(raw.input_tokens, "input")
+        out = count(raw.output_tokens, "output")
+        read = count(raw.cache_read_input_tokens, "cache read")
         w1h = w5m = 0
-        creation = raw.get("cache_creation")
+        creation = raw.cache_creation
         if creation is not None:
             if not isinstance(creation, dict):
                 raise _Bad("usage.cache_creation")
             w1h = count(creation.get("ephemeral_1h_input_tokens"), "1h writes")
             w5m = count(creation.get("ephemeral_5m_input_tokens"), "5m writes")
-        if raw.get("cache_creation_input_tokens") is not None:
-            write = count(raw.get("cache_creation_input_tokens"), "cache writes")
+        if raw.cache_creation_input_tokens is not None:
+            write = count(raw.cache_creation_input_tokens, "cache writes")
         else:
             write = w5m + w1h
     except ValueError as exc:

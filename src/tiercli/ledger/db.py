@@ -24,6 +24,7 @@ import os
 import sqlite3
 import time
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -35,14 +36,16 @@ from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's
     REPORT_GROUP_COLUMNS,
     REPORT_INDEX_NAME,
     REPORT_INDEX_SQL,
+    add_bulk_spend,
     apply_sqlite_step,
+    migrate_sqlite,
 )
 from tiercli.ledger.users import UsersMixin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
@@ -52,7 +55,11 @@ MIGRATIONS: list[tuple[int, str]] = [
     (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets), report index"),
     (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
     (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
+    (5, "indexes that earn their keep (six dropped); imported calls' spend added per day by the import"),
 ]
+# page cache while an import writes (SQLite's default is 2 MiB): the indexes' pages stay in memory
+# (85 -> 74 us a row at 50 MB of logs)
+IMPORT_CACHE_KIB = 65_536
 def _check_file(path: Path) -> bool:
     """True when the file exists and already holds data. Refuses foreign and unreadable files, and
     anything that is not a regular file (a FIFO would block the open for ever)."""
@@ -210,27 +217,9 @@ class Ledger(UsersMixin):
         return self._engine
 
     def _migrate(self) -> None:
-
-        from tiercli.ledger.models import Migration
-
-        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here
-            tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
-            current = 0
-            if "schema_migrations" in tables:
-                current = conn.exec_driver_sql("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").scalar() or 0
-            if current > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"the ledger {self.path} has schema version {current}, newer than this tier knows ({SCHEMA_VERSION})",
-                    "upgrade tiercli; the file was left untouched",
-                )
-            for version, description in MIGRATIONS:
-                if version <= current:
-                    continue
-                apply_sqlite_step(conn, version)
-                conn.execute(
-                    Migration.__table__.insert().values(version=version, applied_at=time.time(), description=description)  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
-                )
-            conn.exec_driver_sql(f"PRAGMA user_version={max(current, SCHEMA_VERSION)}")
+        with self._tx() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here and migrate once
+            migrate_sqlite(conn, SCHEMA_VERSION, MIGRATIONS, self.path)
+        self._columns = None
 
     def close(self) -> None:
         raw = getattr(self, "_raw", None)
@@ -327,12 +316,22 @@ class Ledger(UsersMixin):
             groups.setdefault(tuple(values), []).append(values)
             total += 1
         added = 0
-        with self._tx() as conn:
-            for keys, batch in groups.items():
-                self._check_columns(dict.fromkeys(keys))
-                sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) ON CONFLICT DO NOTHING"
-                # rowcount, not total_changes: the spend_days triggers' writes must not count
-                added += conn.executemany(sql, ([row[k] for k in keys] for row in batch)).rowcount
+        raw = self._connection()
+        cache = raw.execute("PRAGMA cache_size").fetchone()[0]
+        raw.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
+        try:
+            with self._tx() as conn:
+                for keys, batch in groups.items():
+                    self._check_columns(dict.fromkeys(keys))
+                    sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) ON CONFLICT DO NOTHING"
+                    # rowcount, not total_changes: the spend_days triggers' writes must not count
+                    n = conn.executemany(sql, map(itemgetter(*keys), batch) if len(keys) > 1 else ([row[k] for k in keys] for row in batch)).rowcount
+                    added += n
+                    imported = [row for row in batch if row.get("kind") == "import"]
+                    if imported:  # the insert trigger leaves these out (migration 5)
+                        add_bulk_spend(conn, imported, all_inserted=n == len(batch))
+        finally:
+            raw.execute(f"PRAGMA cache_size={cache}")
         return added, total - added
 
     def _select(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:

@@ -1,11 +1,16 @@
-"""The SQLite ledger's schema steps (migrations 1-4), applied in order inside one BEGIN IMMEDIATE
-transaction by Ledger._migrate, each recorded in schema_migrations. Every step tolerates a table
-made by an older tier (columns added only when missing)."""
+"""The SQLite ledger's schema steps (migrations 1-5), applied in order on the sqlite3 connection inside
+one BEGIN IMMEDIATE transaction by Ledger._migrate, each recorded in schema_migrations. Every step
+tolerates a table made by an older tier (columns added only when missing). No SQLAlchemy: the
+tables' DDL is in sqlite_schema.py."""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
+from tiercli.errors import LedgerError
+from tiercli.ledger.sqlite_schema import create_tables
 from tiercli.ledger.users import SQLITE_V4, SQLITE_V4_COLUMNS
 
 APPLICATION_ID = 0x54494552  # "TIER"
@@ -62,39 +67,98 @@ _V2_SPEND = [
 ]
 
 
+# Migration 5: indexes that earn their keep (docs/ARCHITECTURE.md, "The ledger's indexes", says which
+# query reads each one). Nothing filters or sorts on tier, task_type or served_model alone (the report
+# reads them off ix_calls_report, `tier log` walks ix_calls_started_at newest first), the two
+# (started_at, X) indexes add nothing to ix_calls_started_at, and ix_calls_session is the prefix of
+# ix_calls_session_prompt. Each cost every write 2-6 us a row.
+V5_DROPPED_INDEXES = ("ix_calls_tier", "ix_calls_task_type", "ix_calls_served_model", "ix_calls_started_tier",
+                      "ix_calls_started_task", "ix_calls_session")
+# Imported calls (kind 'import') are added to spend_days by the import itself, one upsert per day
+# (add_bulk_spend), not by this trigger once a row: an import writes thousands of rows of history.
+_V5 = [
+    *(f"DROP INDEX IF EXISTS {name}" for name in V5_DROPPED_INDEXES),
+    "DROP TRIGGER IF EXISTS calls_spend_insert",
+    f"""CREATE TRIGGER calls_spend_insert AFTER INSERT ON calls WHEN NEW.kind != 'import' BEGIN
+        INSERT INTO spend_days (day, usd) VALUES ({_DAY.format(r="NEW")}, {_SPEND.format(r="NEW")})
+        ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd; END""",
+]
+_DAY_S = 86_400
+
+
+def add_bulk_spend(conn: Any, rows: list[dict[str, Any]], all_inserted: bool) -> None:
+    """Add imported rows' spend to spend_days (the insert trigger leaves kind 'import' rows out).
+
+    `all_inserted`: every row of `rows` was written, so their spend is summed here, per UTC day
+    (the day an integer, turned into spend_days' text once per day). Otherwise (a concurrent
+    import wrote some of the same rows first) the days they touch are summed again from calls."""
+    days: dict[int, list[float]] = {}
+    for r in rows:
+        spend = (r.get("cost_usd") or 0.0) + (r.get("reserved_usd") or 0.0)
+        days.setdefault(int(r["started_at"] // _DAY_S), []).append(spend)
+    if all_inserted:
+        conn.executemany(
+            "INSERT INTO spend_days (day, usd) VALUES (date(? * 86400, 'unixepoch'), ?) "
+            "ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd",
+            [(day, math.fsum(spends)) for day, spends in days.items()])
+        return
+    for day in days:
+        conn.execute(
+            f"INSERT OR REPLACE INTO spend_days (day, usd) SELECT date(? * 86400, 'unixepoch'), "
+            f"COALESCE(SUM({_SPEND.format(r='calls')}), 0) FROM calls WHERE started_at >= ? AND started_at < ?",
+            [day, day * _DAY_S, (day + 1) * _DAY_S])
 
 
 def apply_sqlite_step(conn: Any, version: int) -> None:
-    """Apply schema step `version` on a SQLAlchemy connection inside the migration's transaction."""
-    from sqlmodel import SQLModel
-
-    from tiercli.ledger.models import Call, Feedback, Lease, Migration, User
-
+    """Apply schema step `version` on a sqlite3 connection inside the migration's transaction."""
     if version == 1:
-        SQLModel.metadata.create_all(conn, tables=[Call.__table__, Feedback.__table__, Migration.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
+        create_tables(conn, ["calls", "schema_migrations", "feedback"])
         for stmt in _EXTRA_INDEXES_V1:
-            conn.exec_driver_sql(stmt)
-        conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(stmt)
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     elif version == 2:
-        have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
         for column, sql_type in _V2_COLUMNS.items():
             if column not in have:  # a v1 table made by an older tier
-                conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
         for stmt in _V2_SPEND:
-            conn.exec_driver_sql(stmt)
-        conn.exec_driver_sql(REPORT_INDEX_SQL)
+            conn.execute(stmt)
+        conn.execute(REPORT_INDEX_SQL)
     elif version == 3:
-        have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
         for column, sql_type in _V3_COLUMNS.items():
             if column not in have:  # a table made by an older tier
-                conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
         for stmt in _V3_INDEXES:
-            conn.exec_driver_sql(stmt)
+            conn.execute(stmt)
     elif version == 4:
-        have = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(calls)")}
+        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
         for column, sql_type in SQLITE_V4_COLUMNS.items():
             if column not in have:  # a table made by an older tier
-                conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
-        SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+        create_tables(conn, ["users", "ledger_leases"])
         for stmt in SQLITE_V4:
-            conn.exec_driver_sql(stmt)
+            conn.execute(stmt)
+    elif version == 5:
+        for stmt in _V5:
+            conn.execute(stmt)
+
+
+def migrate_sqlite(conn: Any, schema_version: int, steps: list[tuple[int, str]], path: Any) -> None:
+    """Apply the steps the ledger lacks and record each (inside the caller's BEGIN IMMEDIATE)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    current = 0
+    if "schema_migrations" in tables:
+        current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0] or 0
+    if current > schema_version:
+        raise LedgerError(
+            f"the ledger {path} has schema version {current}, newer than this tier knows ({schema_version})",
+            "upgrade tiercli; the file was left untouched",
+        )
+    for version, description in steps:
+        if version <= current:
+            continue
+        apply_sqlite_step(conn, version)
+        conn.execute("INSERT INTO schema_migrations (version, applied_at, description) VALUES (?, ?, ?)",
+                     [version, time.time(), description])
+    conn.execute(f"PRAGMA user_version={max(current, schema_version)}")

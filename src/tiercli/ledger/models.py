@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
+SCHEMA_VERSION = 5  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):
@@ -22,21 +22,21 @@ class Call(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)  # made before the API call
     started_at: float = Field(index=True)
     ended_at: Optional[float] = None
-    session: Optional[str] = Field(default=None, index=True)
+    session: Optional[str] = None  # indexed with prompt_hash (ix_calls_session_prompt)
     kind: str = Field(default="main", sa_column_kwargs={"server_default": "main"})  # main | classifier | compaction | replay | import
     source: str = Field(default="tier", sa_column_kwargs={"server_default": "tier"})  # tier | claude-code | codex | replay
     parent_id: Optional[str] = Field(default=None, index=True)  # the call this one served / replays
 
-    task_type: Optional[str] = Field(default=None, index=True)
+    task_type: Optional[str] = None
     label: Optional[str] = None  # LOW | MEDIUM | HIGH
     decision_source: Optional[str] = None  # static | override | default | local | llm | hybrid | import
     classifier: Optional[str] = None
     confidence: Optional[float] = None
     decided_tier: Optional[str] = None  # what routing chose before an override
-    tier: Optional[str] = Field(default=None, index=True)  # the tier the call was sent to
+    tier: Optional[str] = None  # the tier the call was sent to
     served_tier: Optional[str] = None  # the group that answered (differs after a fallback)
     requested_model: Optional[str] = None
-    served_model: Optional[str] = Field(default=None, index=True)
+    served_model: Optional[str] = None
     deployment_id: Optional[str] = None
     attempts: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     fallback_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

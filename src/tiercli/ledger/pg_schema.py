@@ -66,3 +66,8 @@ V4 = [
     "CREATE TRIGGER calls_spend AFTER INSERT OR DELETE OR UPDATE OF cost_usd, reserved_usd, started_at, user_id "
     "ON calls FOR EACH ROW EXECUTE FUNCTION tier_calls_spend()",
 ]
+# Migration 5: the same six indexes as SQLite's (ledger/migrations.py V5_DROPPED_INDEXES says why).
+# The spend trigger is unchanged here: PgLedger.insert_new_calls leaves imported rows' spend to it.
+V5 = [f"DROP INDEX IF EXISTS {name}" for name in (
+    "ix_calls_tier", "ix_calls_task_type", "ix_calls_served_model", "ix_calls_started_tier", "ix_calls_started_task",
+    "ix_calls_session")]
