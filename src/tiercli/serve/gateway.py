@@ -5,11 +5,14 @@ user's text; then prompt-cache stickiness: scenarios.py), admitted and recorded 
 the ledger thread (the same iteration limit, budgets, key check and pending row as `tier ask`),
 answered in the caller's protocol whatever the upstream, and settled exactly once.
 
-Two ways to reach a provider:
+Three ways to reach a provider:
 - passthrough (providers/passthrough.py): the caller's protocol is the deployments' own; the body
   goes upstream unchanged but for the model and key, the answer comes back byte for byte;
+- translated passthrough (serve/translated.py): an Anthropic client on a chain of plain
+  OpenAI-compatible deployments; the request translated by litellm's adapter, sent and answered over
+  the gateway's own HTTP client, the answer translated back directly (serve/anthropic_sse.py);
 - router: everything else goes through providers.complete_raw() (litellm), Anthropic requests
-  translated with litellm's Messages adapter both ways.
+  translated with litellm's Messages adapter, answers by serve/anthropic_sse.py.
 
 Settlement comes before the last byte: a JSON answer is settled before it is returned, a stream
 holds back its final event until the call is settled. Ledger work runs on one dedicated thread that
@@ -42,6 +45,7 @@ from tiercli.serve.accounting import Outcome, Served
 from tiercli.serve.flight import Flight, Pin, tools_text
 from tiercli.serve.relay import Relays
 from tiercli.serve.routing import Routing
+from tiercli.serve.translated import Translated
 from tiercli.serve.wire import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -63,7 +67,7 @@ TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Co
 TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
-class Gateway(Routing, Relays):
+class Gateway(Routing, Relays, Translated):
     def __init__(self, loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST,
                  token: str | None = None, team: bool = False):
         if not is_loopback(host) and not token and not team:
@@ -343,6 +347,9 @@ class Gateway(Routing, Relays):
             chain = self._chain(protocol, call.decision.tier)
             if chain:
                 return await self._passthrough(flight, chain)
+            translated = self._chain("openai", call.decision.tier) if protocol == "anthropic" else None
+            if translated:
+                return await self._translated(flight, translated)
             return await self._via_router(flight)
         except BaseException as exc:  # nothing may leave an admitted call unsettled
             failed = providers.CallFailed(providers.scrub(f"tier serve: {type(exc).__name__}: {exc}", self.cfg), None,
