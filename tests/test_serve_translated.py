@@ -151,3 +151,18 @@ def test_an_upstream_that_breaks_mid_stream_ends_in_an_error_event_and_an_error_
     [row] = gw.rows(1)
     assert row["status"] == "error" and row["tier"] == "tier2"
     assert "upstream stream broke" in row["error_message"]
+
+
+# -- the gateway's commits -------------------------------------------------------------------------------
+def test_the_gateway_commits_with_synchronous_normal_unless_told_full(gw, monkeypatch):
+    from tiercli.errors import UsageError
+    from tiercli.serve.gateway import commit_sync
+
+    gateway = gw.gw
+    level = gateway._db.submit(lambda: gateway._ledger._connection().execute("PRAGMA synchronous").fetchone()[0]).result()
+    assert level == 1  # NORMAL (FULL is 2): see docs/RELIABILITY.md
+    monkeypatch.setenv("TIER_SERVE_SYNCHRONOUS", "full")
+    assert commit_sync() == "FULL"
+    monkeypatch.setenv("TIER_SERVE_SYNCHRONOUS", "sometimes")
+    with pytest.raises(UsageError, match="TIER_SERVE_SYNCHRONOUS"):
+        commit_sync()

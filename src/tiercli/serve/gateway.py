@@ -67,6 +67,18 @@ TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Co
 TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
+def commit_sync() -> str:
+    """The gateway's SQLite commits: synchronous=NORMAL unless TIER_SERVE_SYNCHRONOUS=FULL. Two fsync'd
+    commits per call (the pending row before the upstream call, the settlement before the last byte)
+    cost 1-4 ms each on this machine's disk, on every request's path; in WAL mode NORMAL keeps both
+    durable across a crash of the process (the crash tests), not across a power loss or OS crash
+    (docs/RELIABILITY.md). `tier ask` and every other command keep FULL."""
+    level = (os.environ.get("TIER_SERVE_SYNCHRONOUS") or "NORMAL").upper()
+    if level not in ("FULL", "NORMAL"):
+        raise UsageError(f"TIER_SERVE_SYNCHRONOUS={level} is not FULL or NORMAL", "unset it, or set FULL or NORMAL")
+    return level
+
+
 class Gateway(Routing, Relays, Translated):
     def __init__(self, loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST,
                  token: str | None = None, team: bool = False):
@@ -76,6 +88,7 @@ class Gateway(Routing, Relays, Translated):
                              "clients send the token as a Bearer token or x-api-key")
         self.loaded = loaded
         self.cfg = loaded.config
+        self.commit_sync = commit_sync()  # a bad TIER_SERVE_SYNCHRONOUS fails here, before binding
         self.db_path = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)  # URL: PostgreSQL
         self.team = team  # users' tokens are checked (app.TokenGate); also set at startup when the ledger has users
         self.shared_ledger = isinstance(self.db_path, str)  # PostgreSQL: other gateways may answer a session too
@@ -116,6 +129,9 @@ class Gateway(Routing, Relays, Translated):
 
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tier-serve-ledger")
         self._ledger = await asyncio.get_running_loop().run_in_executor(self._db, open_ledger, self.db_path)
+        relax = getattr(self._ledger, "set_synchronous", None)  # SQLite only (PostgreSQL: its own durability)
+        if relax is not None and getattr(self._ledger, "wal", False):
+            await self._on_db(relax, self.commit_sync)
         self.team = self.team or bool(await self._on_db(self._ledger.count_users))
         timeout = httpx.Timeout(self.cfg.guardrails.timeout_s, connect=min(10.0, self.cfg.guardrails.timeout_s))
         self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
