@@ -95,6 +95,7 @@ class Translated(GatewayParts):
         translator = anthropic_sse.Translator(model, mapping)
         buffer, held = b"", b""
         state, broke = "cancelled", ""
+        settled = False
         try:
             async for chunk in resp.aiter_bytes():
                 buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
@@ -113,6 +114,7 @@ class Translated(GatewayParts):
                 held = piece
             state = "done"
             await self._on_db(self._settle_stream, flight, served, out, [], state, "")
+            settled = True
             if out.error is not None:  # an error event inside the 200 stream: settled as failed
                 message = providers.scrub(str(out.error.get("message") or out.error), self.cfg)
                 if held:
@@ -127,7 +129,8 @@ class Translated(GatewayParts):
                 yield held
             yield error_event("anthropic", 502, broke)
         finally:  # under a cancelled scope (the client hung up) every await raises again: queue it
-            self._later(self._settle_stream, flight, served, out, [], state, broke)
+            if not settled:  # settled above saves a hop to the ledger thread
+                self._later(self._settle_stream, flight, served, out, [], state, broke)
             await resp.aclose()
 
     @staticmethod
