@@ -134,9 +134,11 @@ def responses_body(model: str, stream: bool) -> dict:
 def record(name: str, value: float, unit: str, anchor: float | None = None, anchor_name: str | None = None,
            target: str | None = None, met: bool | None = None) -> None:
     """Into bench-out/results.json through the shared harness (README's performance table)."""
+    from harness import load_average
     from harness import record as harness_record
 
-    harness_record(f"serve: {name}", value, unit, anchor=anchor_name, anchor_value=anchor, target=target)
+    harness_record(f"serve: {name}", value, unit, anchor=anchor_name, anchor_value=anchor, target=target,
+                   note=load_average())
 
 
 def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, ccr: str | None, n: int) -> None:
