@@ -31,7 +31,8 @@ LOOPBACK_ONLY = """// benchmark: refuse every connection that is not to loopback
 const net = require("net");
 const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function (...args) {
-  const o = args[0] !== null && typeof args[0] === "object" && !Array.isArray(args[0]) ? args[0] : { port: args[0], host: args[1] };
+  const first = Array.isArray(args[0]) ? args[0][0] : args[0];  // net.connect passes [options, callback]
+  const o = first !== null && typeof first === "object" ? first : { port: first, host: Array.isArray(args[0]) ? undefined : args[1] };
   const host = o.host || "localhost";
   if (!o.path && !["127.0.0.1", "localhost", "::1"].includes(host)) {
     const err = new Error(`outbound connection to ${host} refused (benchmark: loopback only)`);
