@@ -11,9 +11,10 @@ httpx in this process, one request at a time.
 2. Throughput: a bounded concurrent loop (--concurrency clients, --seconds, at most --max-requests)
    against the gateway, JSON and streaming, requests per second.
 Target: <= 5 ms p50 added. Prints figures only. Loopback only; every loop is bounded.
-Anchor: benchmarks/bare_proxy.py, a bare Starlette + httpx proxy on the same stack (no routing, no
-ledger), measured in the same run: passthrough targets are <= 1.5x its added latency and >= 0.8x its
-requests/s (issue 17); cross-protocol SSE <= +5 ms p50.
+Anchors, measured in the same run: benchmarks/bare_proxy.py, a bare Starlette + httpx proxy on the same
+stack (no routing, no ledger): passthrough targets are <= 1.5x its added latency and >= 0.8x its
+requests/s (issue 17); claude-code-router 2.0 from npm (benchmarks/ccr_anchor.py, loopback only) for
+Anthropic client -> OpenAI model: cross-protocol SSE <= +5 ms p50 added and >= 0.5x its requests/s.
 Run: python benchmarks/serve.py [--requests 200] [--clients 1,8,32] [--seconds 4]
 """
 
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
+from ccr_anchor import CCR_VERSION, start_ccr  # noqa: E402
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
@@ -132,23 +134,25 @@ def responses_body(model: str, stream: bool) -> dict:
 def record(name: str, value: float, unit: str, anchor: float | None = None, anchor_name: str | None = None,
            target: str | None = None, met: bool | None = None) -> None:
     """Into bench-out/results.json through the shared harness (README's performance table)."""
+    from harness import load_average
     from harness import record as harness_record
 
-    harness_record(f"serve: {name}", value, unit, anchor=anchor_name, anchor_value=anchor, target=target)
+    harness_record(f"serve: {name}", value, unit, anchor=anchor_name, anchor_value=anchor, target=target,
+                   note=load_average())
 
 
-def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, n: int) -> None:
+def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, ccr: str | None, n: int) -> None:
     direct_url = {"openai": fake.base_url + "/v1/chat/completions", "anthropic": fake.base_url + "/v1/messages"}
     path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}
     upstream = {"tier1": "anthropic", "tier2": "openai"}
     cases = [  # (client protocol, gateway routing to tier)
         ("anthropic", "tier1"), ("openai", "tier2"),  # same protocol: passthrough
-        ("openai", "tier1"), ("anthropic", "tier2"),  # cross protocol: litellm Router
+        ("openai", "tier1"), ("anthropic", "tier2"),  # cross protocol: litellm Router, translated passthrough
         ("responses", "tier2"),  # Responses API -> chat, passthrough to the OpenAI upstream
     ]
     print(f"added latency per request, {n} requests each after 30 warm-up, sequential, interleaved (ms)")
     print(f"{'client -> upstream':24} {'mode':4} {'path':11} {'direct p50':>10} {'gateway p50':>11} {'p99':>7} "
-          f"{'added p50':>9} {'p99':>7} {'bare proxy added p50':>20} {'ratio':>6}")
+          f"{'added p50':>9} {'p99':>7} {'anchor added p50':>20} {'ratio':>6}")
     with httpx.Client(timeout=30) as client:
         for protocol, tier in cases:
             for stream in (False, True):
@@ -157,20 +161,24 @@ def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, n: int) -> 
                 via_payload = responses_body("auto", stream) if protocol == "responses" else body(protocol, "auto", stream)
                 via_url = gateways[tier] + path[protocol]
                 same = protocol == up
-                bare_url = bare + path[up]
+                anchor_url = bare + path[up] if same else None
+                if protocol == "anthropic" and up == "openai" and ccr:
+                    anchor_url = ccr + "/v1/messages"  # claude-code-router, the same translation
+                anchor_payload = direct_payload if same else via_payload
                 for _ in range(30):
                     one(client, direct_url[up], direct_payload)
                     one(client, via_url, via_payload)
-                    if same:
-                        one(client, bare_url, direct_payload)
+                    if anchor_url:
+                        one(client, anchor_url, anchor_payload)
                 direct, via, proxied = [], [], []
                 for _ in range(n):
                     direct.append(one(client, direct_url[up], direct_payload)[0])
                     via.append(one(client, via_url, via_payload)[0])
-                    if same:
-                        proxied.append(one(client, bare_url, direct_payload)[0])
+                    if anchor_url:
+                        proxied.append(one(client, anchor_url, anchor_payload)[0])
                 d50, v50, v99, d99 = pct(direct, .5), pct(via, .5), pct(via, .99), pct(direct, .99)
-                kind = "passthrough" if same else "responses" if protocol == "responses" else "litellm"
+                kind = ("passthrough" if same else "responses" if protocol == "responses"
+                        else "translated" if protocol == "anthropic" else "litellm")
                 added = v50 - d50
                 bare_added = pct(proxied, .5) - d50 if proxied else None
                 ratio = added / bare_added if bare_added and bare_added > 0 else None
@@ -181,8 +189,11 @@ def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, n: int) -> 
                 name = f"added latency p50, {protocol} -> {up} {'sse' if stream else 'json'} ({kind})"
                 if same:
                     record(name, added, "ms", bare_added, "bare starlette+httpx proxy, added p50", "ratio <= 1.5")
+                elif anchor_url:
+                    record(name, added, "ms", bare_added, f"claude-code-router {CCR_VERSION}, added p50",
+                           "value <= 5" if stream else None)
                 else:
-                    record(name, added, "ms", None, None, "value <= 5" if stream and protocol == "anthropic" else None)
+                    record(name, added, "ms", None, None)
                 record(name.replace("p50", "p99"), v99 - d99, "ms")
 
 
@@ -237,12 +248,16 @@ def main() -> None:
             for tier in ("tier1", "tier2"):  # every request routes to this tier: one gateway per upstream
                 procs[tier], urls[tier] = start_gateway(fake, tier, home)
             procs["bare"], bare = start_bare_proxy(fake.base_url)
+            ccr = None
+            started = start_ccr(fake.base_url, "gpt-5-mini", free_port(), home / "ccr-home")
+            if started is not None:
+                procs["ccr"], ccr = started
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"machine: {os.cpu_count()} cores, load average {load} (other work on the machine inflates the figures); "
                   f"gateway: `tier serve` subprocess (uvicorn, one worker); anchor: benchmarks/bare_proxy.py (same server "
-                  f"stack, no routing, no ledger); fake provider and client: this process; answer {len(ANSWER.split())} words "
+                  f"stack, no routing, no ledger), claude-code-router {CCR_VERSION if ccr else 'skipped'}; fake provider and client: this process; answer {len(ANSWER.split())} words "
                   f"({len(ANSWER.split()) + 3} SSE events)")
-            latency(fake, urls, bare, args.requests)
+            latency(fake, urls, bare, ccr, args.requests)
             print()
             print(f"throughput: requests/s at {args.clients} concurrent clients, {args.seconds:g} s each "
                   f"(at most {args.max_requests} requests), model auto")
@@ -250,7 +265,8 @@ def main() -> None:
                       bare + "/v1/messages", body("anthropic", "m", True)),
                      ("openai -> openai (passthrough)", urls["tier2"] + "/v1/chat/completions", body("openai", "auto", True),
                       bare + "/v1/chat/completions", body("openai", "m", True)),
-                     ("anthropic -> openai (litellm)", urls["tier2"] + "/v1/messages", body("anthropic", "auto", True), None, None),
+                     ("anthropic -> openai (translated)", urls["tier2"] + "/v1/messages", body("anthropic", "auto", True),
+                      ccr + "/v1/messages" if ccr else None, body("anthropic", "auto", True)),
                      ("openai -> anthropic (litellm)", urls["tier1"] + "/v1/chat/completions", body("openai", "auto", True), None, None),
                      ("responses -> openai", urls["tier2"] + "/v1/responses", responses_body("auto", True), None, None))
             for label, url, payload, anchor_url, anchor_payload in cases:
@@ -258,12 +274,15 @@ def main() -> None:
                     rps, failed, p50 = asyncio.run(throughput(url, payload, n, args.seconds, args.max_requests))
                     line = f"  {label:38} sse {n:3d} clients  {rps:7.1f} req/s  p50 {p50:6.1f} ms"
                     anchor = None
+                    is_ccr = "/v1/messages" in (anchor_url or "") and "openai" in label
+                    anchor_name = f"claude-code-router {CCR_VERSION} req/s" if is_ccr else "bare proxy req/s"
                     if anchor_url:
                         anchor, _, _ = asyncio.run(throughput(anchor_url, anchor_payload, n, args.seconds, args.max_requests))
-                        line += f"   bare proxy {anchor:7.1f} req/s  ratio {rps / anchor:4.2f}"
+                        line += f"   {anchor_name.removesuffix(' req/s')} {anchor:7.1f} req/s  ratio {rps / anchor:4.2f}"
                     print(line + (f"  ({failed} failed)" if failed else ""))
+                    target = ("ratio >= 0.5" if is_ccr else "ratio >= 0.8") if anchor else None
                     record(f"requests/s, {label} sse, {n} clients", rps, "req/s", anchor,
-                           "bare proxy req/s" if anchor else None, "ratio >= 0.8" if anchor else None)
+                           anchor_name if anchor else None, target)
         finally:
             for proc in procs.values():
                 proc.terminate()

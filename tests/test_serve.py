@@ -2,7 +2,8 @@
 `anthropic` SDKs, with the fake provider upstream (Anthropic and OpenAI tiers in one config).
 
 tier1 = anthropic/claude-haiku-4-5, tier2 = openai/gpt-5-mini, tier3 = anthropic/claude-sonnet-4-5.
-An Anthropic client on tier1/tier3 and an OpenAI client on tier2 take the passthrough path; the other
+An Anthropic client on tier1/tier3 and an OpenAI client on tier2 take the passthrough path, an Anthropic
+client on tier2 the translated passthrough (serve/translated.py); the other
 pairs (and every pair with `serve.passthrough: false`) go through litellm's Router.
 """
 

@@ -259,6 +259,13 @@ class Ledger(UsersMixin):
             raise LedgerError(f"ledger read failed: {_short(exc)}", f"ledger at {self.path}") from None
 
     # -- sqlite3 side (hot path) ---------------------------------------------------------------
+    def set_synchronous(self, level: str) -> None:
+        """PRAGMA synchronous for this connection: FULL (the default) or NORMAL (`tier serve`; WAL commits
+        durable across a process crash but not a power loss, see docs/RELIABILITY.md)."""
+        if level.upper() not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={level}: FULL or NORMAL")
+        self._connection().execute(f"PRAGMA synchronous={level.upper()}")
+
     def _connection(self) -> sqlite3.Connection:
         if self._raw is None:
             raise LedgerError(f"the ledger {self.path} is closed")

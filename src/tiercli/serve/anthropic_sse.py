@@ -1,10 +1,12 @@
-"""litellm's (OpenAI-shaped) stream chunks -> Anthropic Messages SSE events, on the gateway's hot path.
+"""OpenAI-shaped chat answers -> Anthropic Messages answers, on the gateway's hot path.
 
-litellm still makes the provider call (its Router, fallbacks and retries); only the translation of
-each chunk for an Anthropic client is done here. litellm's own streaming adapter cost ~50 ms per
-60-event stream here (issue 17's profile); these events are small and documented (Anthropic's
-streaming reference): message_start, content_block_start/delta/stop per text or tool_use block,
-message_delta with stop_reason and usage, message_stop.
+Two callers: the translated passthrough (serve/translated.py: an Anthropic client on an
+OpenAI-compatible chain, the upstream's SSE parsed as dicts) and litellm's Router path (its chunk
+objects), so every accessor takes either. litellm's own streaming adapter cost ~50 ms per 60-event
+stream here (issue 17's profile); these events are small and documented (Anthropic's streaming
+reference): message_start, content_block_start/delta/stop per thinking, text or tool_use block,
+message_delta with stop_reason and usage, message_stop. `message_from_openai` does the same for a
+whole (non-streamed) answer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from typing import Any, AsyncIterator
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of a wire dict or of a litellm object alike."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
@@ -29,7 +36,7 @@ class Translator:
         self.names = tool_name_mapping or {}
         self.started = False
         self.block: int | None = None  # the open content block's index
-        self.kind: str | None = None  # "text" | "tool_use"
+        self.kind: str | None = None  # "thinking" | "text" | "tool_use"
         self.count = 0  # blocks opened so far
         self.tools: dict[int, int] = {}  # chunk tool-call index -> block index
         self.stop: str | None = None
@@ -57,56 +64,91 @@ class Translator:
 
     def chunk(self, chunk: Any) -> bytes:
         out = b"" if self.started else self._start()
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
+        usage = _get(chunk, "usage")
+        if usage:
             self._usage(usage)
-        for choice in getattr(chunk, "choices", None) or []:
-            delta = getattr(choice, "delta", None)
-            text = getattr(delta, "content", None)
+        for choice in _get(chunk, "choices") or []:
+            delta = _get(choice, "delta") or {}
+            thought = _get(delta, "reasoning_content")
+            if thought:
+                if self.kind != "thinking":
+                    out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+                out += _event("content_block_delta", {"index": self.block, "delta": {"type": "thinking_delta", "thinking": thought}})
+            text = _get(delta, "content")
             if text:
                 if self.kind != "text":
                     out += self._open("text", {"type": "text", "text": ""})
                 out += _event("content_block_delta", {"index": self.block, "delta": {"type": "text_delta", "text": text}})
-            for call in getattr(delta, "tool_calls", None) or []:
+            for call in _get(delta, "tool_calls") or []:
                 out += self._tool(call)
-            reason = getattr(choice, "finish_reason", None)
+            reason = _get(choice, "finish_reason")
             if reason:
                 self.stop = STOP_REASONS.get(reason, "end_turn")
         return out
 
     def _tool(self, call: Any) -> bytes:
         out = b""
-        index = getattr(call, "index", None) or 0
-        fn = getattr(call, "function", None)
+        index = _get(call, "index") or 0
+        fn = _get(call, "function") or {}
         if index not in self.tools:
-            name = getattr(fn, "name", None) or ""
-            out += self._open("tool_use", {"type": "tool_use", "id": getattr(call, "id", None) or f"toolu_{uuid.uuid4().hex[:20]}",
+            name = _get(fn, "name") or ""
+            out += self._open("tool_use", {"type": "tool_use", "id": _get(call, "id") or f"toolu_{uuid.uuid4().hex[:20]}",
                                            "name": self.names.get(name, name), "input": {}})
             self.tools[index] = self.block  # type: ignore[assignment]
-        arguments = getattr(fn, "arguments", None)
+        arguments = _get(fn, "arguments")
         if arguments and self.block == self.tools[index]:
             out += _event("content_block_delta", {"index": self.block,
                                                   "delta": {"type": "input_json_delta", "partial_json": arguments}})
         return out
 
     def _usage(self, usage: Any) -> None:
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        read = int(getattr(usage, "cache_read_input_tokens", 0) or 0)
-        write = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
-        details = getattr(usage, "prompt_tokens_details", None)
-        if not read and details is not None:
-            read = int(getattr(details, "cached_tokens", 0) or 0)
-        self.usage = {"input_tokens": max(prompt - read - write, 0), "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0)}
-        if read:
-            self.usage["cache_read_input_tokens"] = read
-        if write:
-            self.usage["cache_creation_input_tokens"] = write
+        self.usage = anthropic_usage(usage)
 
     def end(self) -> bytes:
         out = (b"" if self.started else self._start()) + self._close()
         out += _event("message_delta", {"delta": {"stop_reason": self.stop or "end_turn", "stop_sequence": None},
                                         "usage": self.usage})
         return out + _event("message_stop", {})
+
+
+def anthropic_usage(usage: Any) -> dict[str, int]:
+    """OpenAI usage (prompt tokens include cached ones) -> Anthropic's (input_tokens excludes them)."""
+    prompt = int(_get(usage, "prompt_tokens") or 0)
+    read = int(_get(usage, "cache_read_input_tokens") or 0)
+    write = int(_get(usage, "cache_creation_input_tokens") or 0)
+    details = _get(usage, "prompt_tokens_details")
+    if not read and details:
+        read = int(_get(details, "cached_tokens") or 0)
+    out = {"input_tokens": max(prompt - read - write, 0), "output_tokens": int(_get(usage, "completion_tokens") or 0)}
+    if read:
+        out["cache_read_input_tokens"] = read
+    if write:
+        out["cache_creation_input_tokens"] = write
+    return out
+
+
+def message_from_openai(obj: dict[str, Any], model: str, tool_name_mapping: dict[str, str] | None = None) -> dict[str, Any]:
+    """A whole OpenAI chat completion (wire JSON) -> an Anthropic Messages response."""
+    names = tool_name_mapping or {}
+    choice = (obj.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    if message.get("reasoning_content"):
+        content.append({"type": "thinking", "thinking": message["reasoning_content"], "signature": ""})
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    for call in message.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        try:
+            args = json.loads(fn.get("arguments") or "{}")
+        except ValueError:
+            args = {}
+        name = fn.get("name") or ""
+        content.append({"type": "tool_use", "id": call.get("id") or f"toolu_{uuid.uuid4().hex[:20]}",
+                        "name": names.get(name, name), "input": args if isinstance(args, dict) else {}})
+    return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"),
+            "stop_sequence": None, "usage": anthropic_usage(obj.get("usage") or {})}
 
 
 async def events(stream: AsyncIterator[Any], model: str, tool_name_mapping: dict[str, str] | None = None) -> AsyncIterator[bytes]:

@@ -64,3 +64,6 @@ class GatewayParts:
     _settle_failed: Callable[..., None]
     _settle_interrupted: Callable[..., None]
     _remember: Callable[..., None]
+    _settle_stream: Callable[..., None]
+    _failure_response: Callable[..., Any]
+    _router_request: Callable[..., tuple[dict[str, Any], dict[str, str]]]

@@ -5,11 +5,14 @@ user's text; then prompt-cache stickiness: scenarios.py), admitted and recorded 
 the ledger thread (the same iteration limit, budgets, key check and pending row as `tier ask`),
 answered in the caller's protocol whatever the upstream, and settled exactly once.
 
-Two ways to reach a provider:
+Three ways to reach a provider:
 - passthrough (providers/passthrough.py): the caller's protocol is the deployments' own; the body
   goes upstream unchanged but for the model and key, the answer comes back byte for byte;
+- translated passthrough (serve/translated.py): an Anthropic client on a chain of plain
+  OpenAI-compatible deployments; the request translated by litellm's adapter, sent and answered over
+  the gateway's own HTTP client, the answer translated back directly (serve/anthropic_sse.py);
 - router: everything else goes through providers.complete_raw() (litellm), Anthropic requests
-  translated with litellm's Messages adapter both ways.
+  translated with litellm's Messages adapter, answers by serve/anthropic_sse.py.
 
 Settlement comes before the last byte: a JSON answer is settled before it is returned, a stream
 holds back its final event until the call is settled. Ledger work runs on one dedicated thread that
@@ -42,6 +45,7 @@ from tiercli.serve.accounting import Outcome, Served
 from tiercli.serve.flight import Flight, Pin, tools_text
 from tiercli.serve.relay import Relays
 from tiercli.serve.routing import Routing
+from tiercli.serve.translated import Translated
 from tiercli.serve.wire import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -63,7 +67,19 @@ TYPICAL_TASK_STEPS = 9  # calls per agent task (median over the sample Claude Co
 TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and output tokens
 
 
-class Gateway(Routing, Relays):
+def commit_sync() -> str:
+    """The gateway's SQLite commits: synchronous=NORMAL unless TIER_SERVE_SYNCHRONOUS=FULL. Two fsync'd
+    commits per call (the pending row before the upstream call, the settlement before the last byte)
+    cost 1-4 ms each on this machine's disk, on every request's path; in WAL mode NORMAL keeps both
+    durable across a crash of the process (the crash tests), not across a power loss or OS crash
+    (docs/RELIABILITY.md). `tier ask` and every other command keep FULL."""
+    level = (os.environ.get("TIER_SERVE_SYNCHRONOUS") or "NORMAL").upper()
+    if level not in ("FULL", "NORMAL"):
+        raise UsageError(f"TIER_SERVE_SYNCHRONOUS={level} is not FULL or NORMAL", "unset it, or set FULL or NORMAL")
+    return level
+
+
+class Gateway(Routing, Relays, Translated):
     def __init__(self, loaded: LoadedConfig, db_path: str | os.PathLike, *, host: str = DEFAULT_HOST,
                  token: str | None = None, team: bool = False):
         if not is_loopback(host) and not token and not team:
@@ -72,6 +88,7 @@ class Gateway(Routing, Relays):
                              "clients send the token as a Bearer token or x-api-key")
         self.loaded = loaded
         self.cfg = loaded.config
+        self.commit_sync = commit_sync()  # a bad TIER_SERVE_SYNCHRONOUS fails here, before binding
         self.db_path = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)  # URL: PostgreSQL
         self.team = team  # users' tokens are checked (app.TokenGate); also set at startup when the ledger has users
         self.shared_ledger = isinstance(self.db_path, str)  # PostgreSQL: other gateways may answer a session too
@@ -112,6 +129,9 @@ class Gateway(Routing, Relays):
 
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tier-serve-ledger")
         self._ledger = await asyncio.get_running_loop().run_in_executor(self._db, open_ledger, self.db_path)
+        relax = getattr(self._ledger, "set_synchronous", None)  # SQLite only (PostgreSQL: its own durability)
+        if relax is not None and getattr(self._ledger, "wal", False):
+            await self._on_db(relax, self.commit_sync)
         self.team = self.team or bool(await self._on_db(self._ledger.count_users))
         timeout = httpx.Timeout(self.cfg.guardrails.timeout_s, connect=min(10.0, self.cfg.guardrails.timeout_s))
         self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
@@ -343,6 +363,9 @@ class Gateway(Routing, Relays):
             chain = self._chain(protocol, call.decision.tier)
             if chain:
                 return await self._passthrough(flight, chain)
+            translated = self._chain("openai", call.decision.tier) if protocol == "anthropic" else None
+            if translated:
+                return await self._translated(flight, translated)
             return await self._via_router(flight)
         except BaseException as exc:  # nothing may leave an admitted call unsettled
             failed = providers.CallFailed(providers.scrub(f"tier serve: {type(exc).__name__}: {exc}", self.cfg), None,

@@ -77,6 +77,7 @@ class Relays(GatewayParts):
         drop_usage = inc.protocol == "openai" and not inc.wants_usage
         buffer, held = b"", b""
         state, broke = "cancelled", ""
+        settled = False
         try:
             async for chunk in resp.aiter_bytes():
                 buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
@@ -94,6 +95,7 @@ class Relays(GatewayParts):
                 held = buffer + b"\n\n"
             state = "done"
             await self._on_db(self._settle_stream, flight, served, out, events, state, "")
+            settled = True
             if not any(b"error" in e[:40] for e in events[-2:]):
                 self._remember(flight, served.group)
             if held:
@@ -104,7 +106,8 @@ class Relays(GatewayParts):
                 yield held
             yield error_event(inc.protocol, 502, broke)
         finally:  # under a cancelled scope (the client hung up) every await raises again: queue it
-            self._later(self._settle_stream, flight, served, out, events, state, broke)
+            if not settled:  # settled above saves a hop to the ledger thread
+                self._later(self._settle_stream, flight, served, out, events, state, broke)
             await resp.aclose()
 
     def _settle_stream(self, flight: Flight, served: Served, out: Outcome, events: list[bytes],
