@@ -10,7 +10,7 @@ How the figures are made
 All aggregation is SQL: ONE grouped pass over the window (queries.grand_query: a streaming scan of
 the covering index ix_calls_report, rolled up per section), plus small queries run next to it on a
 second read connection (queries.Beside): the last call time, feedback and retries; compactions
-(through ix_calls_parent_id) only when the pass counted some. Python only arranges a few hundred
+(off the partial index ix_calls_compaction) only when the pass counted some. Python only arranges a few hundred
 rows (and prices each served model once, for caching).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)

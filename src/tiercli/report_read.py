@@ -42,10 +42,7 @@ def _compactions(conn: Any, where: q.Where, roll: dict[str, list[dict[str, Any]]
     answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
     if not answered:
         return []
-    found = q.compactions(conn, where, linked_only=True)
-    if sum(r[1] for r in found) != answered:  # some were written without their parent
-        found = q.compactions(conn, where, linked_only=False)
-    return found
+    return q.compactions(conn, where)
 
 
 def _has_routed(roll: dict[str, list[dict[str, Any]]]) -> bool:

@@ -42,7 +42,7 @@ from tiercli.ledger.users import UsersMixin
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6  # 5 is another branch's migration (the lead renumbers at merge)
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
@@ -52,6 +52,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (2, "calls.reserved_usd, calls.check_passed, spend_days kept by triggers (budgets), report index"),
     (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
     (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
+    (6, "report: partial indexes over `tier run` attempts and compaction calls"),
 ]
 def _check_file(path: Path) -> bool:
     """True when the file exists and already holds data. Refuses foreign and unreadable files, and

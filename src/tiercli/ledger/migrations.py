@@ -1,4 +1,4 @@
-"""The SQLite ledger's schema steps (migrations 1-4), applied in order inside one BEGIN IMMEDIATE
+"""The SQLite ledger's schema steps (migrations 1-4 and 6), applied in order inside one BEGIN IMMEDIATE
 transaction by Ledger._migrate, each recorded in schema_migrations. Every step tolerates a table
 made by an older tier (columns added only when missing)."""
 
@@ -64,6 +64,17 @@ _V2_SPEND = [
 
 
 
+# Migration 6 (both engines, the same text): partial indexes over the few rows two report queries
+# read, which otherwise cost a pass over the whole table each (1M calls: `tier run` attempts 0.7 s ->
+# 0.0004 s, compactions 0.6 s -> 0.15 s). Compaction rows' index covers what the report reads of
+# them (meta_json holds their history_tokens), so only the calls they served are looked up.
+V6_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS ix_calls_run ON calls (started_at) WHERE kind = 'run'",
+    "CREATE INDEX IF NOT EXISTS ix_calls_compaction ON calls (started_at, status, parent_id, session, user_id, "
+    "output_tokens, cost_usd, meta_json) WHERE kind = 'compaction'",
+]
+
+
 def apply_sqlite_step(conn: Any, version: int) -> None:
     """Apply schema step `version` on a SQLAlchemy connection inside the migration's transaction."""
     from sqlmodel import SQLModel
@@ -97,4 +108,7 @@ def apply_sqlite_step(conn: Any, version: int) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
         SQLModel.metadata.create_all(conn, tables=[User.__table__, Lease.__table__])  # type: ignore[attr-defined]  # sqlmodel does not declare __table__
         for stmt in SQLITE_V4:
+            conn.exec_driver_sql(stmt)
+    elif version == 6:
+        for stmt in V6_INDEXES:
             conn.exec_driver_sql(stmt)

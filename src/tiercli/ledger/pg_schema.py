@@ -4,6 +4,8 @@ schema 4, spend_user_days equal to the calls' spend (settled cost plus open rese
 
 from __future__ import annotations
 
+from tiercli.ledger.migrations import V6_INDEXES
+
 SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
 PG_DAY_FUNCTION = """CREATE OR REPLACE FUNCTION tier_day(ts double precision) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$ SELECT to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD') $$"""
@@ -66,3 +68,4 @@ V4 = [
     "CREATE TRIGGER calls_spend AFTER INSERT OR DELETE OR UPDATE OF cost_usd, reserved_usd, started_at, user_id "
     "ON calls FOR EACH ROW EXECUTE FUNCTION tier_calls_spend()",
 ]
+V6 = V6_INDEXES  # the same partial indexes as SQLite's (migrations.py)

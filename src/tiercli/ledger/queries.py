@@ -15,8 +15,9 @@ rows give each section its groups. Gateway stickiness (decision_source 'sticky')
 rollups, so it costs no scan of its own. The rest are small or indexed:
   last_call      MAX(started_at) off ix_calls_started_at
   feedback       the feedback table (small) joined to its calls by primary key
-  compactions    only when the main pass counted compaction calls; read through ix_calls_parent_id
-                 (every compaction row names the call it served)
+  compactions    only when the main pass counted compaction calls; off the partial index
+                 ix_calls_compaction (migration 6)
+  runs           `tier run` attempts, off the partial index ix_calls_run (migration 6)
   Last call, feedback and retries run on a second read connection next to the main pass (Beside).
   task_retries   tasks whose instruction comes again (see its docstring)
   tasks          per-task view, only for sessions with agent tasks (task_id), off ix_calls_task_id
@@ -283,33 +284,20 @@ def feedback(conn: Any, where: Where) -> list[tuple]:
 _COMPACTIONS = """
     SELECT COALESCE(p.served_model, p.requested_model), COUNT(*),
            SUM(COALESCE({history}, 0)), SUM(c.output_tokens), COALESCE(SUM(c.cost_usd), 0.0)
-    FROM calls AS c {index} LEFT JOIN calls AS p ON p.id = c.parent_id
+    FROM calls AS c LEFT JOIN calls AS p ON p.id = c.parent_id
     {where}
     GROUP BY 1
 """
 
 
-def compactions(conn: Any, where: Where, *, linked_only: bool) -> list[tuple]:
+def compactions(conn: Any, where: Where) -> list[tuple]:
     """(model of the call each compaction served, compactions, history tokens, summary tokens, cost)
-    for the window's answered compaction calls.
-
-    `linked_only`: read through ix_calls_parent_id, which finds every compaction row tier writes
-    (each names the call it served) without a scan; the caller compares the count with the main
-    pass's and asks again without it when rows were written without a parent."""
-    d = dialect(conn)
+    for the window's answered compaction calls: read off the partial index ix_calls_compaction
+    (migration 6), which covers what is read of them; only the calls they served are looked up."""
     scan = where.on("c")
-    ok = ("c.kind = 'compaction'", "c.status = 'ok'")
-    history = d.json_field("c.meta_json", "history_tokens", numeric=True)
-    if linked_only and not d.pg:
-        try:
-            return [tuple(r) for r in conn.execute(_COMPACTIONS.format(
-                history=history, index=d.indexed_by("ix_calls_parent_id"), where=scan.sql("c.parent_id > ''", *ok)),
-                scan.params)]
-        except sqlite3.OperationalError as exc:
-            if "no such index" not in str(exc):
-                raise
-    return [tuple(r) for r in conn.execute(_COMPACTIONS.format(history=history, index="", where=scan.sql(*ok)),
-                                           scan.params)]
+    sql = _COMPACTIONS.format(history=dialect(conn).json_field("c.meta_json", "history_tokens", numeric=True),
+                              where=scan.sql("c.kind = 'compaction'", "c.status = 'ok'"))
+    return [tuple(r) for r in conn.execute(sql, scan.params)]
 
 
 def task_retries(conn: Any, where: Where, retry_window_s: float, *, narrow: bool) -> list[tuple]:
