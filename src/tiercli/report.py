@@ -9,9 +9,9 @@ How the figures are made
 ------------------------
 All aggregation is SQL: ONE grouped pass over the window (queries.grand_query: a streaming scan of
 the covering index ix_calls_report, rolled up per section), plus small queries run next to it on a
-second read connection (queries.Beside): the last call time, feedback and retries; compactions
-(off the partial index ix_calls_compaction) only when the pass counted some. Python only arranges a few hundred
-rows (and prices each served model once, for caching).
+second read connection (queries.Beside, report_read): the last call time, feedback, compactions
+(off the partial index ix_calls_compaction) and retries. Python only arranges a few hundred rows
+(and prices each served model once, for caching).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
 - Window: `since <= started_at < until` (either end open when None), optionally `session = S`
@@ -206,7 +206,7 @@ def build_report(
     got = report_read.read_report(ledger, where, tiers_cfg, retry_window_s, narrow_threshold=_narrow_threshold,
                                   meanwhile=prices)
     book, top_model, top_price = loaded["book"], loaded["top_model"], loaded["top_price"]
-    roll, compactions = got["roll"], got["compactions"]
+    roll, compactions = got["roll"], got.get("compactions", [])
     total_calls = sum(r["calls"] for r in roll["kind"])
     feedback: list[tuple] = []
     retries: list[tuple] = []

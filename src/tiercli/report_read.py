@@ -1,9 +1,8 @@
 """The reads behind `tier report` (report.py arranges what they return): the one grouped pass and the
 small queries next to it, on either engine.
 
-SQLite: the pass and the side queries (last call, feedback, retries) run at once on two read
-connections (queries.Beside: SQLite releases the GIL while it steps a statement), compactions after
-the pass only when it counted some. PostgreSQL: the same queries one after another in one
+SQLite: the pass and the side queries (last call, feedback, compactions, retries) run at once on two
+read connections (queries.Beside: SQLite releases the GIL while it steps a statement). PostgreSQL: the same queries one after another in one
 REPEATABLE READ snapshot (the server does the work; a second connection would buy a second
 snapshot, not speed).
 """
@@ -25,9 +24,11 @@ _NARROW_FRACTION = 8
 
 
 def _side(conn: Any, where: q.Where, retry_window_s: float, narrow_threshold: int | None, done: dict) -> None:
-    """Last call, feedback and retries (retries only while `done` has no 'skip_retries')."""
+    """Last call, feedback, compactions (off a partial index: nothing to read when there are none)
+    and retries (only while `done` has no 'skip_retries')."""
     done["last_call"] = q.last_call(conn, where)
     done["feedback"] = q.feedback(conn, where)
+    done["compactions"] = q.compactions(conn, where)
     if done.get("skip_retries"):
         return
     threshold = narrow_threshold
@@ -35,14 +36,6 @@ def _side(conn: Any, where: q.Where, retry_window_s: float, narrow_threshold: in
         threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
     narrow = not q.window_exceeds(conn, where, threshold)
     done["retries"] = q.task_retries(conn, where, retry_window_s, narrow=narrow)
-
-
-def _compactions(conn: Any, where: q.Where, roll: dict[str, list[dict[str, Any]]]) -> list[tuple]:
-    """Compaction rows are few or none: read only when the pass counted some."""
-    answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
-    if not answered:
-        return []
-    return q.compactions(conn, where)
 
 
 def _has_routed(roll: dict[str, list[dict[str, Any]]]) -> bool:
@@ -60,7 +53,6 @@ def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float,
             roll = q.grand_rollups(conn, where, tiers)
             got: dict[str, Any] = {"roll": roll, "skip_retries": not _has_routed(roll)}
             _side(conn, where, retry_window_s, narrow_threshold, got)
-            got["compactions"] = _compactions(conn, where, roll)
             got["ledger_calls"] = None if any(r["calls"] for r in roll["kind"]) else q.count_calls(conn)
         return got
 
@@ -71,8 +63,6 @@ def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float,
             meanwhile()
         grand.result()
         roll = grand.done["roll"]
-        with q.snapshot(ledger) as conn:
-            compactions = _compactions(conn, where, roll)
     except BaseException:
         grand.cancel()
         side.cancel()
@@ -83,10 +73,11 @@ def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float,
     else:  # no routed calls, so no retries to look for (an imported history repeats its prompts a lot)
         side.cancel()
     got = dict(side.done)
-    got.update(roll=roll, compactions=compactions, ledger_calls=None)
-    if total_calls and "feedback" not in got:  # cancelled before it got there
+    got.update(roll=roll, ledger_calls=None)
+    if total_calls and "compactions" not in got:  # cancelled before it got there
         with q.snapshot(ledger) as conn:
-            got["last_call"], got["feedback"] = q.last_call(conn, where), q.feedback(conn, where)
+            got.update(last_call=q.last_call(conn, where), feedback=q.feedback(conn, where),
+                       compactions=q.compactions(conn, where))
     if not total_calls:
         with q.snapshot(ledger) as conn:
             got["ledger_calls"] = q.count_calls(conn)
