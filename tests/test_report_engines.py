@@ -182,3 +182,11 @@ def test_log_user_filter_is_the_same_on_both_engines(both, calls):
         assert got["sqlite"] == got["postgresql"]
         wanted = None if user == "(none)" else user
         assert sorted(r["id"] for r in got["sqlite"]) == sorted(r["id"] for r in calls if r["user_id"] == wanted)
+
+
+def test_an_empty_window_is_the_same_on_both_engines(both):
+    targets, config = both
+    args = ("report", "--since", _iso(T0 + 30 * DAY), "--json", "-c", config)
+    got = {e: _tier_json(*args, "--db", db) for e, db in targets.items()}
+    _same(got["sqlite"], got["postgresql"])
+    assert got["postgresql"]["totals"]["calls"] == 0 and got["postgresql"]["window"]["ledger_calls"] > 0
