@@ -190,3 +190,23 @@ def test_an_empty_window_is_the_same_on_both_engines(both):
     got = {e: _tier_json(*args, "--db", db) for e, db in targets.items()}
     _same(got["sqlite"], got["postgresql"])
     assert got["postgresql"]["totals"]["calls"] == 0 and got["postgresql"]["window"]["ledger_calls"] > 0
+
+
+def test_both_retry_searches_agree_on_both_engines(both):
+    """The window-function search (narrow windows) and the repeated-prompt-hash one (wide windows)."""
+    import yaml
+
+    from tiercli.config import validate
+    from tiercli.report import build_report
+
+    targets, config = both
+    cfg = validate(yaml.safe_load(Path(config).read_text()), "test")
+    quality = {}
+    for engine, db in targets.items():
+        with open_ledger(db, recover=False) as ledger:
+            for threshold in (0, 10**9):
+                data = build_report(ledger, cfg, since=None, until=None, session=None, now=T0, _narrow_threshold=threshold)
+                quality[engine, threshold] = data["quality"]
+    assert quality["sqlite", 0]["total"]["retries"] > 0
+    for key, value in quality.items():
+        _same(value, quality["sqlite", 0], str(key))
