@@ -68,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="fresh-process runs per engine (median)")
     ap.add_argument("--prompt-chars", type=int, default=400)
     args = ap.parse_args(argv)
-    from pgserver import start_server
+    from pgserver import _bin_dir, start_server
 
     n = sqlite_bench._size(args.size)
+    name = f"tier report --all, {sqlite_bench._size_label(n)} calls, PostgreSQL, fresh process"
+    if _bin_dir() is None:
+        harness.skip(name, "PostgreSQL server binaries not installed (make postgres-server)")
+        return 0
     tmp = tempfile.TemporaryDirectory(prefix="tier-bench-pg-")
     base = Path(args.dir) if args.dir else Path(tmp.name)
     base.mkdir(parents=True, exist_ok=True)
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         note = (f"tier's CPU {cpu_pg:.3f} s vs {cpu_sq:.3f} s on SQLite (the server's CPU not counted); "
                 f"PostgreSQL {server.bin_dir.parent.name}; loaded by COPY in "
                 f"{load_s:.0f} s; {harness.load_average()}")
-        harness.record(f"tier report --all, {sqlite_bench._size_label(n)} calls, PostgreSQL, fresh process", t_pg, "s",
+        harness.record(name, t_pg, "s",
                        anchor="the same report on a SQLite ledger", anchor_value=t_sq, note=note)
     finally:
         server.stop("immediate")
