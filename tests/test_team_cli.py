@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tiercli.cli import app
+from tiercli.ledger import SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -56,7 +57,7 @@ def test_doctor_checks_database_schema_and_tokens(db):
     tier("users", "add", "ann", "--db", db)
     ok = tier("doctor", "--db", db)
     assert ok.exit_code == 0, ok.output
-    assert "schema version 4" in ok.stdout and "1 user(s), 1 enabled" in ok.stdout
+    assert f"schema version {SCHEMA_VERSION}" in ok.stdout and "1 user(s), 1 enabled" in ok.stdout
     raw = sqlite3.connect(db)
     raw.execute("UPDATE users SET token_hash = 'plaintext-token'")
     raw.commit()
