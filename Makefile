@@ -55,6 +55,7 @@ bench: install-test
 	$(BIN)/python benchmarks/first_token.py --runs 5 --no-worker
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/report.py --sizes 10k,100k,1m --dir bench-out/ledgers
+	$(BIN)/python benchmarks/report_pg.py --size 1m --dir bench-out/ledgers
 	$(BIN)/python benchmarks/import_claude_code.py
 	$(BIN)/python benchmarks/replay.py
 	$(BIN)/python benchmarks/guards.py

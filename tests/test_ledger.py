@@ -7,19 +7,19 @@ import pytest
 
 from tiercli.errors import LedgerError
 from tiercli.ledger import SCHEMA_VERSION, Ledger
-from tiercli.ledger.db import APPLICATION_ID
+from tiercli.ledger.db import APPLICATION_ID, MIGRATIONS
 
 
 def test_new_ledger_is_wal_versioned_and_marked(tmp_path):
     path = tmp_path / "sub" / "dir" / "ledger.db"
     with Ledger(path) as ledger:
         assert ledger.wal
-        assert ledger.schema_version() == SCHEMA_VERSION == 5
+        assert ledger.schema_version() == SCHEMA_VERSION == max(v for v, _ in MIGRATIONS)
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert [v for v, in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4, 5]
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert [v for v, in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [v for v, _ in MIGRATIONS]
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_upsert_by_id_never_duplicates(tmp_path):
@@ -43,7 +43,7 @@ def test_reopening_does_not_migrate_twice(tmp_path):
     Ledger(path).close()
     Ledger(path).close()
     raw = sqlite3.connect(path)
-    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 5
+    assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_foreign_file_is_refused_and_untouched(tmp_path):
@@ -152,6 +152,8 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     for table in ("spend_user_days", "users", "ledger_leases"):
         raw.execute(f"DROP TABLE {table}")
     raw.execute("DROP INDEX ix_calls_user_id")
+    for index in ("ix_calls_run", "ix_calls_compaction"):  # migration 6
+        raw.execute(f"DROP INDEX {index}")
     for column in ("user_id", "owner_host"):
         raw.execute(f"ALTER TABLE calls DROP COLUMN {column}")
     for trigger in ("calls_spend_insert", "calls_spend_update", "calls_spend_delete"):
@@ -168,7 +170,7 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     raw.commit()
     raw.close()
     with Ledger(path) as ledger:
-        assert ledger.schema_version() == 5
+        assert ledger.schema_version() == SCHEMA_VERSION
         [row] = ledger.recent_calls(5)
         assert ledger._select("SELECT day, usd FROM spend_days") == [{"day": "1970-01-01", "usd": 0.5}]
     assert row["id"] == "kept" and row["cost_usd"] == 0.5 and row["reserved_usd"] is None

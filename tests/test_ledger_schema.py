@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tiercli.importers.claude_code import import_claude_code, parse_claude_code
-from tiercli.ledger import Ledger
+from tiercli.ledger import SCHEMA_VERSION, Ledger
 from tiercli.ledger.migrations import V5_DROPPED_INDEXES, apply_sqlite_step
 from tiercli.ledger.sqlite_schema import TABLES
 
@@ -80,7 +80,7 @@ def test_a_v4_ledger_with_rows_is_migrated_in_place(tmp_path):
     assert set(V5_DROPPED_INDEXES) <= names  # really a v4 ledger
 
     with Ledger(old) as ledger:
-        assert ledger.schema_version() == 5
+        assert ledger.schema_version() == SCHEMA_VERSION
         assert len(ledger.recent_calls(100)) == 10
         assert [(r["day"], r["usd"]) for r in ledger._select("SELECT day, usd FROM spend_days ORDER BY day")] \
             == before_spend
@@ -192,4 +192,4 @@ def test_report_and_log_migrate_a_v4_ledger_without_sqlalchemy(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     with Ledger(db, create=False) as ledger:
-        assert ledger.schema_version() == 5 and ledger.get_call("a")["cost_usd"] == 0.5
+        assert ledger.schema_version() == SCHEMA_VERSION and ledger.get_call("a")["cost_usd"] == 0.5

@@ -54,13 +54,6 @@ def test_import_log_and_replay_agree_on_both_engines(both):
     assert replays["sqlite"] == replays["postgresql"]
 
 
-def test_report_on_postgresql_is_a_clear_refusal_for_now(pg_url):
-    """`tier report`'s queries are SQLite's: on PostgreSQL it says so in one line (exit 5), no traceback."""
-    result = runner.invoke(app, ["report", "--all", "--db", pg_url])
-    assert result.exit_code == 5
-    assert "tier report does not read a PostgreSQL ledger yet" in result.output and "Traceback" not in result.output
-
-
 def test_the_ledger_url_comes_from_db_then_tier_db_then_the_config(tmp_path, pg_url, monkeypatch):
     from tiercli import paths
 

@@ -71,10 +71,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "log": (
         "tier log -n 50",
         "tier log --json | python3 -m json.tool",
+        "tier log --user alice --since 24h",
     ),
     "report": (
         "tier report --since 7d",
         "tier report --all --csv > report.csv",
+        "tier report --by user --last 30d            # team mode: spend per person",
     ),
     "config": (
         "tier config path",

@@ -19,7 +19,9 @@ from tiercli.cli_common import (
     app,
     guarded,
 )
-from tiercli.errors import InputError, LedgerError
+from tiercli.errors import InputError
+
+UserOpt = typer.Option(None, "--user", "-u", help="Only this team member's calls (tier users); (none): calls made without a user.", show_default=False)
 
 
 # -- log ---------------------------------------------------------------------------------------------
@@ -37,6 +39,7 @@ def log(
     until: Optional[str] = typer.Option(None, "--until", help="Before this time (same forms).", show_default=False),
     status: Optional[str] = typer.Option(None, "--status", help="ok | error | interrupted | pending | refused.", show_default=False),
     query: Optional[str] = typer.Option(None, "-q", "--query", help="Only calls whose stored prompt contains this text.", show_default=False),
+    user: Optional[str] = UserOpt,
     path: bool = typer.Option(False, "--path", help="Print the ledger's path and exit."),
     as_json: bool = JsonOpt,
     db: Optional[Path] = DbOpt,
@@ -58,7 +61,7 @@ def log(
         raise UsageError("tier log show needs a call id", "copy one from `tier log`")
     if action is None and call_id is not None:
         raise UsageError(f"unexpected argument {call_id!r}", "use `tier log show ID`")
-    from tiercli.ledger.queries import LOG_STATUSES
+    from tiercli.ledger.log_queries import LOG_STATUSES
 
     if status is not None and status not in LOG_STATUSES:
         raise UsageError(f"unknown --status {status!r}", f"use one of {', '.join(LOG_STATUSES)}")
@@ -74,7 +77,7 @@ def log(
         typer.echo("[]" if as_json else "no calls yet (the ledger is empty)")
         return
     from tiercli import render_calls as render
-    from tiercli.ledger import queries
+    from tiercli.ledger import log_queries as queries
 
     ledger = _open_ledger(db)
     try:
@@ -83,7 +86,7 @@ def log(
             call, feedback = queries.call_with_feedback(ledger, call_id)
         else:
             rows = queries.log_calls(ledger, limit=n, session=session, model=model, tier=tier, task_type=task_type,
-                                     since=start, until=end, status=status, text=query)
+                                     since=start, until=end, status=status, text=query, user=user)
     finally:
         ledger.close()
     if action == "show":
@@ -98,7 +101,7 @@ def log(
         typer.echo(json.dumps([render.log_row_json(r) for r in rows], indent=2, ensure_ascii=False))
         return
     if not rows:
-        filtered = any(v is not None for v in (session, model, tier, task_type, since, until, status, query))
+        filtered = any(v is not None for v in (session, model, tier, task_type, since, until, status, query, user))
         typer.echo("no calls match these filters" if filtered else "no calls yet (the ledger is empty)")
         return
     render.print_log(rows)
@@ -117,7 +120,8 @@ def report(
     last: Optional[str] = typer.Option(None, "--last", help="The last 7d, 24h, 2w, ... (same as --since 7d).", show_default=False),
     all_calls: bool = typer.Option(False, "--all", help="The whole ledger."),
     session: Optional[str] = typer.Option(None, "--session", "-s", help="One session only."),
-    by: Optional[str] = typer.Option(None, "--by", help="Usage per day | week | month | project | model | task | tier | session.", show_default=False),
+    user: Optional[str] = UserOpt,
+    by: Optional[str] = typer.Option(None, "--by", help="Usage per day | week | month | project | model | task | tier | session | user.", show_default=False),
     timezone: Optional[str] = typer.Option(None, "--timezone", "--tz", help="Days, weeks, months and dates in this zone (IANA name; default the machine's zone).", show_default=False),
     retry_window: float = typer.Option(600, "--retry-window", min=0, help="Seconds within which the same instruction again counts as a retry."),
     as_json: bool = JsonOpt,
@@ -127,7 +131,7 @@ def report(
 ) -> None:
     """Tier distribution, cost per task type, savings, caching, quality signals, by day and model.
 
-    Examples: tier report --all · tier report sessions --last 7d · tier report --by week --timezone Europe/Paris
+    Examples: tier report --all · tier report sessions --last 7d · tier report --by user --last 30d
     """
     import time
 
@@ -161,19 +165,15 @@ def report(
         raise UsageError(f"--since ({core.iso(start)}) is after --until ({core.iso(end)})", "swap them")
     loaded = _load_config(config) if view is None and by is None else None
     ledger = _open_ledger(db, loaded=loaded)  # an empty ledger gives an empty report ("no calls yet"), not an error
-    if getattr(ledger, "engine_name", "sqlite") != "sqlite":  # its queries are SQLite's (see ledger/queries.py)
-        ledger.close()
-        raise LedgerError("tier report does not read a PostgreSQL ledger yet",
-                          "tier log and tier replay do; or report from a SQLite copy")
     try:
-        where = core.Where(start, end, session)
+        where = core.Where(start, end, session, user=user)
         if view == "tasks":
             data = views.tasks_view(ledger, where)
         elif view == "sessions" or by is not None:
             data = views.usage_view(ledger, where, by or "session", tz, tz_name)
         else:
             assert loaded is not None  # loaded when there is no view and no --by
-            data = core.build_report(ledger, loaded.config, since=start, until=end, session=session,
+            data = core.build_report(ledger, loaded.config, since=start, until=end, session=session, user=user,
                                      retry_window_s=retry_window, now=now)
             data["window"]["timezone"] = tz_name
             if data["totals"]["calls"] and not views.is_utc(tz):
@@ -182,7 +182,8 @@ def report(
                 data["history"] = views.history(loaded, ledger, data, where, tz, tz_name)
         if view is not None or by is not None:
             data["window"] = {"since": start, "until": end, "since_iso": core.iso(start), "until_iso": core.iso(end),
-                              "session": session, "all": start is None and end is None, "label": label}
+                              "session": session, "user": user, "all": start is None and end is None,
+                              "label": label}
         else:
             data["window"]["label"] = label
     finally:

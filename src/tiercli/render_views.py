@@ -16,7 +16,8 @@ from rich.text import Text
 from tiercli.render import _table, clean, num, pct, tokens, usd
 
 _BY_TITLE = {"day": "day", "week": "week (Monday)", "month": "month", "project": "project", "model": "model",
-             "task": "task type", "tier": "tier", "session": "session"}
+             "task": "task type", "tier": "tier", "session": "session",
+             "user": "user"}
 
 
 def _when(ts: float | None, tz_name: str, form: str = "%Y-%m-%d %H:%M") -> str:

@@ -1,20 +1,21 @@
 """`tier report`: where the money goes and whether routing hurts quality, as a JSON-ready dict.
 
-Pure core: `build_report(ledger, config, ...)` reads the ledger through tiercli.ledger.queries (every
-SQL statement lives there, on the ledger's sqlite3 connection: no SQLAlchemy on this path) and
-returns plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Never imports
+Pure core: `build_report(ledger, config, ...)` reads the ledger through report_read and
+tiercli.ledger.queries (every SQL statement lives there, on the ledger's own connection, SQLite or
+PostgreSQL: no SQLAlchemy on this path) and returns plain data (str, int, float, None, lists, dicts); `tiercli.render` draws it. Never imports
 litellm. The other views (sessions, tasks, --by, an imported history) are in report_views.py.
 
 How the figures are made
 ------------------------
 All aggregation is SQL: ONE grouped pass over the window (queries.grand_query: a streaming scan of
 the covering index ix_calls_report, rolled up per section), plus small queries run next to it on a
-second read connection (queries.Beside): the last call time, feedback and retries; compactions
-(through ix_calls_parent_id) only when the pass counted some. Python only arranges a few hundred
-rows (and prices each served model once, for caching).
+second read connection (queries.Beside, report_read): the last call time, feedback, compactions
+(off the partial index ix_calls_compaction) and retries. Python only arranges a few hundred rows
+(and prices each served model once, for caching).
 
 Definitions (the JSON keys are listed in REPORT_KEYS and in the lead's docs)
-- Window: `since <= started_at < until` (either end open when None), optionally `session = S`.
+- Window: `since <= started_at < until` (either end open when None), optionally `session = S`
+  and `user_id = U` (--user; "(none)": calls made without a user).
   Every call kind counts in totals, tiers, task types, days and models:
   main | classifier | compaction | replay | import. Calls with no tier (imports) form a tier row
   whose `tier` is null; calls with no task type a task row whose `task_type` is null.
@@ -58,9 +59,8 @@ import time
 from decimal import Decimal
 from typing import Any, Iterable
 
-from tiercli import report_quality
+from tiercli import report_quality, report_read
 from tiercli.errors import UsageError
-from tiercli.ledger import queries as q
 from tiercli.ledger.db import REPORT_INDEX_NAME, REPORT_INDEX_SQL  # noqa: F401 (re-exported)
 from tiercli.ledger.queries import Where, grand_query  # noqa: F401 (re-exported)
 from tiercli.pricing import PriceBook, UnitPrice
@@ -71,15 +71,9 @@ TARGET_TOP_TIER_SHARE = (0.10, 0.12)
 TOP_TIER_WARNING_ABOVE = 0.15
 TOP_TIER_WARNING_MIN_CALLS = 50  # fewer routed calls than this are too few to judge the mix on
 QUALITY_KINDS = ("main", "import")
-ROUTED_KIND = "main"
+ROUTED_KIND = report_read.ROUTED_KIND
 DAY_S = 86_400
 NONE_KEY = "(none)"  # the key of a NULL tier in tier_mix maps (JSON keys must be strings)
-# Retries in a window of up to this many calls, or 1/8 of the ledger, are found by a window function
-# over the window's calls (read through their range of ix_calls_started_at); in a wider one, among
-# the repeated prompt hashes read off ix_calls_prompt_hash (a pass over that index, no sort).
-# Measured on 100k- and 1M-call ledgers, the crossover lies between 1/10 and 1/5 of the ledger.
-_NARROW_MIN_CALLS = 5_000
-_NARROW_FRACTION = 8
 
 REPORT_KEYS = (
     "window", "totals", "tiers", "targets", "warnings", "task_types", "savings", "caching",
@@ -174,11 +168,6 @@ def _by(rows: Iterable[dict[str, Any]], key: str = "k1") -> dict[Any, list[dict[
     return out
 
 
-def _last_and_feedback(ledger, where: Where) -> dict[str, Any]:
-    with q.snapshot(ledger) as conn:
-        return {"last_call": q.last_call(conn, where), "feedback": q.feedback(conn, where)}
-
-
 def build_report(
     ledger,
     config,
@@ -186,13 +175,15 @@ def build_report(
     since: float | None,
     until: float | None,
     session: str | None,
+    user: str | None = None,
     retry_window_s: float = 600,
     now: float | None = None,
     regression_min_calls: int = 20,
     regression_min_increase: float = 0.05,
     _narrow_threshold: int | None = None,
 ) -> dict[str, Any]:
-    """The report over `since <= started_at < until` (None: open end), optionally one session.
+    """The report over `since <= started_at < until` (None: open end), optionally one session and
+    one user (queries.NONE_USER, "(none)": the calls made without one).
 
     Raises UsageError for since > until or a negative retry window; LedgerError from the ledger.
     """
@@ -204,53 +195,23 @@ def build_report(
     tiers_cfg = list(config.routing.tiers)
     rank = {t: i for i, t in enumerate(tiers_cfg)}
     top = config.top_tier
-    where = Where(since, until, session)
+    where = Where(since, until, session, user=user)
+    loaded: dict[str, Any] = {}
+
+    def prices() -> None:  # while SQLite's reads run
+        loaded["book"] = book = PriceBook(config.prices)
+        loaded["top_model"] = config.primary_model(top)
+        loaded["top_price"] = _price_for(config, book, loaded["top_model"])
+
+    got = report_read.read_report(ledger, where, tiers_cfg, retry_window_s, narrow_threshold=_narrow_threshold,
+                                  meanwhile=prices)
+    book, top_model, top_price = loaded["book"], loaded["top_model"], loaded["top_price"]
+    roll, compactions = got["roll"], got.get("compactions", [])
+    total_calls = sum(r["calls"] for r in roll["kind"])
     feedback: list[tuple] = []
     retries: list[tuple] = []
-    compactions: list[tuple] = []
     last_call = None
-
-    def beside(conn, done: dict) -> None:
-        """Last call, feedback and retries: read next to the main pass (queries.Beside)."""
-        done["last_call"] = q.last_call(conn, where)
-        done["feedback"] = q.feedback(conn, where)
-        threshold = _narrow_threshold
-        if threshold is None:
-            threshold = max(_NARROW_MIN_CALLS, q.ledger_size(conn) // _NARROW_FRACTION)
-        narrow = not q.window_exceeds(conn, where, threshold)
-        done["retries"] = q.task_retries(conn, where, retry_window_s, narrow=narrow)
-
-    # Both reads start at once, each on its own read connection, and the price map loads meanwhile.
-    side = q.Beside(ledger, beside)
-    grand = q.Beside(ledger, lambda conn, done: done.update(roll=q.grand_rollups(conn, where, tiers_cfg)))
-    try:
-        book = PriceBook(config.prices)
-        top_model = config.primary_model(top)
-        top_price = _price_for(config, book, top_model)
-        grand.result()
-        roll = grand.done["roll"]
-        # compaction rows are few or none: read them only when the pass counted some
-        answered = sum(r["calls"] for r in roll["decision"] if r["k2"] == "compaction" and r["k3"])
-        if answered:
-            with q.snapshot(ledger) as conn:
-                compactions = q.compactions(conn, where, linked_only=True)
-                if sum(r[1] for r in compactions) != answered:  # some were written without their parent
-                    compactions = q.compactions(conn, where, linked_only=False)
-    except BaseException:
-        grand.cancel()
-        side.cancel()
-        raise
-    total_calls = sum(r["calls"] for r in roll["kind"])
-    if not total_calls:
-        side.cancel()
-    elif any(r["k1"] == ROUTED_KIND for r in roll["kind"]):
-        side.result()
-    else:  # no routed calls, so no retries to look for (an imported history repeats its prompts a lot)
-        side.cancel()
-    got = side.done
     if total_calls:
-        if "feedback" not in got:  # cancelled before it got there
-            got.update(_last_and_feedback(ledger, where))
         last_call, feedback, retries = got["last_call"], got["feedback"], got.get("retries", [])
     sticky_rows = [r for r in roll["decision"] if r["k1"] == "sticky"]
     sticky = (sum(r["calls"] for r in sticky_rows), sum(r["cache_read"] for r in sticky_rows))
@@ -259,17 +220,14 @@ def build_report(
     first = min((r["first"] for r in roll["kind"]), default=None)
     window = {
         "since": since, "until": until, "since_iso": iso(since), "until_iso": iso(until),
-        "session": session, "all": since is None and until is None,
+        "session": session, "user": user, "all": since is None and until is None,
         "generated_at": now, "generated_at_iso": iso(now),
         "first_call_at": first, "last_call_at": last_call,
         "first_call_iso": iso(first), "last_call_iso": iso(last_call),
         "retry_window_s": retry_window_s,
         "timezone": "UTC",
-        "ledger_calls": None,  # when the window is empty: how many calls the whole ledger holds
+        "ledger_calls": got["ledger_calls"],  # when the window is empty: how many calls the whole ledger holds
     }
-    if not total_calls:
-        with q.snapshot(ledger) as conn:
-            window["ledger_calls"] = q.count_calls(conn)
 
     # -- totals --------------------------------------------------------------------------------
     total = _money(roll["kind"])
@@ -500,16 +458,5 @@ def build_report(
         "unpriced": unpriced,
         "errors": errors_out,
         "history": None,  # an imported history's "as run" and "with routing" (report_views.history)
-        "runs": _runs(ledger, since, until),  # `tier run` tasks: resolved rate and cost per task by tier
+        "runs": report_read.runs(ledger, since, until),  # `tier run` tasks: resolved rate and cost per task by tier
     }
-
-
-def _runs(ledger, since: float | None, until: float | None) -> dict[str, Any] | None:
-    """`tier run`'s tasks in the window (run_outcomes.summarize), None when there are none."""
-    attempts = getattr(ledger, "run_attempts", None)
-    rows = attempts(since, until) if attempts is not None else []
-    if not rows:
-        return None
-    from tiercli import run_outcomes
-
-    return run_outcomes.summarize(rows)

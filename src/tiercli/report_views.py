@@ -1,6 +1,6 @@
 """`tier report`'s other views, as JSON-ready dicts: the session table (`tier report sessions`), the
 per-task view of agent sessions (`tier report tasks`), usage per period or dimension (`--by day |
-week | month | project | model | task | tier | session`), the time zone they are read in, and the
+week | month | project | model | task | tier | session | user`), the time zone they are read in, and the
 onboarding answer for an imported history (`history`: as run, then a "with routing" replay).
 
 Pure core like report.py: SQL in tiercli.ledger.queries, drawing in tiercli.render_views.
@@ -24,9 +24,10 @@ from typing import Any
 
 from tiercli.errors import UsageError
 from tiercli.ledger import queries as q
+from tiercli.ledger import view_queries
 
 PERIODS = ("day", "week", "month")
-DIMENSIONS = ("project", "model", "task", "tier", "session")
+DIMENSIONS = ("project", "model", "task", "tier", "session", "user")
 BY_CHOICES = PERIODS + DIMENSIONS
 SESSIONS_TOP = 10  # sessions listed in the onboarding answer
 
@@ -112,16 +113,19 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def usage_view(ledger, where: q.Where, by: str, tz: dt.tzinfo, tz_name: str) -> dict[str, Any]:
-    """Usage per local day/week/month or per project/model/task/tier/session, oldest or costliest
-    first, with the models used in each row (ccusage's daily/weekly/monthly/session tables)."""
+    """Usage per local day/week/month or per project/model/task/tier/session/user, oldest or
+    costliest first, with the models used in each row (ccusage's daily/weekly/monthly/session
+    tables). Per user, the calls made without one are the row "(none)" (q.NONE_USER)."""
     if by not in BY_CHOICES:
         raise UsageError(f"unknown --by {by!r}", f"use one of {', '.join(BY_CHOICES)}")
     key = "bucket" if by in PERIODS else by
     with q.snapshot(ledger) as conn:
-        parts = q.grouped(conn, where, key)
+        parts = view_queries.grouped(conn, where, key)
     groups: dict[Any, list[dict[str, Any]]] = {}
     for p in parts:
         k = period_of(p["key"], by, tz) if by in PERIODS else p["key"]
+        if by == "user" and k is None:
+            k = q.NONE_USER
         groups.setdefault(k, []).append(p)
     rows = [_usage_row(k, g) for k, g in groups.items()]
     if by == "session":
@@ -143,7 +147,7 @@ def tasks_view(ledger, where: q.Where) -> dict[str, Any]:
     type and tier. Rows sharing calls.task_id are one task's steps; rows without one (older rows,
     imports made before tasks were recorded) count as a task each."""
     with q.snapshot(ledger) as conn:
-        tasks = q.tasks(conn, where)
+        tasks = view_queries.tasks(conn, where)
     groups: dict[tuple[Any, Any], dict[str, Any]] = {}
     for t in tasks:
         g = groups.setdefault((t["task_type"], t["tier"]), {"task_type": t["task_type"], "tier": t["tier"], "tasks": 0,

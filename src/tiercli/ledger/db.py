@@ -45,7 +45,7 @@ from tiercli.ledger.users import UsersMixin
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
@@ -56,6 +56,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (3, "calls.task_id (agent tasks), calls.owner_pid/owner_started (recovery of a dead process's pending rows)"),
     (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
     (5, "indexes that earn their keep (six dropped); imported calls' spend added per day by the import"),
+    (6, "report: partial indexes over `tier run` attempts and compaction calls"),
 ]
 # page cache while an import writes (SQLite's default is 2 MiB): the indexes' pages stay in memory
 # (85 -> 74 us a row at 50 MB of logs)

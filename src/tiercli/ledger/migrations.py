@@ -1,4 +1,4 @@
-"""The SQLite ledger's schema steps (migrations 1-5), applied in order on the sqlite3 connection inside
+"""The SQLite ledger's schema steps (migrations 1-6), applied in order on the sqlite3 connection inside
 one BEGIN IMMEDIATE transaction by Ledger._migrate, each recorded in schema_migrations. Every step
 tolerates a table made by an older tier (columns added only when missing). No SQLAlchemy: the
 tables' DDL is in sqlite_schema.py."""
@@ -109,6 +109,17 @@ def add_bulk_spend(conn: Any, rows: list[dict[str, Any]], all_inserted: bool) ->
             [day, day * _DAY_S, (day + 1) * _DAY_S])
 
 
+# Migration 6 (both engines, the same text): partial indexes over the few rows two report queries
+# read, which otherwise cost a pass over the whole table each (1M calls: `tier run` attempts 0.7 s ->
+# 0.0004 s, compactions 0.6 s -> 0.15 s). Compaction rows' index covers what the report reads of
+# them (meta_json holds their history_tokens), so only the calls they served are looked up.
+V6_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS ix_calls_run ON calls (started_at) WHERE kind = 'run'",
+    "CREATE INDEX IF NOT EXISTS ix_calls_compaction ON calls (started_at, status, parent_id, session, user_id, "
+    "output_tokens, cost_usd, meta_json) WHERE kind = 'compaction'",
+]
+
+
 def apply_sqlite_step(conn: Any, version: int) -> None:
     """Apply schema step `version` on a sqlite3 connection inside the migration's transaction."""
     if version == 1:
@@ -141,6 +152,9 @@ def apply_sqlite_step(conn: Any, version: int) -> None:
             conn.execute(stmt)
     elif version == 5:
         for stmt in _V5:
+            conn.execute(stmt)
+    elif version == 6:
+        for stmt in V6_INDEXES:
             conn.execute(stmt)
 
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
+SCHEMA_VERSION = 6  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):

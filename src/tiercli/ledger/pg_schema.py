@@ -4,6 +4,8 @@ schema 4, spend_user_days equal to the calls' spend (settled cost plus open rese
 
 from __future__ import annotations
 
+from tiercli.ledger.migrations import V6_INDEXES
+
 SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
 PG_DAY_FUNCTION = """CREATE OR REPLACE FUNCTION tier_day(ts double precision) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$ SELECT to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD') $$"""
@@ -71,3 +73,4 @@ V4 = [
 V5 = [f"DROP INDEX IF EXISTS {name}" for name in (
     "ix_calls_tier", "ix_calls_task_type", "ix_calls_served_model", "ix_calls_started_tier", "ix_calls_started_task",
     "ix_calls_session")]
+V6 = V6_INDEXES  # the same partial indexes as SQLite's (migrations.py)
