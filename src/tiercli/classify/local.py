@@ -64,9 +64,11 @@ __all__ = ["LocalClassification", "RuleAnalysis", "analyse", "classify", "classi
 
 class _Lazy:
     """A regex compiled on first use (keeps `import tiercli.classify.local` cheap). After the first
-    call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra."""
+    call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra.
+    `needs`: substrings one of which every match contains (prefilter.py), or None; `_search`/`_sub`
+    skip the regex when none is in the text (same result, most of the rules' searches fail)."""
 
-    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall")
+    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall", "needs")
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self._p = pattern
@@ -75,10 +77,32 @@ class _Lazy:
     def __getattr__(self, name: str):
         if name in ("_p", "_f"):
             raise AttributeError(name)
+        from tiercli.classify.prefilter import required_substrings
+
         rx = re.compile(self._p, self._f)
         for m in ("search", "match", "sub", "split", "finditer", "findall"):
             setattr(self, m, getattr(rx, m))
-        return getattr(rx, name)
+        self.needs = required_substrings(self._p, self._f)
+        return getattr(self, name)
+
+
+def _absent(rx: _Lazy, s: str) -> bool:
+    """True when `rx` cannot match in `s`: none of the substrings its matches need is there."""
+    needs = rx.needs
+    if needs is None:
+        return False
+    for n in needs:
+        if n in s:
+            return False
+    return True
+
+
+def _search(rx: _Lazy, s: str) -> re.Match | None:
+    return None if _absent(rx, s) else rx.search(s)
+
+
+def _sub(rx: _Lazy, repl, s: str) -> str:
+    return s if _absent(rx, s) else rx.sub(repl, s)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -298,6 +322,8 @@ _CAMEL = _Lazy(r"^(?:[a-z]+[A-Z]|[A-Z][a-z0-9]+[A-Z])")
 
 
 def _identifierish(tok: str) -> bool:
+    if tok.isalpha() and (tok.islower() or tok.isupper() or tok[0].isupper() and tok[1:].islower()):
+        return False  # a plain word (most tokens): no digit, dot, underscore or inner capital
     low = tok.lower()
     if low in _KEEP:
         return False
@@ -329,15 +355,15 @@ def _path_token(m: re.Match) -> str:
 
 
 def _strip_identifiers(s: str) -> str:
-    s = _BIGO.sub(" bigo ", s)
-    s = _EXC_NAME.sub(" exceptionname ", s)
-    s = _BACKTICK.sub(" xid ", s)
-    s = _URL.sub(" xid ", s)
-    s = _DQUOTE.sub(" xid ", s)
-    s = _SQUOTE.sub(" xid ", s)
-    s = _FLAG.sub(" xflag ", s)
-    s = _SLASH_PAIR.sub(lambda m: m.group(0) if m.group(0).lower() in _KEEP else f"{m.group(1)} / {m.group(2)}", s)
-    s = _PATHLIKE.sub(_path_token, s)
+    s = _sub(_BIGO, " bigo ", s)
+    s = _sub(_EXC_NAME, " exceptionname ", s)
+    s = _sub(_BACKTICK, " xid ", s)
+    s = _sub(_URL, " xid ", s)
+    s = _sub(_DQUOTE, " xid ", s)
+    s = _sub(_SQUOTE, " xid ", s)
+    s = _sub(_FLAG, " xflag ", s)
+    s = _sub(_SLASH_PAIR, lambda m: m.group(0) if m.group(0).lower() in _KEEP else f"{m.group(1)} / {m.group(2)}", s)
+    s = _sub(_PATHLIKE, _path_token, s)
     out = []
     for tok in s.split():
         if _identifierish(tok):
@@ -374,15 +400,15 @@ def _normalise(segment: str) -> str:
     s = segment.replace("’", "'").replace("‘", "'").replace("§", " ")
     s = _strip_identifiers(s)
     s = s.lower()
-    s = _NEGATED.sub(" ", s)
-    s = _NAMED_THING.sub(r"\1 xid \3", s)
+    s = _sub(_NEGATED, " ", s)
+    s = _sub(_NAMED_THING, r"\1 xid \3", s)
     parts = _SENT_SPLIT.split(s)
     heads = []
     for p in parts:
         p = p.strip(" ,*#>-\t.;")
         if not p:
             continue
-        p = _POLITE.sub("", p)
+        p = _sub(_POLITE, "", p)
         heads.append("§ " + p)
     return " ".join(heads)
 
@@ -715,27 +741,30 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
         if not norm:
             continue
         for t, w, rx in _RULES:
-            m = rx.search(norm)
+            m = _search(rx, norm)
             if m:
                 scores[t] += w * sw
                 evidence.append((w * sw, t, f'"{_short(m)}" -> {t}'))
         # conjunctions
-        if _SCOPE_RE.search(norm) and _PRESERVING_RE.search(norm):
-            m = _PRESERVING_RE.search(norm)
+        scope = _search(_SCOPE_RE, norm)
+        preserving = _search(_PRESERVING_RE, norm) if scope else None
+        change = _search(_CHANGE_RE, norm) if scope and not preserving else None
+        if preserving:
+            m = preserving
             scores["reformat"] += 4.5 * sw
             evidence.append((4.5 * sw, "reformat", f'"{_short(m)}" across the codebase: behaviour-preserving -> reformat'))
-        elif _SCOPE_RE.search(norm) and _CHANGE_RE.search(norm):
-            m = _CHANGE_RE.search(norm)
+        elif change:
+            m = change
             scores["cross_refactor"] += 4.5 * sw
             evidence.append((4.5 * sw, "cross_refactor",
                              f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
-        if _FEATURE_VERB_RE.search(norm) and _FEATURE_NOUN_RE.search(norm):
+        if _search(_FEATURE_VERB_RE, norm) and _search(_FEATURE_NOUN_RE, norm):
             scores["feature"] += 1.5 * sw
             evidence.append((1.5 * sw, "feature", "request verb + product noun -> feature"))
-        if split.paste_lines and _YESNO_RE.search(norm):
+        if split.paste_lines and _search(_YESNO_RE, norm):
             scores["code_review"] += 1.5 * sw
             evidence.append((1.5 * sw, "code_review", "yes/no question about pasted code -> code_review"))
-        if _ALGO_RE.search(norm) and _ALGO_VERB_RE.search(norm):
+        if _search(_ALGO_RE, norm) and _search(_ALGO_VERB_RE, norm):
             scores["algorithm"] += 2.0 * sw
             evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
     joined = " ".join(n for n, _ in normed)
