@@ -51,3 +51,19 @@ def test_prefilter_changes_no_decision():
         for rx, needs in saved:
             rx.needs = needs
     assert with_prefilter == without
+
+
+def test_the_shipped_table_covers_every_pattern_and_is_right():
+    """prefilter_table.json (regenerate: python -m tiercli.classify.train --prefilter-table)."""
+    import json
+
+    from tiercli.classify import prefilter
+
+    table = json.loads(prefilter.TABLE_FILE.read_text(encoding="utf-8"))
+    patterns = local.all_patterns()
+    assert len(patterns) > 100
+    for p, f in patterns:
+        key = f"{f}:{p}"
+        assert key in table, f"not in the table (regenerate it): {p[:60]}"
+        expected = required_substrings(p, f)
+        assert table[key] == (None if expected is None else list(expected))

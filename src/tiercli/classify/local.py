@@ -66,7 +66,8 @@ class _Lazy:
     """A regex compiled on first use (keeps `import tiercli.classify.local` cheap). After the first
     call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra.
     `needs`: substrings one of which every match contains (prefilter.py), or None; `_search`/`_sub`
-    skip the regex when none is in the text (same result, most of the rules' searches fail)."""
+    skip the regex when none is in the text (same result, most of the rules' searches fail). Read from
+    the shipped table (classify/prefilter_table.json), worked out only for a pattern not in it."""
 
     __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall", "needs")
 
@@ -77,13 +78,20 @@ class _Lazy:
     def __getattr__(self, name: str):
         if name in ("_p", "_f"):
             raise AttributeError(name)
-        from tiercli.classify.prefilter import required_substrings
-
         rx = re.compile(self._p, self._f)
         for m in ("search", "match", "sub", "split", "finditer", "findall"):
             setattr(self, m, getattr(rx, m))
-        self.needs = required_substrings(self._p, self._f)
+        from tiercli.classify.prefilter import needs_of
+
+        self.needs = needs_of(self._p, self._f)
         return getattr(self, name)
+
+
+def all_patterns() -> list[tuple[str, int]]:
+    """Every regex of the rules, as (pattern, flags): what prefilter_table.json covers."""
+    found = [(rx._p, rx._f) for _, _, rx in _RULES]
+    found += [(v._p, v._f) for v in globals().values() if isinstance(v, _Lazy)]
+    return sorted(set(found))
 
 
 def _absent(rx: _Lazy, s: str) -> bool:

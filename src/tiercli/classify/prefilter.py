@@ -12,11 +12,18 @@ How: a node whose matches are a small finite set of strings (literals, alternati
 `?`, small character classes, zero-width assertions) is "exact"; runs of exact nodes are multiplied
 out into their concatenations; the best candidate of a sequence (the longest shortest string) wins;
 an alternation needs a candidate from each branch. Case-insensitive patterns get no prefilter.
+
+Working the sets out for the ~140 patterns takes ~60-130 ms, more than many decisions save, so they
+ship precomputed in prefilter_table.json (keyed by the exact pattern and flags, so an edited pattern
+is simply not found and is worked out on first use; `python -m tiercli.classify.train
+--prefilter-table` rewrites the table, a test checks it is complete and right).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 try:  # Python 3.11+
     from re import _constants as _c  # type: ignore[attr-defined]
@@ -161,3 +168,31 @@ def required_substrings(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
     if min(len(s) for s in factors) < MIN_USEFUL:
         return None
     return factors
+
+
+TABLE_FILE = Path(__file__).with_name("prefilter_table.json")
+_TABLE: dict[str, list[str] | None] = {}
+
+
+def _key(pattern: str, flags: int) -> str:
+    return f"{flags}:{pattern}"
+
+
+def needs_of(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
+    """required_substrings, from the shipped table when the pattern is in it."""
+    if not _TABLE:
+        _TABLE.update(json.loads(TABLE_FILE.read_text(encoding="utf-8")) if TABLE_FILE.exists() else {"": None})
+    key = _key(pattern, flags)
+    if key in _TABLE:
+        found = _TABLE[key]
+        return None if found is None else tuple(found)
+    return required_substrings(pattern, flags)
+
+
+def write_table(patterns: list[tuple[str, int]], path: Path = TABLE_FILE) -> int:
+    table = {}
+    for p, f in patterns:
+        found = required_substrings(p, f)
+        table[_key(p, f)] = None if found is None else list(found)
+    path.write_text(json.dumps(table, ensure_ascii=False, sort_keys=True, indent=0) + "\n", encoding="utf-8")
+    return len(table)

@@ -2,6 +2,7 @@
 
     python -m tiercli.classify.train            # train on the allowed corpora, write the shipped file
     python -m tiercli.classify.train --cv 5     # only report cross-validated figures on the blind tune part
+    python -m tiercli.classify.train --prefilter-table   # only rewrite the rules' prefilter table
 
 Training data (corpus.training_items): the rules author's corpora (tests/data/tasks_*.jsonl), the
 tune part of the blind corpus, and 94 prompts written from issue 15's family descriptions
@@ -211,7 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sparse-l2", type=float, default=SPARSE_L2)
     ap.add_argument("--hedge", type=float, default=HEDGE)
     ap.add_argument("--dump", type=Path, help="write the out-of-fold predictions (JSON lines) here")
+    ap.add_argument("--prefilter-table", action="store_true", help="only rewrite classify/prefilter_table.json")
     args = ap.parse_args(argv)
+    from tiercli.classify import prefilter
+
+    n = prefilter.write_table(local.all_patterns())
+    print(f"wrote {prefilter.TABLE_FILE} ({n} patterns)", file=sys.stderr)
+    if args.prefilter_table:
+        return 0
 
     items = corpus.training_items(args.data)
     if any(it.source == "blind-holdout" for it in items):
