@@ -109,6 +109,11 @@ def _search(rx: _Lazy, s: str) -> re.Match | None:
     return None if _absent(rx, s) else rx.search(s)
 
 
+def _seen(rx: _Lazy, s: str, seen: dict[str, re.Match | None]) -> re.Match | None:
+    """_search, reusing the result of a rule with the same pattern on the same text."""
+    return seen[rx._p] if rx._p in seen and not rx._f else _search(rx, s)
+
+
 def _sub(rx: _Lazy, repl, s: str) -> str:
     return s if _absent(rx, s) else rx.sub(repl, s)
 
@@ -748,15 +753,16 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
     for norm, sw in normed:
         if not norm:
             continue
+        seen: dict[str, re.Match | None] = {}  # pattern -> its search in this segment (some rules share one)
         for t, w, rx in _RULES:
-            m = _search(rx, norm)
+            m = seen[rx._p] = _search(rx, norm)
             if m:
                 scores[t] += w * sw
                 evidence.append((w * sw, t, f'"{_short(m)}" -> {t}'))
         # conjunctions
-        scope = _search(_SCOPE_RE, norm)
-        preserving = _search(_PRESERVING_RE, norm) if scope else None
-        change = _search(_CHANGE_RE, norm) if scope and not preserving else None
+        scope = _seen(_SCOPE_RE, norm, seen)
+        preserving = _seen(_PRESERVING_RE, norm, seen) if scope else None
+        change = _seen(_CHANGE_RE, norm, seen) if scope and not preserving else None
         if preserving:
             m = preserving
             scores["reformat"] += 4.5 * sw
@@ -766,13 +772,13 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
             scores["cross_refactor"] += 4.5 * sw
             evidence.append((4.5 * sw, "cross_refactor",
                              f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
-        if _search(_FEATURE_VERB_RE, norm) and _search(_FEATURE_NOUN_RE, norm):
+        if _seen(_FEATURE_VERB_RE, norm, seen) and _seen(_FEATURE_NOUN_RE, norm, seen):
             scores["feature"] += 1.5 * sw
             evidence.append((1.5 * sw, "feature", "request verb + product noun -> feature"))
-        if split.paste_lines and _search(_YESNO_RE, norm):
+        if split.paste_lines and _seen(_YESNO_RE, norm, seen):
             scores["code_review"] += 1.5 * sw
             evidence.append((1.5 * sw, "code_review", "yes/no question about pasted code -> code_review"))
-        if _search(_ALGO_RE, norm) and _search(_ALGO_VERB_RE, norm):
+        if _seen(_ALGO_RE, norm, seen) and _seen(_ALGO_VERB_RE, norm, seen):
             scores["algorithm"] += 2.0 * sw
             evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
     joined = " ".join(n for n, _ in normed)
