@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -247,8 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         res, errors = evaluate(items, fn)
         out["parts"][part] = res
         all_errors[part] = errors
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     out["latency"] = {"prompt_200_chars": latency(fn, SHORT_PROMPT, args.iterations),
                       "prompt_40_kb": latency(fn, long_prompt(), max(20, args.iterations // 5))}
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    out["load_average_1min"] = {"before": load_before, "after": load_after, "cores": os.cpu_count()}
     out["cold_start"] = cold_start_ms(args.rules_only)
     if args.against:
         out["side_by_side_cpu_p50_ms"] = side_by_side(args.against, args.iterations)
@@ -273,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  latency {name:<18} p50 {lat['p50_ms']:.3f} ms  p99 {lat['p99_ms']:.3f} ms  CPU p50 "
               f"{lat.get('cpu_p50_ms', float('nan')):.3f} ms  ({lat['chars']} chars)"
               + (f"   (baseline p50 {bl['p50_ms']:.3f} ms)" if bl else ""))
+    la = out["load_average_1min"]
+    if la["before"] is not None:
+        print(f"  (1-minute load average {la['before']:.2f} before and {la['after']:.2f} after the timing, "
+              f"{la['cores']} cores)")
     if not args.rules_only:
         out_rules = {"prompt_200_chars": latency(classify_rules, SHORT_PROMPT, args.iterations),
                      "prompt_40_kb": latency(classify_rules, long_prompt(), max(20, args.iterations // 5))}

@@ -24,7 +24,7 @@ def test_the_shipped_model_loads_and_is_sane():
     assert m.calib_x == sorted(m.calib_x) and m.calib_y == sorted(m.calib_y)
     assert all(0.0 <= y <= 1.0 for y in m.calib_y)
     # trained on the old corpora and the blind tune part only
-    assert set(m.meta["trained_on"]) == {"old-tune", "old-eval", "blind-tune"}
+    assert set(m.meta["trained_on"]) == {"old-tune", "old-eval", "blind-tune", "written"}
 
 
 def test_probabilities_are_a_distribution_and_calibration_is_monotone():

@@ -20,6 +20,7 @@ BLIND = DATA / "blind"
 BLIND_FILES = ("corpus.jsonl", "claude_code.jsonl")
 SPLIT_SALT = "tiercli-blind-split-v1:"
 TUNE_PERCENT = 60
+WRITTEN_FILE = "tasks_families_written.jsonl"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,16 @@ def blind(part: str, blind_dir: Path = BLIND) -> list[Item]:
     return items
 
 
-def training_items(data: Path = DATA) -> list[Item]:
-    """What the model may learn from: the old corpora and the blind tune part. Never the holdout."""
-    return old("tune", data) + old("eval", data) + blind("tune", data / "blind")
+def written(data: Path = DATA) -> list[Item]:
+    """Training items written for the issue's phrasing families from the issue text (WRITTEN_FILE)."""
+    path = data / WRITTEN_FILE
+    if not path.exists():
+        return []
+    return [Item(r["id"], r["text"], r["task_type"], r["label"], "written", r.get("style", "")) for r in _read(path)]
+
+
+def training_items(data: Path = DATA, *, written_items: bool = True) -> list[Item]:
+    """What the model may learn from: the old corpora, the blind tune part and the items written for the
+    issue's families. Never the holdout."""
+    extra = written(data) if written_items else []
+    return old("tune", data) + old("eval", data) + blind("tune", data / "blind") + extra

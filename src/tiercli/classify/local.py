@@ -64,9 +64,12 @@ __all__ = ["LocalClassification", "RuleAnalysis", "analyse", "classify", "classi
 
 class _Lazy:
     """A regex compiled on first use (keeps `import tiercli.classify.local` cheap). After the first
-    call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra."""
+    call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra.
+    `needs`: substrings one of which every match contains (prefilter.py), or None; `_search`/`_sub`
+    skip the regex when none is in the text (same result, most of the rules' searches fail). Read from
+    the shipped table (classify/prefilter_table.json), worked out only for a pattern not in it."""
 
-    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall")
+    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall", "needs")
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self._p = pattern
@@ -78,7 +81,41 @@ class _Lazy:
         rx = re.compile(self._p, self._f)
         for m in ("search", "match", "sub", "split", "finditer", "findall"):
             setattr(self, m, getattr(rx, m))
-        return getattr(rx, name)
+        from tiercli.classify.prefilter import needs_of
+
+        self.needs = needs_of(self._p, self._f)
+        return getattr(self, name)
+
+
+def all_patterns() -> list[tuple[str, int]]:
+    """Every regex of the rules, as (pattern, flags): what prefilter_table.json covers."""
+    found = [(rx._p, rx._f) for _, _, rx in _RULES]
+    found += [(v._p, v._f) for v in globals().values() if isinstance(v, _Lazy)]
+    return sorted(set(found))
+
+
+def _absent(rx: _Lazy, s: str) -> bool:
+    """True when `rx` cannot match in `s`: none of the substrings its matches need is there."""
+    needs = rx.needs
+    if needs is None:
+        return False
+    for n in needs:
+        if n in s:
+            return False
+    return True
+
+
+def _search(rx: _Lazy, s: str) -> re.Match | None:
+    return None if _absent(rx, s) else rx.search(s)
+
+
+def _seen(rx: _Lazy, s: str, seen: dict[str, re.Match | None]) -> re.Match | None:
+    """_search, reusing the result of a rule with the same pattern on the same text."""
+    return seen[rx._p] if rx._p in seen and not rx._f else _search(rx, s)
+
+
+def _sub(rx: _Lazy, repl, s: str) -> str:
+    return s if _absent(rx, s) else rx.sub(repl, s)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -298,6 +335,8 @@ _CAMEL = _Lazy(r"^(?:[a-z]+[A-Z]|[A-Z][a-z0-9]+[A-Z])")
 
 
 def _identifierish(tok: str) -> bool:
+    if tok.isalpha() and (tok.islower() or tok.isupper() or tok[0].isupper() and tok[1:].islower()):
+        return False  # a plain word (most tokens): no digit, dot, underscore or inner capital
     low = tok.lower()
     if low in _KEEP:
         return False
@@ -329,15 +368,15 @@ def _path_token(m: re.Match) -> str:
 
 
 def _strip_identifiers(s: str) -> str:
-    s = _BIGO.sub(" bigo ", s)
-    s = _EXC_NAME.sub(" exceptionname ", s)
-    s = _BACKTICK.sub(" xid ", s)
-    s = _URL.sub(" xid ", s)
-    s = _DQUOTE.sub(" xid ", s)
-    s = _SQUOTE.sub(" xid ", s)
-    s = _FLAG.sub(" xflag ", s)
-    s = _SLASH_PAIR.sub(lambda m: m.group(0) if m.group(0).lower() in _KEEP else f"{m.group(1)} / {m.group(2)}", s)
-    s = _PATHLIKE.sub(_path_token, s)
+    s = _sub(_BIGO, " bigo ", s)
+    s = _sub(_EXC_NAME, " exceptionname ", s)
+    s = _sub(_BACKTICK, " xid ", s)
+    s = _sub(_URL, " xid ", s)
+    s = _sub(_DQUOTE, " xid ", s)
+    s = _sub(_SQUOTE, " xid ", s)
+    s = _sub(_FLAG, " xflag ", s)
+    s = _sub(_SLASH_PAIR, lambda m: m.group(0) if m.group(0).lower() in _KEEP else f"{m.group(1)} / {m.group(2)}", s)
+    s = _sub(_PATHLIKE, _path_token, s)
     out = []
     for tok in s.split():
         if _identifierish(tok):
@@ -374,15 +413,15 @@ def _normalise(segment: str) -> str:
     s = segment.replace("’", "'").replace("‘", "'").replace("§", " ")
     s = _strip_identifiers(s)
     s = s.lower()
-    s = _NEGATED.sub(" ", s)
-    s = _NAMED_THING.sub(r"\1 xid \3", s)
+    s = _sub(_NEGATED, " ", s)
+    s = _sub(_NAMED_THING, r"\1 xid \3", s)
     parts = _SENT_SPLIT.split(s)
     heads = []
     for p in parts:
         p = p.strip(" ,*#>-\t.;")
         if not p:
             continue
-        p = _POLITE.sub("", p)
+        p = _sub(_POLITE, "", p)
         heads.append("§ " + p)
     return " ".join(heads)
 
@@ -714,28 +753,32 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
     for norm, sw in normed:
         if not norm:
             continue
+        seen: dict[str, re.Match | None] = {}  # pattern -> its search in this segment (some rules share one)
         for t, w, rx in _RULES:
-            m = rx.search(norm)
+            m = seen[rx._p] = _search(rx, norm)
             if m:
                 scores[t] += w * sw
                 evidence.append((w * sw, t, f'"{_short(m)}" -> {t}'))
         # conjunctions
-        if _SCOPE_RE.search(norm) and _PRESERVING_RE.search(norm):
-            m = _PRESERVING_RE.search(norm)
+        scope = _seen(_SCOPE_RE, norm, seen)
+        preserving = _seen(_PRESERVING_RE, norm, seen) if scope else None
+        change = _seen(_CHANGE_RE, norm, seen) if scope and not preserving else None
+        if preserving:
+            m = preserving
             scores["reformat"] += 4.5 * sw
             evidence.append((4.5 * sw, "reformat", f'"{_short(m)}" across the codebase: behaviour-preserving -> reformat'))
-        elif _SCOPE_RE.search(norm) and _CHANGE_RE.search(norm):
-            m = _CHANGE_RE.search(norm)
+        elif change:
+            m = change
             scores["cross_refactor"] += 4.5 * sw
             evidence.append((4.5 * sw, "cross_refactor",
                              f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
-        if _FEATURE_VERB_RE.search(norm) and _FEATURE_NOUN_RE.search(norm):
+        if _seen(_FEATURE_VERB_RE, norm, seen) and _seen(_FEATURE_NOUN_RE, norm, seen):
             scores["feature"] += 1.5 * sw
             evidence.append((1.5 * sw, "feature", "request verb + product noun -> feature"))
-        if split.paste_lines and _YESNO_RE.search(norm):
+        if split.paste_lines and _seen(_YESNO_RE, norm, seen):
             scores["code_review"] += 1.5 * sw
             evidence.append((1.5 * sw, "code_review", "yes/no question about pasted code -> code_review"))
-        if _ALGO_RE.search(norm) and _ALGO_VERB_RE.search(norm):
+        if _seen(_ALGO_RE, norm, seen) and _seen(_ALGO_VERB_RE, norm, seen):
             scores["algorithm"] += 2.0 * sw
             evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
     joined = " ".join(n for n, _ in normed)

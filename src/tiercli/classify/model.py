@@ -15,7 +15,7 @@ rules agree with the label and are themselves sure (their confidence >= 0.6). Th
 on the same tune part the calibration reads, so there the model looks better than it is on unseen
 text, while the rules' own confidence held up on unseen text (before issue 15: accuracy 0.96-0.97
 above 0.6 on both blind parts).
-HIGH lean: a non-HIGH answer with P(HIGH) >= 0.3 becomes HIGH (low confidence): sending a HIGH task
+HIGH lean: a non-HIGH answer with P(HIGH) >= 0.1 becomes HIGH (low confidence): sending a HIGH task
 low costs more than the reverse. Safety hedge: a LOW or HIGH answer whose opposite extreme still has
 probability >= `hedge` becomes MEDIUM (the likeliest MEDIUM type) with confidence <= 0.35.
 
@@ -41,7 +41,7 @@ from tiercli.taxonomy import LABEL_OF_TASK_TYPE, LABELS
 MODEL_FILE = Path(__file__).with_name("model.bin")
 MAGIC = b"TIERCLS1"
 HEDGE_CONF = 0.35
-HIGH_LEAN = 0.3  # P(HIGH) at which a non-HIGH answer becomes HIGH (chosen on the blind tune part, out of fold)
+HIGH_LEAN = 0.1  # P(HIGH) at which a non-HIGH answer becomes HIGH (crossval.py on the blind tune part, out of fold)
 RULES_SURE = 0.6  # the rules' own confidence above which they vouch for an answer
 UNSURE_CAP = 0.55  # confidence when the rules are unsure or disagree: below the default hybrid threshold
 

@@ -1,0 +1,30 @@
+"""The cross-validation tool decides exactly like the shipped model (so its figures are the model's)."""
+
+from __future__ import annotations
+
+from tiercli.classify import corpus, crossval, local, model
+
+
+def test_decide_matches_model_predict():
+    m = model.shipped()
+    assert m is not None
+    n = 0
+    for it in corpus.blind("tune")[:150]:
+        a = local.analyse(it.text)
+        probs = m.probabilities(model.dense_features(a), model.sparse_features(a))
+        label, conf = crossval.decide(probs, a, m.calibrate, model.HIGH_LEAN, m.hedge)
+        shipped = model.predict(m, a)
+        assert (label, round(max(0.0, min(1.0, conf)), 3)) == (shipped.label, shipped.confidence), it.id
+        n += 1
+    assert n == 150
+
+
+def test_written_items_are_training_only_and_labelled_by_the_taxonomy():
+    from tiercli.taxonomy import LABEL_OF_TASK_TYPE
+
+    written = corpus.written()
+    assert written, "tests/data/tasks_families_written.jsonl"
+    assert all(it.label == LABEL_OF_TASK_TYPE[it.task_type] for it in written)
+    ids = {it.id for it in corpus.training_items()}
+    assert {it.id for it in written} <= ids
+    assert not any(it.source == "blind-holdout" for it in corpus.training_items())

@@ -1,0 +1,69 @@
+"""The rules' search prefilter (classify/prefilter.py) only skips searches that would fail."""
+
+from __future__ import annotations
+
+import re
+
+from tiercli.classify import corpus, local
+from tiercli.classify.prefilter import required_substrings
+
+
+def test_required_substrings_of_simple_patterns():
+    assert required_substrings(r"\bgrep\b") == ("grep",)
+    assert set(required_substrings(r"§ (?:show|display) (?:a|an)\b") or ()) == {"§ show a", "§ display a"}
+    assert required_substrings(r"\bwhich (?:\w+ )?files\b") in (("which ",), ("files",))
+    assert required_substrings(r"\w+") is None  # nothing literal every match needs
+    assert required_substrings(r"(?:foo)?bar|baz") == ("bar", "baz")
+    assert required_substrings(r"colou?r") == ("color", "colour")
+    assert required_substrings(r"grep", re.IGNORECASE) is None
+    assert required_substrings(r"(?i)grep") is None
+
+
+def test_every_match_contains_a_required_substring():
+    """Checked on the normalised instructions of the tune corpora: no rule ever matches text that
+    lacks all of its required substrings, for every regex the rules use."""
+    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    segments = []
+    for it in corpus.old("tune") + corpus.blind("tune"):
+        segments += [n for n, _ in local.analyse(it.text).normed if n]
+    assert len(segments) > 500
+    checked = 0
+    for rx in rules:
+        if rx.needs is None:
+            continue
+        for seg in segments:
+            for m in rx.finditer(seg):
+                checked += 1
+                assert any(n in m.group(0) for n in rx.needs), (rx._p, m.group(0), rx.needs)
+    assert checked > 1000
+
+
+def test_prefilter_changes_no_decision():
+    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    texts = [it.text for it in corpus.blind("tune")]
+    with_prefilter = [local.classify(t) for t in texts]
+    saved = [(rx, rx.needs) for rx in rules]
+    try:
+        for rx in rules:
+            rx.needs = None
+        without = [local.classify(t) for t in texts]
+    finally:
+        for rx, needs in saved:
+            rx.needs = needs
+    assert with_prefilter == without
+
+
+def test_the_shipped_table_covers_every_pattern_and_is_right():
+    """prefilter_table.json (regenerate: python -m tiercli.classify.train --prefilter-table)."""
+    import json
+
+    from tiercli.classify import prefilter
+
+    table = json.loads(prefilter.TABLE_FILE.read_text(encoding="utf-8"))
+    patterns = local.all_patterns()
+    assert len(patterns) > 100
+    for p, f in patterns:
+        key = f"{f}:{p}"
+        assert key in table, f"not in the table (regenerate it): {p[:60]}"
+        expected = required_substrings(p, f)
+        assert table[key] == (None if expected is None else list(expected))
