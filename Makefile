@@ -62,6 +62,8 @@ bench: install-test
 	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/crash.py
 	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/team.py --seconds 8
+	$(BIN)/python benchmarks/outcomes.py
 	$(BIN)/python scripts/bench_readme.py
 
 # Re-resolve the locks after editing requirements/*.in (needs uv: pip install uv).

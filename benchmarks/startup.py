@@ -3,7 +3,7 @@
 Prints the median wall time of N runs of each command in a fresh process, and its ratio to
 `python -c "import typer, rich, sqlmodel"` (the README's figures use this baseline; since ledger schema
 5 no command that calls no model loads SQLModel, not even to create or migrate a ledger). Also shows
-`import litellm` for scale. Prints only.
+`import litellm` for scale. Prints, and records each command against the baseline (harness.record).
 Run: python benchmarks/startup.py [--runs 15]
 """
 
@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from harness import load_average, record
 
 os.environ.setdefault("TIER_NO_WORKER", "1")  # `tier ask` in-process, as measured before the warm worker
 
@@ -57,6 +59,9 @@ def main() -> None:
     print(f"median of {args.runs} runs, fresh process each ({os.cpu_count()} cores)")
     for label, seconds in rows:
         print(f"  {label:<44} {seconds * 1000:7.0f} ms   {seconds / baseline:5.2f}x baseline")
+    for label, seconds in rows[1:-1]:
+        record(f"start-up: {label}, fresh process", seconds, "s", anchor=rows[0][0].replace("'", '"'),
+               anchor_value=baseline, note=f"median of {args.runs}; 20-call ledger; {load_average()}")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import httpx  # noqa: E402
+from harness import load_average, record, skip  # noqa: E402
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
-from pgserver import free_port, start_server  # noqa: E402
+from pgserver import _bin_dir, free_port, start_server  # noqa: E402
 
 CONFIG = """
 model_list:
@@ -92,7 +93,7 @@ async def load(urls: list[str], tokens: list[str | None], concurrency: int, seco
     return ok, failed, time.monotonic() - started
 
 
-def run(label: str, n: int, db: str, fake: FakeProvider, home: Path, tokens: list[str | None], args) -> None:
+def run(label: str, n: int, db: str, fake: FakeProvider, home: Path, tokens: list[str | None], args) -> float:
     config = home / "team.yaml"
     config.write_text(CONFIG.format(base=fake.base_url))
     gateways = start_gateways(n, config, db, home)
@@ -101,6 +102,7 @@ def run(label: str, n: int, db: str, fake: FakeProvider, home: Path, tokens: lis
         ok, failed, elapsed = asyncio.run(load([u for _, u in gateways], tokens, args.concurrency, args.seconds))
         print(f"{label:<34} {ok / elapsed:8.1f} calls/s  ({ok} ok, {failed} failed, {elapsed:.1f} s, "
               f"{args.concurrency} clients)")
+        return ok / elapsed
     finally:
         for proc, _ in gateways:
             proc.terminate()
@@ -118,11 +120,14 @@ def main() -> None:
     from tiercli import team
     from tiercli.ledger import open_ledger
 
+    if _bin_dir() is None:
+        skip("team: calls/s through gateways on PostgreSQL", "PostgreSQL server binaries not installed (make postgres-server)")
+        return
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; provider answers in {args.delay * 1000:.0f} ms")
     with FakeProvider() as fake, tempfile.TemporaryDirectory(prefix="tier-bench-team-") as tmp:
         fake.set_default("*", Reply(text="ok " * 20, delay_s=args.delay))
         home = Path(tmp)
-        run("1 gateway, SQLite", 1, str(home / "ledger.db"), fake, home, [None], args)
+        sqlite_rate = run("1 gateway, SQLite", 1, str(home / "ledger.db"), fake, home, [None], args)
         server = start_server()
         try:
             url = server.create_database()
@@ -132,8 +137,11 @@ def main() -> None:
                     token = team.new_token()
                     ledger.add_user(name, team.token_hash(token), team.hint(token), 10_000.0, None)
                     tokens.append(token)
-            run("1 gateway, PostgreSQL, users", 1, url, fake, home, tokens, args)
-            run(f"{args.gateways} gateways, PostgreSQL, users", args.gateways, url, fake, home, tokens, args)
+            note = f"{args.concurrency} clients; provider answers in {args.delay * 1000:.0f} ms; {load_average()}"
+            for n, label in ((1, "1 gateway, PostgreSQL, users"), (args.gateways, f"{args.gateways} gateways, PostgreSQL, users")):
+                rate = run(label, n, url, fake, home, tokens, args)
+                record(f"team: calls/s through {label}", rate, "calls/s", anchor="1 gateway on SQLite, same run",
+                       anchor_value=sqlite_rate, note=note)
         finally:
             server.stop("immediate")
 
