@@ -29,3 +29,22 @@ def rows(home_or_db) -> list[dict]:
         return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at, rowid")]
     finally:
         conn.close()
+
+
+def git(root: Path, *args: str) -> str:
+    """`git ARGS` in `root`; its stdout (raises on a non-zero exit)."""
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def git_repo(root: Path, files: dict[str, str], message: str = "start") -> Path:
+    """A new git repository at `root` whose first commit holds `files` and a .gitignore for caches."""
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", message)
+    return root

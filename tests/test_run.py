@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from fakeprovider import Reply, tier_config
+from helpers import git, git_repo
 
 HERE = Path(__file__).resolve().parent
 AGENT = [sys.executable, str(HERE / "fake_agent.py")]
@@ -34,14 +35,7 @@ TASK = "implement add in calc.py"
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "calc.py").write_text(ORIGINAL)
-    (root / ".gitignore").write_text("__pycache__/\n")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "start")
-    return root
+    return git_repo(tmp_path / "repo", {"calc.py": ORIGINAL}, "start")
 
 
 @pytest.fixture
@@ -53,10 +47,6 @@ def setup(fake_provider, tmp_path, monkeypatch):
     fake_provider.set_default("claude-sonnet-4-5", Reply(text=RIGHT))
     fake_provider.set_default("claude-opus-4-5", Reply(text=RIGHT))
     return {"config": config, "db": str(tmp_path / "ledger.db"), "fake": fake_provider}
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
 
 
 def tier_run(setup, repo: Path, *args: str, agent: list[str], **kw) -> subprocess.CompletedProcess:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from fakeprovider import Reply, tier_config
+from helpers import git, git_repo
 
 HERE = Path(__file__).resolve().parent
 AGENT = [sys.executable, str(HERE / "fake_agent.py")]
@@ -30,14 +31,7 @@ EASY = "python3 -c 'import calc, sys; sys.exit(0 if calc.add(2, 0) == 2 else 1)'
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "calc.py").write_text(ORIGINAL)
-    (root / ".gitignore").write_text("__pycache__/\n")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "start")
-    return root
+    return git_repo(tmp_path / "repo", {"calc.py": ORIGINAL}, "start")
 
 
 @pytest.fixture
@@ -48,10 +42,6 @@ def setup(fake_provider, tmp_path, monkeypatch):
     fake_provider.set_default("claude-haiku-4-5", Reply(text="def add(a, b):\n    return a - b\n"))
     fake_provider.set_default("claude-sonnet-4-5", Reply(text="def add(a, b):\n    return a + b\n"))
     return {"config": config, "db": str(tmp_path / "ledger.db")}
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
 
 
 def tier(setup, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -31,6 +31,7 @@ from agents_harness import (
 )
 
 from fakeprovider import FakeProvider, RecordedRequest, Reply
+from helpers import git, git_repo
 
 pytestmark = [pytest.mark.agents,
               pytest.mark.filterwarnings("ignore:Items .* are using the `ReadOnly` qualifier:UserWarning")]
@@ -52,10 +53,6 @@ def claude_binary() -> Path:
     return path
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
-
-
 def writes_calc(repo: Path, content: str) -> Callable[[RecordedRequest], Reply]:
     """The model of one tier: Write calc.py with `content`, then (its tool result back) say it is done."""
     def reply(rec: RecordedRequest) -> Reply:
@@ -71,14 +68,7 @@ def writes_calc(repo: Path, content: str) -> Callable[[RecordedRequest], Reply]:
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "test_calc.py").write_text(TEST_CALC)
-    (root / ".gitignore").write_text("__pycache__/\n")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "a failing test")
-    return root
+    return git_repo(tmp_path / "repo", {"test_calc.py": TEST_CALC}, "a failing test")
 
 
 @pytest.fixture

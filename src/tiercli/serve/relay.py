@@ -16,7 +16,7 @@ from tiercli.providers import adapt, passthrough
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
 from tiercli.serve.flight import Flight, GatewayParts
-from tiercli.serve.wire import BadRequest, Incoming, error_event, error_response, render_text
+from tiercli.serve.wire import BadRequest, Incoming, error_event, error_response, render_text, sse_event_batches
 
 
 class Relays(GatewayParts):
@@ -75,24 +75,16 @@ class Relays(GatewayParts):
         inc = flight.inc
         events: list[bytes] = []
         drop_usage = inc.protocol == "openai" and not inc.wants_usage
-        buffer, held = b"", b""
+        held = b""
         state, broke = "cancelled", ""
         settled = False
         try:
-            async for chunk in resp.aiter_bytes():
-                buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-                if b"\n\n" not in buffer:
-                    continue
-                *parts, buffer = buffer.split(b"\n\n")
+            async for parts in sse_event_batches(resp.aiter_bytes()):
                 kept = [e for e in parts if e and not is_hidden(e, drop_usage, events)]
                 if kept:
                     if held:
                         yield held
                     held = b"\n\n".join(kept) + b"\n\n"
-            if buffer.strip() and not is_hidden(buffer, drop_usage, events):
-                if held:
-                    yield held
-                held = buffer + b"\n\n"
             state = "done"
             await self._on_db(self._settle_stream, flight, served, out, events, state, "")
             settled = True

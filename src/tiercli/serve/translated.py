@@ -27,7 +27,7 @@ from tiercli.providers import passthrough
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served
 from tiercli.serve.flight import Flight, GatewayParts
-from tiercli.serve.wire import error_event
+from tiercli.serve.wire import error_event, sse_event_batches
 
 
 def _event_json(event: bytes) -> dict[str, Any] | None:
@@ -93,25 +93,16 @@ class Translated(GatewayParts):
         """The upstream's OpenAI SSE as Anthropic events, each chunk translated as it arrives; the
         last batch of events is held back until the call is settled."""
         translator = anthropic_sse.Translator(model, mapping)
-        buffer, held = b"", b""
+        held = b""
         state, broke = "cancelled", ""
         settled = False
         try:
-            async for chunk in resp.aiter_bytes():
-                buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-                if b"\n\n" not in buffer:
-                    continue
-                *parts, buffer = buffer.split(b"\n\n")
+            async for parts in sse_event_batches(resp.aiter_bytes()):
                 piece = self._translate_events(parts, translator, out)
                 if piece:
                     if held:
                         yield held
                     held = piece
-            piece = self._translate_events([buffer], translator, out)
-            if piece:
-                if held:
-                    yield held
-                held = piece
             state = "done"
             await self._on_db(self._settle_stream, flight, served, out, [], state, "")
             settled = True

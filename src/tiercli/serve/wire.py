@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -299,6 +299,21 @@ def error_body(protocol: str, status: int, message: str, etype: str | None = Non
 def error_response(protocol: str, status: int, message: str, etype: str | None = None,
                    headers: dict[str, str] | None = None, code: str | None = None) -> JSONResponse:
     return JSONResponse(error_body(protocol, status, message, etype, code), status_code=status, headers=headers)
+
+
+async def sse_event_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """An upstream SSE body as batches of whole events (CRLF folded to LF, split on blank lines),
+    each batch as soon as a chunk completes one; what is left at the end comes last, as a batch of
+    one, when it is not blank. The passthrough relay and the translated passthrough both read this."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+        if b"\n\n" not in buffer:
+            continue
+        *events, buffer = buffer.split(b"\n\n")
+        yield events
+    if buffer.strip():
+        yield [buffer]
 
 
 def error_event(protocol: str, status: int, message: str) -> bytes:
