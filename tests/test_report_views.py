@@ -251,6 +251,18 @@ def test_an_imported_history_shows_as_run_and_with_routing_and_claims_no_saving(
     assert "1. Tier distribution" not in text  # tier routed none of it
 
 
+def test_the_imported_history_of_one_user(tmp_path, config_file):
+    """--user narrows the history's "as run" and its "with routing" replay to that user's calls."""
+    rows = [_row(f"i{i}", T0 + 60 * i, kind="import", source="claude-code", decision_source="import", tier=None,
+                 served_tier=None, task_type=None, session=f"cc-{i}", prompt_text="list the files in src/",
+                 prompt_hash="h", user_id="alice" if i < 3 else None) for i in range(5)]
+    db = _write(tmp_path / "l.db", rows)
+    for user, calls in (("alice", 3), ("(none)", 2)):
+        h = json.loads(tier("report", "--all", "--json", "--user", user, "-c", config_file, "--db", db).stdout)["history"]
+        assert h["calls"] == calls and sum(h["with_routing"]["tiers"].values()) == calls, user
+        assert sum(t["calls"] for t in h["as_run"]["task_types"]) == calls
+
+
 @pytest.mark.parametrize("name", ["rel.db", "with space.db"])
 def test_report_reads_a_relative_or_oddly_named_ledger(tmp_path, monkeypatch, config_file, name):
     monkeypatch.chdir(tmp_path)

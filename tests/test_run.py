@@ -114,6 +114,15 @@ def test_first_tier_fails_the_check_tree_restored_second_tier_passes(setup, repo
     assert list(summary["by_start_tier"]) == ["tier1"] and list(summary["by_resolved_tier"]) == ["tier2"]
     assert summary["attempts_by_tier"]["tier1"]["outcomes"] == {"CheckFailed": 1}
     assert summary["attempts_by_tier"]["tier2"]["pass_rate"] == 1.0
+    # tier report shows the same task; --user narrows it like every other section (a local run has no user)
+    def report_runs(*extra: str):
+        out = subprocess.run([sys.executable, "-m", "tiercli", "report", "--all", "--json", "-c", setup["config"],
+                              "--db", setup["db"], *extra], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["runs"]
+
+    assert report_runs()["tasks"] == report_runs("--user", "(none)")["tasks"] == summary["tasks"]
+    assert report_runs("--user", "alice") is None
     # and what tier tune reads: one outcome per attempt, the task typed by the local classifier
     from tiercli.replay_outcomes.table import table_from_rows
     from tiercli.run_outcomes import outcome_rows

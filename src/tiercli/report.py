@@ -458,5 +458,5 @@ def build_report(
         "unpriced": unpriced,
         "errors": errors_out,
         "history": None,  # an imported history's "as run" and "with routing" (report_views.history)
-        "runs": report_read.runs(ledger, since, until),  # `tier run` tasks: resolved rate and cost per task by tier
+        "runs": report_read.runs(ledger, since, until, user),  # `tier run` tasks: resolved rate and cost per task by tier
     }

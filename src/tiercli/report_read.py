@@ -128,10 +128,11 @@ def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float,
     return got
 
 
-def runs(ledger, since: float | None, until: float | None) -> dict[str, Any] | None:
-    """`tier run`'s tasks in the window (run_outcomes.summarize), None when there are none."""
+def runs(ledger, since: float | None, until: float | None, user: str | None = None) -> dict[str, Any] | None:
+    """`tier run`'s tasks in the window (and of `user`: the attempt rows' user), run_outcomes.summarize;
+    None when there are none."""
     with q.snapshot(ledger) as conn:
-        rows = view_queries.run_attempts(conn, since, until)
+        rows = view_queries.run_attempts(conn, since, until, user)
     if not rows:
         return None
     from tiercli import run_outcomes

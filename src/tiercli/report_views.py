@@ -205,7 +205,7 @@ def history(loaded, ledger, report: dict[str, Any], where: q.Where, tz: dt.tzinf
     the switch penalty, shown apart)."""
     from tiercli import replay
 
-    rows, skipped = replay.select_ledger(ledger, session=where.session, since=where.since)
+    rows, skipped = replay.select_ledger(ledger, session=where.session, since=where.since, user=where.user)
     if where.until is not None:
         rows = [r for r in rows if (r.get("started_at") or 0) < where.until]
     selection = replay.Selection("ledger", where.session, where.since, location=str(ledger.path), skipped=skipped)

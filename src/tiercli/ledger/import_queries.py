@@ -29,13 +29,21 @@ def known_call_keys(ledger: "Ledger", rows: Iterable[dict[str, Any]]) -> tuple[s
 
 
 def replay_selection(ledger: "Ledger", columns: Iterable[str], kinds: Iterable[str], *, session: str | None = None,
-                     since: float | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The calls of `kinds` in the window, oldest first, and every kind's count (for what is skipped)."""
+                     since: float | None = None, user: str | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The calls of `kinds` in the window (of `user`; queries.NONE_USER: calls without one), oldest
+    first, and every kind's count (for what is skipped)."""
+    from tiercli.ledger.queries import NONE_USER
+
     where: list[str] = ["1=1"]
     params: list[Any] = []
     if session is not None:
         where.append("session = ?")
         params.append(session)
+    if user == NONE_USER:
+        where.append("user_id IS NULL")
+    elif user is not None:
+        where.append("user_id = ?")
+        params.append(user)
     if since is not None:
         where.append("started_at >= ?")
         params.append(since)

@@ -69,13 +69,14 @@ def tasks(conn: Any, where: Where) -> list[dict[str, Any]]:
     return [dict(zip(TASK_FIELDS, r)) for r in conn.execute(sql, where.params)]
 
 
-def run_attempts(conn: Any, since: float | None, until: float | None) -> list[dict[str, Any]]:
-    """`tier run` attempts (kind 'run' rows) started in [since, until), by task then start, each
+def run_attempts(conn: Any, since: float | None, until: float | None, user: str | None = None) -> list[dict[str, Any]]:
+    """`tier run` attempts (kind 'run' rows) started in [since, until) (of `user`, NONE_USER: rows
+    without one), by task then start, each
     with its calls' priced `calls_cost_usd`, `calls` (refused ones apart) and `unpriced_calls`
     (the same rows as Ledger.run_attempts, on either engine)."""
     d = dialect(conn)
     calls_of = "FROM calls c WHERE c.session = r.session AND c.kind != 'run' AND c.status != 'refused'"
-    where = Where(since, until, None, alias="r")
+    where = Where(since, until, None, alias="r", user=user)
     run = "r.kind = 'run'"
     cur = conn.execute(
         "SELECT r.id, r.task_id, r.started_at, r.session, r.tier, r.status, r.error_class, r.check_passed, "

@@ -51,12 +51,12 @@ class Selection:
 
 
 def select_ledger(ledger: "Ledger", *, session: str | None = None, since: float | None = None,
-                  with_response: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Calls of kind main/import in the window, oldest first, and the other kinds' counts."""
+                  with_response: bool = False, user: str | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Calls of kind main/import in the window (and of `user`), oldest first, and the other kinds' counts."""
     from tiercli.ledger.import_queries import replay_selection
 
     cols = [*_COLUMNS, *(["response_text"] if with_response else [])]
-    rows, kinds = replay_selection(ledger, cols, REPLAYED_KINDS, session=session, since=since)
+    rows, kinds = replay_selection(ledger, cols, REPLAYED_KINDS, session=session, since=since, user=user)
     skipped = {k: n for k, n in sorted(kinds.items()) if k not in REPLAYED_KINDS}
     return rows, skipped
 
