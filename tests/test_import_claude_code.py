@@ -52,10 +52,7 @@ def _by_ext(rows):
 
 
 def _db_rows(ledger: Ledger) -> list[dict]:
-    from sqlalchemy import text
-
-    with ledger.read() as conn:
-        return [dict(r) for r in conn.execute(text("SELECT * FROM calls ORDER BY started_at, id")).mappings()]
+    return ledger._select("SELECT * FROM calls ORDER BY started_at, id")
 
 
 # -- an independent count of the rules (deliberately naive: whole file in memory, no shared code) --

@@ -10,12 +10,9 @@ only when a report, an import or a migration needs them (see db.py).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from tiercli.ledger.db import SCHEMA_VERSION, Ledger
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 
 class LedgerLike(Protocol):
@@ -38,8 +35,6 @@ class LedgerLike(Protocol):
     def recover_orphans(self, now: float | None = None) -> list[str]: ...
     def add_feedback(self, call_id: str, verdict: str, note: str | None) -> None: ...
     def schema_version(self) -> int: ...
-    def read(self) -> ContextManager["Connection"]: ...
-    def write(self) -> ContextManager["Connection"]: ...
     def close(self) -> None: ...
     # team mode (schema 4)
     def add_user(self, name: str, token_hash: str, token_hint: str, daily_usd: float | None,

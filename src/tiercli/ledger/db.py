@@ -4,12 +4,9 @@ SQLite in WAL mode; every write transaction starts with BEGIN IMMEDIATE (a defer
 that reads then writes gets SQLITE_BUSY at once under WAL, whatever the timeout), busy_timeout 30 s,
 synchronous=FULL (a money ledger keeps its last commits on power loss). Reads use plain BEGIN.
 
-Two access paths, one file:
-- the hot path (`upsert_call`, `recent_calls`, `find_call`, ...) speaks sqlite3 directly, so
-  `tier ask` and `tier log` do not pay SQLAlchemy's and SQLModel's import (~0.3 s);
-- `read()` / `write()` hand out SQLAlchemy connections (reports, imports), and migrations build
-  the schema from the SQLModel tables in models.py; both are loaded only when used.
-Column defaults live in the schema (server defaults), so both paths insert the same rows.
+Everything (writes, reports, imports, migrations) speaks sqlite3 directly, so no SQLite command
+pays SQLAlchemy's and SQLModel's import (~0.3 s); the schema is plain DDL (sqlite_schema.py, checked
+against the SQLModel tables in models.py by a test). Column defaults live in the schema.
 
 A file that is not ours is the user's data: we refuse it with a clear message and never delete,
 recreate or migrate it. Ours is marked by PRAGMA application_id; its schema version is in
@@ -26,7 +23,7 @@ import time
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
 from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's index and day)
@@ -41,9 +38,6 @@ from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's
     migrate_sqlite,
 )
 from tiercli.ledger.users import UsersMixin
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
 
 SCHEMA_VERSION = 6
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -135,7 +129,6 @@ class Ledger(UsersMixin):
                     f"the ledger directory {self.path.parent} is not writable",
                     "set TIER_HOME or TIER_DB to a writable place",
                 )
-        self._engine: Engine | None = None
         self._columns: tuple[str, ...] | None = None
         try:
             self._raw: sqlite3.Connection | None = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -187,36 +180,6 @@ class Ledger(UsersMixin):
                 "upgrade tiercli; the file was left untouched",
             )
 
-    # -- SQLAlchemy side (lazy) ----------------------------------------------------------------
-    @property
-    def engine(self) -> "Engine":
-        if self._engine is None:
-            from sqlalchemy import event
-            from sqlalchemy.pool import QueuePool
-            from sqlmodel import create_engine
-
-            path = str(self.path)
-            # a creator, not a URL: the path is opened as it is (a `#`, `?`, `%` or space in a URL's
-            # database part is read as URL syntax and could name another file)
-            engine = create_engine(
-                "sqlite://",
-                creator=lambda: sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                                check_same_thread=False),
-                poolclass=QueuePool,  # "sqlite://" alone would mean an in-memory database's pool
-            )
-
-            @event.listens_for(engine, "connect")
-            def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-                _configure(dbapi_conn)
-
-            @event.listens_for(engine, "begin")
-            def _on_begin(conn: "Connection") -> None:
-                conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("tier_readonly") else "BEGIN IMMEDIATE")
-
-            self._engine = engine
-        return self._engine
-
     def _migrate(self) -> None:
         with self._tx() as conn:  # BEGIN IMMEDIATE: concurrent first runs serialise here and migrate once
             migrate_sqlite(conn, SCHEMA_VERSION, MIGRATIONS, self.path)
@@ -227,37 +190,12 @@ class Ledger(UsersMixin):
         if raw is not None:
             raw.close()
             self._raw = None
-        engine = getattr(self, "_engine", None)
-        if engine is not None:
-            engine.dispose()
-            self._engine = None
 
     def __enter__(self) -> "Ledger":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def write(self) -> Iterator["Connection"]:
-        from sqlalchemy.exc import OperationalError
-
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise LedgerError(f"ledger write failed: {_short(exc)}", f"ledger at {self.path}") from None
-
-    @contextmanager
-    def read(self) -> Iterator["Connection"]:
-        from sqlalchemy.exc import OperationalError
-
-        try:
-            with self.engine.connect().execution_options(tier_readonly=True) as conn:
-                with conn.begin():
-                    yield conn
-        except OperationalError as exc:
-            raise LedgerError(f"ledger read failed: {_short(exc)}", f"ledger at {self.path}") from None
 
     # -- sqlite3 side (hot path) ---------------------------------------------------------------
     def set_synchronous(self, level: str) -> None:
@@ -499,11 +437,6 @@ def _file_uri(path: Path) -> str:
     from urllib.parse import quote
 
     return "file:" + quote(str(path.absolute()), safe="/")
-
-
-def _short(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).splitlines()[0]
 
 
 def dumps(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 Imported only for a `postgresql://` ledger URL (ledger.open_ledger), so local use never loads
 psycopg. The hot path speaks psycopg 3 directly on one autocommit connection, each unit of work in
-an explicit transaction; reports and imports get SQLAlchemy connections (`read()` / `write()`).
+an explicit transaction; migrations run on a SQLAlchemy engine (`engine`).
 
 - Migrations: the same numbered steps as SQLite, recorded in schema_migrations, run in one
   transaction holding pg_advisory_xact_lock(MIGRATION_LOCK), so gateways starting together migrate
@@ -31,13 +31,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tiercli.errors import LedgerError
-from tiercli.ledger.db import MIGRATIONS, ORPHAN_AGE_S, SCHEMA_VERSION, _short
+from tiercli.ledger.db import MIGRATIONS, ORPHAN_AGE_S, SCHEMA_VERSION
 from tiercli.ledger.pg_schema import SPEND, V1_INDEXES, V2, V3, V4, V5, V6
 from tiercli.ledger.users import UsersMixin
 from tiercli.procinfo import HOST
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
 
 MIGRATION_LOCK = 0x54494552  # "TIER"
 BUDGET_LOCK_PREFIX = "tier.budget:"
@@ -148,28 +148,6 @@ class PgLedger(UsersMixin):
 
             self._engine = create_engine("postgresql+psycopg://" + self.url.split("://", 1)[1], pool_pre_ping=True)
         return self._engine
-
-    @contextmanager
-    def write(self) -> Iterator["Connection"]:
-        from sqlalchemy.exc import OperationalError
-
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise LedgerError(f"ledger write failed: {_short(exc)}", f"ledger at {self.path}") from None
-
-    @contextmanager
-    def read(self) -> Iterator["Connection"]:
-        from sqlalchemy.exc import OperationalError
-
-        try:
-            with self.engine.connect() as conn:
-                with conn.begin():
-                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                    yield conn
-        except OperationalError as exc:
-            raise LedgerError(f"ledger read failed: {_short(exc)}", f"ledger at {self.path}") from None
 
     def close(self) -> None:
         self._stop.set()
