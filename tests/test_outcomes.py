@@ -4,12 +4,10 @@ config, always:<tier>, cascade and oracle. Every figure of the small tables is w
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from helpers import tier
+from outcomeshelp import DATA, MAP3, ROOT, policies, tier, write_config
 from tiercli import tokens
 from tiercli.classify import run_local
 from tiercli.config import load
@@ -17,34 +15,13 @@ from tiercli.errors import InputError, UsageError
 from tiercli.replay_outcomes.evaluate import evaluate_outcomes
 from tiercli.replay_outcomes.table import load_outcomes, parse_map
 
-runner = CliRunner()
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data" / "replay"
 GSM8K = ROOT.parent / "shared" / "data" / "routellm-gsm8k" / "gsm8k_responses.csv"
 MIXTRAL, GPT4 = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
-
-CONFIG = """
-model_list:
-  - model_name: tier1
-    litellm_params: {model: anthropic/claude-haiku-4-5}
-  - model_name: tier2
-    litellm_params: {model: anthropic/claude-sonnet-4-5}
-  - model_name: tier3
-    litellm_params: {model: openai/gpt-4o}
-routing: {tiers: [tier1, tier2, tier3], default_tier: tier2, classifier: local}
-prices:
-  claude-haiku-4-5: {input: 1, output: 5}
-  claude-sonnet-4-5: {input: 3, output: 15}
-  gpt-4o: {input: 2, output: 8}
-"""
-MAP3 = ["small=tier1", "mid=tier2", "big=tier3"]
 
 
 @pytest.fixture
 def cfg(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text(CONFIG)
-    return path
+    return write_config(tmp_path / "c.yaml")
 
 
 
@@ -53,7 +30,7 @@ def outcomes(cfg, *args):
     result = tier("replay", "-c", cfg, "--json", *args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    return data, {p["name"]: p for p in data["policies"]}
+    return data, policies(data)
 
 
 def test_prompts_route_as_the_hand_computation_assumes():
