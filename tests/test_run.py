@@ -12,7 +12,6 @@ import json
 import os
 import shlex
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from fakeprovider import Reply, tier_config
-from helpers import git, git_repo
+from helpers import git, git_repo, rows
 
 HERE = Path(__file__).resolve().parent
 AGENT = [sys.executable, str(HERE / "fake_agent.py")]
@@ -52,14 +51,6 @@ def setup(fake_provider, tmp_path, monkeypatch):
 def tier_run(setup, repo: Path, *args: str, agent: list[str], **kw) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "tiercli", "run", "-c", setup["config"], "--db", setup["db"], *args, "--", *agent]
     return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, **kw)
-
-
-def rows(db: str) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    out = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at, rowid")]
-    conn.close()
-    return out
 
 
 def run_meta(row: dict) -> dict:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,19 +16,11 @@ import httpx
 import pytest
 
 from fakeprovider import Reply
+from helpers import rows as ledger_rows
 from test_serve import ANTHROPIC_KEY, OPENAI_KEY, Gateway, config_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:Items .* are using the `ReadOnly` qualifier:UserWarning")
 BUDGET = "guardrails: {budget: {daily_usd: 0.05}}\nserve: {sticky_ttl_s: 0}"
-
-
-def all_rows(db) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at, rowid")]
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -76,7 +67,7 @@ def test_a_malformed_request_is_a_4xx_in_its_protocol_and_records_nothing(budget
         else:
             assert err["error"]["type"] == "invalid_request_error" and fragment in err["error"]["message"]
     budget_gw.gw.flush()
-    assert all_rows(budget_gw.db) == []
+    assert ledger_rows(budget_gw.db) == []
     assert fake_provider.requests == []
     ok = httpx.post(budget_gw.url + "/v1/chat/completions", json={"model": "tier2", "messages": MESSAGES})
     assert ok.status_code == 200, ok.text  # the cap is intact
@@ -86,7 +77,7 @@ def test_deeply_nested_json_is_a_400(budget_gw):
     payload = b'{"model": "tier2", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     resp = httpx.post(budget_gw.url + "/v1/chat/completions", content=payload, headers={"content-type": "application/json"})
     assert resp.status_code == 400 and "nested deeper" in resp.json()["error"]["message"]
-    assert all_rows(budget_gw.db) == []
+    assert ledger_rows(budget_gw.db) == []
 
 
 def test_shutdown_drains_open_calls_so_none_stays_pending(fake_provider, keys, tmp_path):
@@ -119,7 +110,7 @@ def test_shutdown_drains_open_calls_so_none_stays_pending(fake_provider, keys, t
     g.stop()
     for t in threads:
         t.join(timeout=30)
-    rows = all_rows(g.db)
+    rows = ledger_rows(g.db)
     assert len(rows) == 16, errors[:3]
     assert [r for r in rows if r["status"] == "pending"] == []
     assert all(r["reserved_usd"] is None and r["owner_pid"] is None for r in rows)
@@ -159,7 +150,7 @@ def test_a_killed_gateways_pending_rows_are_recovered_by_the_next_tier_command(f
             chunks = r.iter_bytes()
             next(chunks)  # the answer is streaming (the iterator is kept: dropping it closes the stream)
             streams.append((cm, chunks))
-        assert {r["status"] for r in all_rows(db)} == {"pending"}
+        assert {r["status"] for r in ledger_rows(db)} == {"pending"}
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         for cm, _ in streams:
@@ -174,7 +165,7 @@ def test_a_killed_gateways_pending_rows_are_recovered_by_the_next_tier_command(f
                          timeout=60)
     assert log.returncode == 0, log.stderr
     assert "recovered 3 call(s)" in log.stderr
-    rows = all_rows(db)
+    rows = ledger_rows(db)
     assert [(r["status"], r["error_class"]) for r in rows] == [("interrupted", "ProcessGone")] * 3
     assert all(r["reserved_usd"] is None for r in rows)
 
@@ -234,7 +225,7 @@ def test_a_claude_code_request_is_adapted_to_the_model_it_is_routed_to(budget_gw
     betas = sent.headers["anthropic-beta"].split(",")
     assert "context-1m-2025-08-07" not in betas and "claude-code-20250219" not in betas  # haiku: 200k window
     assert "interleaved-thinking-2025-05-14" in betas and "fine-grained-tool-streaming-2025-05-14" in betas
-    [row] = all_rows(budget_gw.db)
+    [row] = ledger_rows(budget_gw.db)
     adapted = json.loads(row["meta_json"])["serve"]["adapted"]
     assert "max_tokens 64000 -> 4096" in adapted and any("adaptive -> enabled" in a for a in adapted)
     assert any("context-1m" in a for a in adapted)
@@ -278,7 +269,7 @@ def test_an_over_long_prompt_goes_only_where_it_fits_or_gets_the_overflow_error(
                       json={"model": "auto", "messages": [{"role": "user", "content": "grep for TODO\n" + long}]})
     assert resp.status_code == 200, resp.text[:300]
     assert [r.model for r in fake_provider.requests] == ["gpt-5-mini"]
-    [row] = all_rows(plain_gw.db)
+    [row] = ledger_rows(plain_gw.db)
     assert row["tier"] == "tier2" and json.loads(row["meta_json"])["serve"]["rule"] == "context_window"
     too_long = "word " * 300_000
     for protocol, path in (("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")):
@@ -291,7 +282,7 @@ def test_an_over_long_prompt_goes_only_where_it_fits_or_gets_the_overflow_error(
         else:
             err = resp.json()["error"]
             assert err["type"] == "invalid_request_error" and err["message"].startswith("prompt is too long")
-    assert len(fake_provider.requests) == 1 and len(all_rows(plain_gw.db)) == 1  # nothing sent, nothing recorded
+    assert len(fake_provider.requests) == 1 and len(ledger_rows(plain_gw.db)) == 1  # nothing sent, nothing recorded
 
 
 def test_a_budget_holds_under_concurrent_hostile_clients(fake_provider, keys, tmp_path):
@@ -327,7 +318,7 @@ def test_a_budget_holds_under_concurrent_hostile_clients(fake_provider, keys, tm
         g.gw.flush()
     finally:
         g.stop()
-    rows = all_rows(g.db)
+    rows = ledger_rows(g.db)
     spent = sum(r["cost_usd"] or 0 for r in rows if r["status"] == "ok")
     one_estimate = (billed_prompt * 0.25 + 4 * 4096 * 2.0) / 1e6  # gpt-5-mini: $0.25 in, $2 out per Mtok
     assert statuses.count(200) >= 1 and statuses.count(402) >= 1
