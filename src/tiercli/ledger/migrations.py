@@ -120,6 +120,14 @@ V6_INDEXES = [
 ]
 
 
+def _add_missing_columns(conn: Any, columns: dict[str, str]) -> None:
+    """ALTER TABLE calls ADD COLUMN for each of `columns` the table lacks (a table made by an older tier)."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
+    for column, sql_type in columns.items():
+        if column not in have:
+            conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+
+
 def apply_sqlite_step(conn: Any, version: int) -> None:
     """Apply schema step `version` on a sqlite3 connection inside the migration's transaction."""
     if version == 1:
@@ -128,25 +136,16 @@ def apply_sqlite_step(conn: Any, version: int) -> None:
             conn.execute(stmt)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     elif version == 2:
-        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
-        for column, sql_type in _V2_COLUMNS.items():
-            if column not in have:  # a v1 table made by an older tier
-                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+        _add_missing_columns(conn, _V2_COLUMNS)
         for stmt in _V2_SPEND:
             conn.execute(stmt)
         conn.execute(REPORT_INDEX_SQL)
     elif version == 3:
-        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
-        for column, sql_type in _V3_COLUMNS.items():
-            if column not in have:  # a table made by an older tier
-                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+        _add_missing_columns(conn, _V3_COLUMNS)
         for stmt in _V3_INDEXES:
             conn.execute(stmt)
     elif version == 4:
-        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
-        for column, sql_type in SQLITE_V4_COLUMNS.items():
-            if column not in have:  # a table made by an older tier
-                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+        _add_missing_columns(conn, SQLITE_V4_COLUMNS)
         create_tables(conn, ["users", "ledger_leases"])
         for stmt in SQLITE_V4:
             conn.execute(stmt)
