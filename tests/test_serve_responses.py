@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from fakeprovider import Reply
+from helpers import rows as ledger_rows
 from test_serve import ANTHROPIC_KEY, OPENAI_KEY, Gateway, config_text
-from test_serve_pipeline import all_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore:Items .* are using the `ReadOnly` qualifier:UserWarning")
 SHELL = {"type": "function", "name": "shell", "description": "Run a command",
@@ -78,4 +78,4 @@ def test_malformed_responses_requests_are_400_and_unrecorded(gw, fake_provider):
                  {"model": "tier2", "input": [{"type": "message", "role": "robot", "content": "x"}]}):
         resp = httpx.post(gw.url + "/v1/responses", json=body)
         assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error", resp.text
-    assert all_rows(gw.db) == [] and fake_provider.requests == []
+    assert ledger_rows(gw.db) == [] and fake_provider.requests == []
