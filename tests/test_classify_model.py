@@ -113,6 +113,16 @@ def test_hedge_a_low_answer_with_high_probability_close_behind():
     assert c.confidence <= 0.35 and any("hedged" in r for r in c.reasons)
 
 
+def test_a_high_answer_stays_high_unless_low_is_nearly_as_likely():
+    a = local.analyse("rework how the services talk to each other")
+    kept = model.predict(_toy_model({"architecture": 0.6, "file_lookup": 0.3, "feature": 0.1}), a)
+    assert kept.label == "HIGH" and kept.task_type == "architecture" and kept.confidence <= model.UNSURE_CAP
+    assert any("kept HIGH" in r for r in kept.reasons)
+    near_tie = model.predict(_toy_model({"architecture": 0.5, "file_lookup": 0.47, "feature": 0.03}), a)
+    assert near_tie.label == "MEDIUM" and near_tie.confidence <= model.HEDGE_CONF
+    assert any("hedged" in r for r in near_tie.reasons)
+
+
 def test_lean_high_when_high_probability_is_substantial_and_low_is_not():
     a = local.analyse("rework how the services talk to each other")
     c = model.predict(_toy_model({"feature": 0.6, "architecture": 0.35, "search": 0.05}), a)

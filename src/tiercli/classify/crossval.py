@@ -67,7 +67,7 @@ def rows_with(items: list[corpus.Item], analyse: Callable[[str], RuleAnalysis], 
 
 
 def decide(probs: list[float], a: RuleAnalysis, calibrate: Callable[[float], float], lean: float,
-           hedge: float) -> tuple[str, float]:
+           hedge: float, keep: float = model.HIGH_KEEP) -> tuple[str, float]:
     """model.predict's label and confidence, from the probabilities (kept in step with it by a test)."""
     by_label = {lab: 0.0 for lab in LABELS}
     for t, p in zip(TASK_TYPES, probs):
@@ -78,7 +78,9 @@ def decide(probs: list[float], a: RuleAnalysis, calibrate: Callable[[float], flo
     if label != "HIGH" and by_label["HIGH"] >= lean and by_label["LOW"] < hedge:
         label, conf = "HIGH", min(calibrate(by_label["HIGH"]), model.UNSURE_CAP)
     opposite = {"LOW": "HIGH", "HIGH": "LOW"}.get(label)
-    if opposite and by_label[opposite] >= hedge:
+    if opposite and by_label[opposite] >= hedge and label == "HIGH" and by_label["LOW"] < keep:
+        conf = min(conf, model.UNSURE_CAP)
+    elif opposite and by_label[opposite] >= hedge:
         label, conf = "MEDIUM", min(conf, model.HEDGE_CONF)
     elif rules.label != label or rules.confidence < model.RULES_SURE:
         cap = model.HEDGE_CONF if a.fallback or rules.confidence <= model.HEDGE_CONF else model.UNSURE_CAP
@@ -91,7 +93,8 @@ def _calibrator(xs: list[float], ys: list[float]) -> Callable[[float], float]:
     return m.calibrate
 
 
-def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold: float = 0.6) -> dict:
+def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold: float = 0.6,
+            keep: float = model.HIGH_KEEP) -> dict:
     """Blind-tune figures of the full decision, calibration fitted on the other folds' items."""
     blind = [i for i, it in enumerate(items) if it.source == "blind-tune"]
     ok = high = high_ok = hl = lh = above = above_ok = 0
@@ -101,7 +104,7 @@ def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold:
                   for i in blind if folds[i] != f]
         cal = _calibrator(*train.isotonic(others))
         for i in (i for i in blind if folds[i] == f):
-            label, conf = decide(probs[i], analyses[i], cal, lean, hedge)
+            label, conf = decide(probs[i], analyses[i], cal, lean, hedge, keep)
             gold = items[i].label
             ok += label == gold
             high += gold == "HIGH"
@@ -123,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--lean", type=float, nargs="+", default=[model.HIGH_LEAN])
     ap.add_argument("--hedge", type=float, nargs="+", default=[train.HEDGE])
+    ap.add_argument("--high-keep", type=float, nargs="+", default=[model.HIGH_KEEP],
+                    help="a HIGH answer is hedged to MEDIUM only when P(LOW) >= this")
     ap.add_argument("--blind-weight", type=float, default=train.BLIND_WEIGHT)
     ap.add_argument("--sparse-lr", type=float, default=train.SPARSE_LR)
     ap.add_argument("--epochs", type=int, default=train.EPOCHS)
@@ -145,12 +150,11 @@ def main(argv: list[str] | None = None) -> int:
                 probs[i] = tr.probabilities(rows[i][0], rows[i][1])
     print(f"rules: {args.rules_at or 'today'}; {fit}, blind weight {args.blind_weight}; "
           f"written items: {'no' if args.no_written else 'yes'}")
-    print("lean  hedge  accuracy  HIGH-recall  H->L  L->H  share>=0.6  acc>=0.6")
-    for lean in args.lean:
-        for hedge in args.hedge:
-            r = figures(items, analyses, probs, folds, lean, hedge)
-            print(f"{lean:4.2f}  {hedge:5.2f}  {r['accuracy']:8.3f}  {r['high_recall']:11.3f}  {r['high_to_low']:4d}  "
-                  f"{r['low_to_high']:4d}  {r['share_above']:10.3f}  {r['accuracy_above']:8.3f}")
+    print("lean  hedge  keep  accuracy  HIGH-recall  H->L  L->H  share>=0.6  acc>=0.6")
+    for lean, hedge, keep in ((le, h, k) for le in args.lean for h in args.hedge for k in args.high_keep):
+        r = figures(items, analyses, probs, folds, lean, hedge, keep=keep)
+        print(f"{lean:4.2f}  {hedge:5.2f}  {keep:4.2f}  {r['accuracy']:8.3f}  {r['high_recall']:11.3f}  "
+              f"{r['high_to_low']:4d}  {r['low_to_high']:4d}  {r['share_above']:10.3f}  {r['accuracy_above']:8.3f}")
     return 0
 
 

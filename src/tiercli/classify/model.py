@@ -17,7 +17,9 @@ text, while the rules' own confidence held up on unseen text (before issue 15: a
 above 0.6 on both blind parts).
 HIGH lean: a non-HIGH answer with P(HIGH) >= 0.1 becomes HIGH (low confidence): sending a HIGH task
 low costs more than the reverse. Safety hedge: a LOW or HIGH answer whose opposite extreme still has
-probability >= `hedge` becomes MEDIUM (the likeliest MEDIUM type) with confidence <= 0.35.
+probability >= `hedge` becomes MEDIUM (the likeliest MEDIUM type) with confidence <= 0.35, except a HIGH
+answer whose P(LOW) is below 0.45 (HIGH_KEEP): it stays HIGH with confidence <= 0.55, since demoting it
+turns a HIGH task into a miss while keeping it costs at most a dearer tier (issue 15, third round).
 
 The weights ship in the package (classify/model.bin, written by `python -m tiercli.classify.train`):
 a JSON header (classes, dense weights, per-class scales, calibration) and a zlib block of the kept
@@ -42,6 +44,7 @@ MODEL_FILE = Path(__file__).with_name("model.bin")
 MAGIC = b"TIERCLS1"
 HEDGE_CONF = 0.35
 HIGH_LEAN = 0.1  # P(HIGH) at which a non-HIGH answer becomes HIGH (crossval.py on the blind tune part, out of fold)
+HIGH_KEEP = 0.45  # a HIGH answer is hedged to MEDIUM only when P(LOW) >= this (crossval.py --high-keep, out of fold)
 RULES_SURE = 0.6  # the rules' own confidence above which they vouch for an answer
 UNSURE_CAP = 0.55  # confidence when the rules are unsure or disagree: below the default hybrid threshold
 
@@ -186,7 +189,11 @@ def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
         label = "HIGH"
         conf = min(m.calibrate(by_label["HIGH"]), UNSURE_CAP)
     opposite = {"LOW": "HIGH", "HIGH": "LOW"}.get(label)
-    if opposite and by_label[opposite] >= m.hedge:
+    if opposite and by_label[opposite] >= m.hedge and label == "HIGH" and by_label["LOW"] < HIGH_KEEP:
+        reasons.append(f"LOW probability {by_label['LOW']:.2f} next to a HIGH answer (< {HIGH_KEEP}): kept HIGH, "
+                       f"confidence capped at {UNSURE_CAP}")
+        conf = min(conf, UNSURE_CAP)
+    elif opposite and by_label[opposite] >= m.hedge:
         reasons.append(f"{opposite} probability {by_label[opposite]:.2f} next to a {label} answer -> hedged to MEDIUM")
         label = "MEDIUM"
         conf = min(conf, HEDGE_CONF)
