@@ -163,3 +163,15 @@ def test_training_is_deterministic(tmp_path):
     assert outs[0] == outs[1]
     m = model.read(tmp_path / "a.bin")
     assert m.classes == TASK_TYPES and len(m.index) == len(ids)
+
+
+def test_packed_bucket_weights_sum_to_the_per_class_integer_sums():
+    import random
+
+    rng = random.Random(7)
+    rows = [[rng.choice((-127, 127, 0, rng.randint(-127, 127))) for _ in range(11)] for _ in range(3000)]
+    total = sum(model._pack(r) for r in rows)
+    n = len(rows)
+    got = [((total >> (model._FIELD_BITS * j)) & model._FIELD_MASK) - model._OFFSET * n for j in range(11)]
+    assert got == [sum(col) for col in zip(*rows)]
+    assert all(model._pack(r) for r in rows)  # never 0: 0 marks a bucket the model does not have

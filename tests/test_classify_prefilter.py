@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tiercli.classify import corpus, local
-from tiercli.classify.prefilter import required_substrings
+from tiercli.classify.prefilter import required_substrings, text_heads, word_heads
 
 
 def test_required_substrings_of_simple_patterns():
@@ -67,3 +67,49 @@ def test_the_shipped_table_covers_every_pattern_and_is_right():
         assert key in table, f"not in the table (regenerate it): {p[:60]}"
         expected = required_substrings(p, f)
         assert table[key] == (None if expected is None else list(expected))
+        heads = word_heads(p, f)
+        assert table["heads:" + key] == (None if heads is None else sorted(heads))
+
+
+def test_word_heads_of_simple_patterns():
+    assert word_heads(r"\bgrep\b") == {"grep"}
+    assert word_heads(r"\b(?:foo|ba)r?\b") == {"foo", "ba"}
+    assert word_heads(r"(?<!\w)(?:algorithms?|bigo)") == {"algori", "bigo"}
+    assert word_heads(r"\bre-?format") == {"re"}  # "re-format" or "reformat"
+    assert word_heads(r"§ find") is None  # does not start a word
+    assert word_heads(r"grep") is None  # may start inside a word
+    assert word_heads(r"\b\w+") is None and word_heads(r"\bgrep", re.IGNORECASE) is None
+    assert text_heads("§ the xid-ok 500") >= {"t", "th", "the", "x", "xi", "xid", "o", "ok", "5", "50", "500"}
+    assert "h" not in text_heads("the")
+
+
+def test_every_match_starts_a_word_with_one_of_its_heads():
+    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    segments = []
+    for it in corpus.old("tune") + corpus.blind("tune"):
+        segments += [n for n, _ in local.analyse(it.text).normed if n]
+    checked = 0
+    for rx in rules:
+        if rx.heads is None:
+            continue
+        for seg in segments:
+            heads = text_heads(seg)
+            for m in rx.finditer(seg):
+                checked += 1
+                assert any(h in heads and seg.startswith(h, m.start()) for h in rx.heads), (rx._p, m.group(0))
+    assert checked > 1000
+
+
+def test_word_heads_change_no_decision():
+    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    texts = [it.text for it in corpus.blind("tune")]
+    with_heads = [local.classify(t) for t in texts]
+    saved = [(rx, rx.heads) for rx in rules]
+    try:
+        for rx in rules:
+            rx.heads = None
+        without = [local.classify(t) for t in texts]
+    finally:
+        for rx, heads in saved:
+            rx.heads = heads
+    assert with_heads == without

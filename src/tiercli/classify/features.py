@@ -86,8 +86,20 @@ def _word_buckets(w: str) -> tuple[int, ...]:
     return found
 
 
+_NAME_BUCKETS: dict[str, int] = {}  # bigram and sentence-head names -> bucket
+
+
+def _name_bucket(name: str) -> int:
+    found = _NAME_BUCKETS.get(name)
+    if found is None:
+        found = bucket(name)
+        if len(_NAME_BUCKETS) < _WORD_CACHE_MAX:
+            _NAME_BUCKETS[name] = found
+    return found
+
+
 def fast_buckets(normed: list[tuple[str, float]] | tuple[tuple[str, float], ...]) -> list[int]:
-    """sparse_buckets(sparse_names(normed)), with each word's buckets cached (the hot path)."""
+    """sparse_buckets(sparse_names(normed)), with each word's, bigram's and head's buckets cached (the hot path)."""
     out: set[int] = set()
     prev = "|"
     head = False
@@ -100,9 +112,9 @@ def fast_buckets(normed: list[tuple[str, float]] | tuple[tuple[str, float], ...]
             out.update(_word_buckets(w))
             any_name = True
             if prev != "|":
-                out.add(bucket("b:" + prev + " " + w))
+                out.add(_name_bucket("b:" + prev + " " + w))
             if head:
-                out.add(bucket("h:" + w))
+                out.add(_name_bucket("h:" + w))
                 head = False
             prev = w
         prev, head = "|", False

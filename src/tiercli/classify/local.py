@@ -56,6 +56,7 @@ import re
 from dataclasses import dataclass
 
 from tiercli.classify import families
+from tiercli.classify.prefilter import text_heads
 from tiercli.classify.result import LocalClassification, RuleAnalysis
 from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
 
@@ -69,7 +70,7 @@ class _Lazy:
     skip the regex when none is in the text (same result, most of the rules' searches fail). Read from
     the shipped table (classify/prefilter_table.json), worked out only for a pattern not in it."""
 
-    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall", "needs")
+    __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall", "needs", "heads")
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self._p = pattern
@@ -81,9 +82,10 @@ class _Lazy:
         rx = re.compile(self._p, self._f)
         for m in ("search", "match", "sub", "split", "finditer", "findall"):
             setattr(self, m, getattr(rx, m))
-        from tiercli.classify.prefilter import needs_of
+        from tiercli.classify.prefilter import heads_of, needs_of
 
         self.needs = needs_of(self._p, self._f)
+        self.heads = heads_of(self._p, self._f)
         return getattr(self, name)
 
 
@@ -105,13 +107,19 @@ def _absent(rx: _Lazy, s: str) -> bool:
     return True
 
 
-def _search(rx: _Lazy, s: str) -> re.Match | None:
+def _search(rx: _Lazy, s: str, heads: set[str] | None = None) -> re.Match | None:
+    """rx.search(s), skipped when it cannot match: `heads` (prefilter.text_heads(s)) holds none of the
+    word starts every match of rx begins with, or s holds none of the substrings every match contains."""
+    if heads is not None:
+        need = rx.heads
+        if need is not None and need.isdisjoint(heads):
+            return None
     return None if _absent(rx, s) else rx.search(s)
 
 
-def _seen(rx: _Lazy, s: str, seen: dict[str, re.Match | None]) -> re.Match | None:
+def _seen(rx: _Lazy, s: str, seen: dict[str, re.Match | None], heads: set[str] | None = None) -> re.Match | None:
     """_search, reusing the result of a rule with the same pattern on the same text."""
-    return seen[rx._p] if rx._p in seen and not rx._f else _search(rx, s)
+    return seen[rx._p] if rx._p in seen and not rx._f else _search(rx, s, heads)
 
 
 def _sub(rx: _Lazy, repl, s: str) -> str:
@@ -754,15 +762,16 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
         if not norm:
             continue
         seen: dict[str, re.Match | None] = {}  # pattern -> its search in this segment (some rules share one)
+        heads = text_heads(norm)
         for t, w, rx in _RULES:
-            m = seen[rx._p] = _search(rx, norm)
+            m = seen[rx._p] = _search(rx, norm, heads)
             if m:
                 scores[t] += w * sw
                 evidence.append((w * sw, t, f'"{_short(m)}" -> {t}'))
         # conjunctions
-        scope = _seen(_SCOPE_RE, norm, seen)
-        preserving = _seen(_PRESERVING_RE, norm, seen) if scope else None
-        change = _seen(_CHANGE_RE, norm, seen) if scope and not preserving else None
+        scope = _seen(_SCOPE_RE, norm, seen, heads)
+        preserving = _seen(_PRESERVING_RE, norm, seen, heads) if scope else None
+        change = _seen(_CHANGE_RE, norm, seen, heads) if scope and not preserving else None
         if preserving:
             m = preserving
             scores["reformat"] += 4.5 * sw
@@ -772,13 +781,13 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
             scores["cross_refactor"] += 4.5 * sw
             evidence.append((4.5 * sw, "cross_refactor",
                              f'change "{_short(m)}" + codebase-wide scope -> cross_refactor'))
-        if _seen(_FEATURE_VERB_RE, norm, seen) and _seen(_FEATURE_NOUN_RE, norm, seen):
+        if _seen(_FEATURE_VERB_RE, norm, seen, heads) and _seen(_FEATURE_NOUN_RE, norm, seen, heads):
             scores["feature"] += 1.5 * sw
             evidence.append((1.5 * sw, "feature", "request verb + product noun -> feature"))
-        if split.paste_lines and _seen(_YESNO_RE, norm, seen):
+        if split.paste_lines and _seen(_YESNO_RE, norm, seen, heads):
             scores["code_review"] += 1.5 * sw
             evidence.append((1.5 * sw, "code_review", "yes/no question about pasted code -> code_review"))
-        if _seen(_ALGO_RE, norm, seen) and _seen(_ALGO_VERB_RE, norm, seen):
+        if _seen(_ALGO_RE, norm, seen, heads) and _seen(_ALGO_VERB_RE, norm, seen, heads):
             scores["algorithm"] += 2.0 * sw
             evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
     joined = " ".join(n for n, _ in normed)

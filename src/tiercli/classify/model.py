@@ -82,7 +82,7 @@ class Model:
     calib_y: list[float]
     hedge: float
     meta: dict = field(default_factory=dict)
-    rows: dict[int, tuple[int, ...]] | None = None  # bucket -> its int8 weights, filled as buckets are met
+    rows: dict[int, int] | None = None  # bucket -> its int8 weights packed (_pack), 0 when not in the model
 
     def probabilities(self, dense: dict[str, float], buckets: list[int]) -> list[float]:
         k = len(self.classes)
@@ -94,17 +94,16 @@ class Model:
         table = self.rows
         if table is None:
             table = self.rows = {}
-        rows = []
-        for b in buckets:
-            r = table.get(b)
-            if r is None:
-                i = self.index.get(b)
-                if i is None:
-                    continue
-                r = table[b] = tuple(self.q[i * k:(i + 1) * k])  # filled lazily: the first decision stays cheap
-            rows.append(r)
-        if rows:
-            sums = [sum(col) for col in zip(*rows)]
+        got: list[int | None] = list(map(table.get, buckets))
+        if None in got:  # filled lazily: the first decision stays cheap
+            for pos, b in enumerate(buckets):
+                if got[pos] is None:
+                    i = self.index.get(b)
+                    got[pos] = table[b] = 0 if i is None else _pack(self.q[i * k:(i + 1) * k])
+        n = len(got) - got.count(0)
+        if n:
+            packed: int = sum(got)  # type: ignore[arg-type]  # no None left; all columns summed at once (_pack)
+            sums = [((packed >> (_FIELD_BITS * j)) & _FIELD_MASK) - _OFFSET * n for j in range(k)]
             z = [a + s * c for a, s, c in zip(z, sums, self.scales)]
         top = max(z)
         e = [math.exp(v - top) for v in z]
@@ -129,6 +128,20 @@ class Model:
         span = xs[hi] - xs[lo]
         t = (raw - xs[lo]) / span if span else 0.0
         return ys[lo] + t * (ys[hi] - ys[lo])
+
+
+_OFFSET = 128  # int8 weights are in -127..127 (train.quantized), so weight + 128 is in 1..255
+_FIELD_BITS = 32  # one field per class: a sum of up to 16 million rows of 1..255 cannot spill into the next
+_FIELD_MASK = (1 << _FIELD_BITS) - 1
+
+
+def _pack(row) -> int:
+    """A bucket's int8 weights as one integer, class j in bits 32j..32j+31 (weight + 128, never 0), so the
+    weights of many buckets are summed by one `sum` of integers; exactly the per-class integer sums."""
+    packed = 0
+    for j, v in enumerate(row):
+        packed |= (v + _OFFSET) << (_FIELD_BITS * j)
+    return packed
 
 
 def read(path: Path) -> Model:

@@ -13,6 +13,11 @@ How: a node whose matches are a small finite set of strings (literals, alternati
 out into their concatenations; the best candidate of a sequence (the longest shortest string) wins;
 an alternation needs a candidate from each branch. Case-insensitive patterns get no prefilter.
 
+Word heads (`word_heads`, `text_heads`): most rules are `\b(?:word|word ...)`, too many alternatives
+for the substring test. Every match of such a pattern starts at a word start with one of a known set of
+1-6 word characters; the first 1-6 characters of the text's words are listed once per segment, and a
+rule none of whose heads is among them is skipped by one set test (exact by the same construction).
+
 Working the sets out for the ~140 patterns takes ~60-130 ms, more than many decisions save, so they
 ship precomputed in prefilter_table.json (keyed by the exact pattern and flags, so an edited pattern
 is simply not found and is worked out on first use; `python -m tiercli.classify.train
@@ -170,6 +175,118 @@ def required_substrings(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
     return factors
 
 
+# ---- word heads: the first characters of a match that starts at a word start --------------------------
+HEAD_LEN = 6  # a match's head: its first 1-6 word characters
+MAX_HEADS = 2000
+_WORD_CHAR = re.compile(r"\w")
+_TEXT_HEADS = re.compile(r"\b\w{1,%d}" % HEAD_LEN)
+_State = tuple[str, bool, bool]  # (literal start so far, still exact, a word boundary guards the start)
+
+
+def _is_word_start_guard(op, av) -> bool:
+    """`\b`, or a `(?<!\w)` lookbehind: before a word character both mean "a word starts here"."""
+    if op == _c.AT:
+        return av == _c.AT_BOUNDARY
+    if op == _c.ASSERT_NOT:
+        direction, sub = av
+        return direction == -1 and list(sub) == [(_c.IN, [(_c.CATEGORY, _c.CATEGORY_WORD)])]
+    return False
+
+
+def _heads_node(item, k: int) -> set[tuple[str, bool, bool]] | None:
+    """The literal starts (up to k characters) of the matches of one node: (text, exact, guarded)."""
+    op, av = item
+    if op == _c.LITERAL:
+        return {(chr(av), True, False)}
+    if _is_word_start_guard(op, av):
+        return {("", True, True)}
+    if op in _ZERO_WIDTH:
+        return {("", True, False)}
+    if op == _c.SUBPATTERN:
+        return None if av[1] & re.IGNORECASE else _heads_items(av[3], k)
+    if op == _c.BRANCH:
+        out: set[_State] = set()
+        for branch in av[1]:
+            h = _heads_items(branch, k)
+            if h is None:
+                return None
+            out |= h
+        return out
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        lo, hi, sub = av
+        if lo == hi == 1:
+            return _heads_items(sub, k)
+        if (lo, hi) == (0, 1):
+            h = _heads_items(sub, k)
+            return None if h is None else h | {("", True, False)}
+        if lo >= 1:
+            h = _heads_items(sub, k)
+            return None if h is None else {(t, False, g) for t, _, g in h}
+        return {("", False, False)}
+    if op == _c.IN and all(cop == _c.LITERAL for cop, _ in av) and len(av) <= 8:
+        return {(chr(cav), True, False) for _, cav in av}
+    return {("", False, False)}
+
+
+def _heads_items(items, k: int) -> set[_State] | None:
+    states: set[_State] = {("", True, False)}
+    for item in items:
+        if not any(exact and len(t) < k for t, exact, _ in states):
+            break
+        nxt: set[_State] = set()
+        for t, exact, guarded in states:
+            if not exact or len(t) >= k:
+                nxt.add((t, exact, guarded))
+                continue
+            h = _heads_node(item, k - len(t))
+            if h is None:
+                return None
+            nxt |= {(t + u, e, guarded or (g and not t)) for u, e, g in h}
+        if len(nxt) > MAX_HEADS:
+            return None
+        states = {(t[:k], e and len(t) <= k, g) for t, e, g in nxt}
+    return states
+
+
+def word_heads(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """Strings of 1-HEAD_LEN word characters such that every match of `pattern` starts at a word start
+    (after `\b` or `(?<!\w)`) with one of them; None when the pattern gives no such guarantee.
+    `text_heads(s)` lists the starts of the words of `s`, so a pattern whose heads are all absent
+    from it cannot match (one set test instead of a search)."""
+    if flags & (re.IGNORECASE | re.VERBOSE | re.ASCII):
+        return None
+    try:
+        parsed = _p.parse(pattern, flags)
+    except re.error:
+        return None
+    if parsed.state.flags & (re.IGNORECASE | re.ASCII):
+        return None
+    states = _heads_items(list(parsed), HEAD_LEN)
+    if not states:
+        return None
+    heads = set()
+    for text, _, guarded in states:
+        word = ""
+        for ch in text:
+            if not _WORD_CHAR.match(ch):
+                break
+            word += ch
+        if not guarded or not word:
+            return None
+        heads.add(word)
+    return frozenset(h for h in heads if not any(h.startswith(o) and o != h for o in heads))  # "re" covers "ref"
+
+
+def text_heads(s: str) -> set[str]:
+    """The first 1 to HEAD_LEN characters of every word of `s` (words as `\b\w` sees them)."""
+    found = set(_TEXT_HEADS.findall(s))
+    out = set(found)
+    for k in range(HEAD_LEN - 1, 0, -1):
+        found = {h[:k] for h in found}
+        out |= found
+    return out
+
+
 TABLE_FILE = Path(__file__).with_name("prefilter_table.json")
 _TABLE: dict[str, list[str] | None] = {}
 
@@ -189,10 +306,23 @@ def needs_of(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
     return required_substrings(pattern, flags)
 
 
+def heads_of(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """word_heads, from the shipped table when the pattern is in it."""
+    if not _TABLE:
+        needs_of("", 0)
+    key = "heads:" + _key(pattern, flags)
+    if key in _TABLE:
+        found = _TABLE[key]
+        return None if found is None else frozenset(found)
+    return word_heads(pattern, flags)
+
+
 def write_table(patterns: list[tuple[str, int]], path: Path = TABLE_FILE) -> int:
     table = {}
     for p, f in patterns:
         found = required_substrings(p, f)
         table[_key(p, f)] = None if found is None else list(found)
+        heads = word_heads(p, f)
+        table["heads:" + _key(p, f)] = None if heads is None else sorted(heads)
     path.write_text(json.dumps(table, ensure_ascii=False, sort_keys=True, indent=0) + "\n", encoding="utf-8")
     return len(table)
