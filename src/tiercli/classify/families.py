@@ -63,6 +63,12 @@ RULES_SRC: list[tuple[str, float, str]] = [
                           r"stale (?:leader|reads?)|fencing tokens?|lease|clock skew|gc pause)\b"),
     ("architecture", 2.5, r"\b(?:replicas?|nodes|copies|regions|followers)\b[^§]{0,40}\b(?:disagree|diverge\w*|"
                           r"out of sync|inconsistent|go missing|lose acknowledged)\b"),
+    # replication lag seen by users, and moves of live data that must lose nothing (issue 15, third round)
+    ("architecture", 2.5, r"\b(?:replica(?:tion)? lag\w*|(?:replicas?|followers?|secondar(?:y|ies)) (?:lag\w*|"
+                          r"(?:is|are|falls?|fell|gets?|got) behind)|read[- ]your[- ](?:own[- ])?writes|"
+                          r"(?:don'?t|doesn'?t|do not|does not|can'?t|cannot|never) see (?:their|his|her|my|our|its) "
+                          r"own|without (?:any )?downtime|without losing (?:any )?(?:data|writes|rows|events|messages|"
+                          r"records|orders)|(?:no|zero) data loss)\b"),
     ("architecture", 2.0, r"\b(?:looking for the approach|not a patch|not another patch|what should replace|"
                           r"what should we change|options? (?:for|to) (?:scale|scaling)|lay out the options|"
                           r"how do we (?:make|get|keep|do|handle|guarantee|ensure)|what approach|which approach|"

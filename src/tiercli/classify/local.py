@@ -551,7 +551,9 @@ _RULES_SRC: list[tuple[str, float, str]] = [
     # ---- docstring
     ("docstring", 3.5, r"\b(?:docstrings?|doc ?comments?|doc-comments?|jsdoc|tsdoc|javadoc|godoc|rustdoc|"
                        r"doctest example|sphinx-style|numpy style|google-style)\b"),
-    ("docstring", 3.0, r"(?<!leave )(?<!leave some )(?<!leave a few )\bcomments?\b"),
+    ("docstring", 3.0, r"(?<!leave )(?<!leave some )(?<!leave a few )(?<!own )(?<!their )(?<!user )(?<!users )"
+                       r"(?<!customer )\bcomments?\b(?! (?:endpoint|table|thread|feed|api|service|model|count|widget|"
+                       r"moderation))"),  # code comments, not the comments users post
     ("docstring", 2.0, r"§ (?:add|write|update|fix|generate|create|correct|improve)\b (?:a |an |the |some |"
                        r"short |brief |"
                        r"missing |proper |inline |header |doc )*(?:docstrings?|doc ?comments?|comments?|jsdoc|tsdoc|"
