@@ -23,6 +23,10 @@ from tiercli.classify.local import classify, classify_rules
         ("change user ids from int to uuid in the database schema, the services and the mobile and web clients",
          "HIGH"),
         ("move the payment service from threads to asyncio", "HIGH"),
+        # replication lag users notice, a move of live data that must lose nothing (third round); a user's
+        # comments are product data, not code comments
+        ("the read replica lags and users don't see their own comments after posting", "HIGH"),
+        ("move the 2TB orders table from mysql to postgres without downtime and without losing writes", "HIGH"),
         # behavioural changes with "move"/"replace"/"file" in them
         ("replace the promise chains in api.js with async/await", "MEDIUM"),
         ("move the retry logic out of client.py into its own module", "MEDIUM"),
@@ -51,3 +55,8 @@ def test_a_command_followed_by_a_real_ask_is_not_a_lookup():
             "the sidecar mesh. figure out what's going on across the fleet and what we should change at the platform "
             "level")
     assert not any("shell command" in r for r in classify_rules(text).reasons)
+
+
+def test_code_comments_are_still_documentation():
+    assert classify_rules("add comments to the retry helper in client.py").task_type == "docstring"
+    assert classify_rules("the comments endpoint returns 500 for deleted posts").task_type != "docstring"
