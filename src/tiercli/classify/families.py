@@ -76,8 +76,8 @@ RULES_SRC: list[tuple[str, float, str]] = [
     # ---- HIGH: a type, key or field changed through every layer
     ("cross_refactor", 2.5, r"\b(?:across (?:the |our |all )?(?:schema|database|db|layers?|stack|sdks?|"
                             r"workspace|fleet|api payloads|(?:\w+ ){0,2}services? and)|"
-                            r"(?:in |through |on )?(?:all|every) (?:the )?(?:layers?|tables|crates|list endpoints|"
-                            r"endpoints|sdks|consumers|producers|clients)|"
+                            r"(?:in |through |on )?(?:all|every) (?:the )?(?:layers?|tables?|crates?|list endpoints?|"
+                            r"endpoints?|sdks?|consumers?|producers?|clients?)|"  # "every" takes the singular
                             r"(?:the )?whole (?:workspace|stack|sdk|fleet)|"
                             r"(?:schema|database|db|tables?)\b[^§]{0,60}\b(?:services?|api|clients?|frontend|"
                             r"mobile app|react app|web client|sdks?|backend|events)|"
