@@ -27,6 +27,7 @@ from tiercli.classify.local import classify, classify_rules
         # comments are product data, not code comments
         ("the read replica lags and users don't see their own comments after posting", "HIGH"),
         ("move the 2TB orders table from mysql to postgres without downtime and without losing writes", "HIGH"),
+        ("rename the column created to created_at in every table and the code that reads it", "HIGH"),
         # behavioural changes with "move"/"replace"/"file" in them
         ("replace the promise chains in api.js with async/await", "MEDIUM"),
         ("move the retry logic out of client.py into its own module", "MEDIUM"),

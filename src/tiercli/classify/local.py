@@ -475,7 +475,9 @@ _SCOPE = (
     r"scattered (?:across|through|throughout|all over)|across the code|"
     r"(?:every|all) (?:\w+ ){0,3}(?:in|across|throughout) (?:the |our )?(?:app|application|codebase|code|repo|project)|"
     r"(?:all|every) (?:the )?layers?|across (?:the )?(?:schema|stack|layers|workspace)|(?:whole|entire) (?:workspace|stack)|"
-    r"in the monorepo|all the project|\d+ (?:crates|tables|endpoints)"
+    r"in the monorepo|all the project|\d+ (?:crates|tables|endpoints)|"
+    r"(?:all|every) (?:the )?(?:tables?|endpoints?|clients?|consumers?|producers?|sdks?|crates?)|"
+    r"(?:all |every )?(?:the )?code (?:that|which) (?:reads|writes|uses|calls)"  # a change that spans the layers
 )
 _CHANGE_VERBS = (
     r"migrat\w*|renam\w*|replac\w*|mov(?:e|ing)|convert\w*|refactor\w*|restructur\w*|unify|extract\w*|split\w*|"
