@@ -56,7 +56,6 @@ import re
 from dataclasses import dataclass
 
 from tiercli.classify import families
-from tiercli.classify.prefilter import text_heads
 from tiercli.classify.result import LocalClassification, RuleAnalysis
 from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
 
@@ -759,6 +758,8 @@ def _short(m: re.Match) -> str:
 
 
 def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]], list[tuple[str, float]]]:
+    from tiercli.classify.prefilter import text_heads  # here, not at import: keeps the import cheap
+
     scores = {t: _PRIOR.get(t, 0.0) for t in TASK_TYPES}
     evidence: list[tuple[float, str, str]] = []  # (weight, type, reason)
     normed = [(_normalise(seg), sw) for seg, sw in split.segments]
