@@ -67,7 +67,9 @@ class _Lazy:
     call the bound methods of the compiled pattern sit on the instance, so later calls cost nothing extra.
     `needs`: substrings one of which every match contains (prefilter.py), or None; `_search`/`_sub`
     skip the regex when none is in the text (same result, most of the rules' searches fail). Read from
-    the shipped table (classify/prefilter_table.json), worked out only for a pattern not in it."""
+    the shipped table (classify/prefilter_table.json), worked out only for a pattern not in it; reading
+    them does not compile the regex, so a rule the prefilter always skips is never compiled. `heads`: the
+    word starts every match begins with (prefilter.word_heads), or None."""
 
     __slots__ = ("_p", "_f", "search", "match", "sub", "split", "finditer", "findall", "needs", "heads")
 
@@ -78,13 +80,15 @@ class _Lazy:
     def __getattr__(self, name: str):
         if name in ("_p", "_f"):
             raise AttributeError(name)
+        if name in ("needs", "heads"):
+            from tiercli.classify.prefilter import heads_of, needs_of
+
+            self.needs = needs_of(self._p, self._f)
+            self.heads = heads_of(self._p, self._f)
+            return getattr(self, name)
         rx = re.compile(self._p, self._f)
         for m in ("search", "match", "sub", "split", "finditer", "findall"):
             setattr(self, m, getattr(rx, m))
-        from tiercli.classify.prefilter import heads_of, needs_of
-
-        self.needs = needs_of(self._p, self._f)
-        self.heads = heads_of(self._p, self._f)
         return getattr(self, name)
 
 
