@@ -12,7 +12,8 @@ Fresh process (issue 17), each pair run alternately, medians of --fresh-repeat r
                                            parameters inlined) in the sqlite3 CLI: target ratio <= 1.3
     `tier report --all --json`, 10k calls  target <= 0.35 s; anchor `llm logs -n 1` (llm in
                                            bench-out/venv-llm, an empty LLM_USER_PATH)
-Other sizes are recorded with the sqlite3 anchor, without a target.
+Other sizes are recorded with the sqlite3 anchor, without a target. tiercli's bytecode is written
+first (harness.compile_bytecode), as an installed tier has it.
 
 For each size it builds a ledger (schema made by `Ledger(path)`, rows by sqlite3 executemany in one
 transaction), then times build_report for the whole ledger (`--all`) and for the default window
@@ -361,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{secs / max(n, 1) * 1e6:>7.2f}  {'; '.join(notes)}")
                     sys.stdout.flush()
             if not args.no_fresh:
+                harness.compile_bytecode(args.pythonpath)
                 fresh(path, n, base, args)
     finally:
         if tmp is not None:
