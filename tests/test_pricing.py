@@ -72,20 +72,3 @@ def test_long_context_requests_are_billed_at_the_long_context_rates():
     # exactly at the threshold is still the base rate
     edge = Usage(input_tokens=200_000, output_tokens=0)
     assert book.cost("claude-sonnet-4-20250514", edge)[0] == pytest.approx(200_000 * 3 / 1e6)
-
-
-def test_the_lazily_decoded_price_map_holds_what_json_reads():
-    """litellm_price_map decodes each entry on first use; every entry equals json.loads of the file."""
-    import json
-
-    from tiercli.pricing import litellm_package_dir, litellm_price_map
-
-    root = litellm_package_dir()
-    assert root is not None
-    whole = json.loads((root / "model_prices_and_context_window_backup.json").read_text(encoding="utf-8"))
-    lazy = litellm_price_map()
-    assert len(lazy) == len(whole) > 1000
-    assert list(lazy) == list(whole)
-    for name, entry in whole.items():
-        assert lazy[name] == entry, name
-    assert lazy.get("no-such-model-anywhere") is None

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Mapping
-
-import msgspec
+from typing import Any, Mapping
 
 MTOK = Decimal(1_000_000)
 
@@ -92,38 +91,15 @@ def litellm_package_dir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-class _LazyPriceMap(Mapping[str, Any]):
-    """litellm's map with each model's entry decoded from JSON when first asked for: the file is
-    3.4 MB and ~4,900 entries, a report needs a handful (decoding it all was 25-75 ms of a fresh
-    `tier report`; splitting it into raw entries is ~5 ms)."""
-
-    def __init__(self, raw: dict[str, Any]):
-        self._raw = raw
-        self._decoded: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        try:
-            return self._decoded[name]
-        except KeyError:
-            entry = self._decoded[name] = msgspec.json.decode(self._raw[name])
-            return entry
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
 @functools.lru_cache(maxsize=1)
-def litellm_price_map() -> Mapping[str, Any]:
+def litellm_price_map() -> dict[str, dict[str, Any]]:
     root = litellm_package_dir()
     if root is None:
         return {}
     path = root / "model_prices_and_context_window_backup.json"
     try:
-        return _LazyPriceMap(msgspec.json.decode(path.read_bytes(), type=dict[str, msgspec.Raw]))
-    except (OSError, msgspec.DecodeError):
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
 
 
