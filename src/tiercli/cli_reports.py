@@ -24,6 +24,13 @@ from tiercli.errors import InputError
 UserOpt = typer.Option(None, "--user", "-u", help="Only this team member's calls (tier users); (none): calls made without a user.", show_default=False)
 
 
+def _import_renderer() -> None:
+    """The report's renderer (rich: 30-60 ms), imported while SQLite reads the ledger."""
+    import rich.console  # noqa: F401
+
+    from tiercli import render, render_views  # noqa: F401
+
+
 # -- log ---------------------------------------------------------------------------------------------
 @app.command()
 @guarded
@@ -174,7 +181,7 @@ def report(
         else:
             assert loaded is not None  # loaded when there is no view and no --by
             data = core.build_report(ledger, loaded.config, since=start, until=end, session=session, user=user,
-                                     retry_window_s=retry_window, now=now)
+                                     retry_window_s=retry_window, now=now, meanwhile=None if as_json else _import_renderer)
             data["window"]["timezone"] = tz_name
             if data["totals"]["calls"] and not views.is_utc(tz):
                 data["days"] = views.local_days(ledger, where, tz)

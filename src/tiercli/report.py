@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from tiercli import report_quality, report_read
 from tiercli.errors import UsageError
@@ -181,9 +181,11 @@ def build_report(
     regression_min_calls: int = 20,
     regression_min_increase: float = 0.05,
     _narrow_threshold: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The report over `since <= started_at < until` (None: open end), optionally one session and
-    one user (queries.NONE_USER, "(none)": the calls made without one).
+    one user (queries.NONE_USER, "(none)": the calls made without one). `meanwhile()` runs on this
+    thread while SQLite reads the ledger off the GIL (the CLI imports its renderer then).
 
     Raises UsageError for since > until or a negative retry window; LedgerError from the ledger.
     """
@@ -202,6 +204,8 @@ def build_report(
         loaded["book"] = book = PriceBook(config.prices)
         loaded["top_model"] = config.primary_model(top)
         loaded["top_price"] = _price_for(config, book, loaded["top_model"])
+        if meanwhile is not None:
+            meanwhile()
 
     got = report_read.read_report(ledger, where, tiers_cfg, retry_window_s, narrow_threshold=_narrow_threshold,
                                   meanwhile=prices)
