@@ -8,7 +8,7 @@ against its anchors, written to bench-out/results.json (see harness.py).
     python benchmarks/report.py --pythonpath OLD/src --label before   # another tiercli tree, fresh only
 
 Fresh process (issue 17), each pair run alternately, medians of --fresh-repeat runs:
-    `tier report --all --json`, 1M calls   vs the same grouped query (tiercli.ledger.queries.grand_query,
+    `tier report --all --json`, 1M calls   vs the same grouped query (tiercli.ledger.queries.grand_steps,
                                            parameters inlined) in the sqlite3 CLI: target ratio <= 1.3
     `tier report --all --json`, 10k calls  target <= 0.35 s; anchor `llm logs -n 1` (llm in
                                            bench-out/venv-llm, an empty LLM_USER_PATH)
@@ -256,14 +256,18 @@ def _size_label(n: int) -> str:
 
 
 def anchor_sql() -> str:
-    """The report's grouped pass as the sqlite3 CLI runs it: the same SQL, parameters inlined."""
-    from tiercli.ledger.queries import Where, grand_query
+    """The report's grouped pass as the sqlite3 CLI runs it: the same two statements tier runs on
+    SQLite (queries.grand_steps: the calls grouped into a temp table, the rollups over it), parameters
+    inlined."""
+    from tiercli.ledger.queries import Where, grand_steps
 
-    sql, params = grand_query(Where(None, None, None), TIERS)
-    for key in sorted(params, key=len, reverse=True):  # rk_10 before rk_1
-        value = params[key]
-        sql = sql.replace(f":{key}", "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value))
-    return sql.strip() + ";"
+    statements = []
+    for sql, params in grand_steps(Where(None, None, None), TIERS):
+        for key in sorted(params, key=len, reverse=True):  # rk_10 before rk_1
+            value = params[key]
+            sql = sql.replace(f":{key}", "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value))
+        statements.append(sql.strip() + ";")
+    return "\n".join(statements)
 
 
 def _cpu_note(tier: list[str], anchor: list[str] | None) -> str:

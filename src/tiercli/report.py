@@ -184,8 +184,10 @@ def build_report(
     meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The report over `since <= started_at < until` (None: open end), optionally one session and
-    one user (queries.NONE_USER, "(none)": the calls made without one). `meanwhile()` runs on this
-    thread while SQLite reads the ledger off the GIL (the CLI imports its renderer then).
+    one user (queries.NONE_USER, "(none)": the calls made without one). `config`: the Config, or a
+    function that loads it, called once the ledger's reads have started (a fresh `tier report` loads
+    its config while SQLite groups the calls). `meanwhile()` runs on this thread while SQLite reads
+    the ledger off the GIL (the CLI imports its renderer then).
 
     Raises UsageError for since > until or a negative retry window; LedgerError from the ledger.
     """
@@ -194,10 +196,18 @@ def build_report(
     if retry_window_s < 0:
         raise UsageError("the retry window must be zero or more seconds")
     now = time.time() if now is None else now
+    where = Where(since, until, session, user=user)
+    reading = report_read.begin(ledger, where, retry_window_s, narrow_threshold=_narrow_threshold)
+    if callable(config):  # loaded while the ledger is read (report_read.Reading)
+        try:
+            config = config()
+        except BaseException:
+            if reading is not None:
+                reading.cancel()
+            raise
     tiers_cfg = list(config.routing.tiers)
     rank = {t: i for i, t in enumerate(tiers_cfg)}
     top = config.top_tier
-    where = Where(since, until, session, user=user)
     loaded: dict[str, Any] = {}
 
     def prices() -> None:  # while SQLite's reads run
@@ -208,7 +218,7 @@ def build_report(
             meanwhile()
 
     got = report_read.read_report(ledger, where, tiers_cfg, retry_window_s, narrow_threshold=_narrow_threshold,
-                                  meanwhile=prices)
+                                  meanwhile=prices, reading=reading)
     book, top_model, top_price = loaded["book"], loaded["top_model"], loaded["top_price"]
     roll, compactions = got["roll"], got.get("compactions", [])
     total_calls = sum(r["calls"] for r in roll["kind"])

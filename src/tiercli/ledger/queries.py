@@ -210,9 +210,29 @@ def grand_query(where: Where, tiers: list[str], d: Dialect = SQLITE) -> tuple[st
       status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
       decision (decision_source, kind, ok)           user-facing kinds only
     `tier run`'s attempt rows (kind 'run') summarise calls counted here already: left out.
+    One statement (PostgreSQL); SQLite runs it as the two of grand_steps.
     """
     source, params = _grand_source(where, d)
+    rollups, rank_params = _rollups("g", tiers, d)
+    return f"WITH g AS MATERIALIZED ({source}) {rollups}", {**params, **rank_params}
+
+
+REPORT_G_TABLE = "report_g"
+
+
+def grand_steps(where: Where, tiers: list[str]) -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+    """grand_query on SQLite, as two statements of one read connection: g into a temp table (it needs
+    no config, so it starts before the config is loaded), then the rollups over it (they need the
+    tiers' order). The temp table goes with the connection's transaction (read_report rolls back)."""
+    source, params = _grand_source(where, SQLITE)
+    rollups, rank_params = _rollups(f"temp.{REPORT_G_TABLE}", tiers, SQLITE)
+    return (f"CREATE TEMP TABLE {REPORT_G_TABLE} AS {source}", params), (rollups, rank_params)
+
+
+def _rollups(g: str, tiers: list[str], d: Dialect) -> tuple[str, dict[str, Any]]:
+    """The UNION ALL of the sections over the grouped calls `g` (a CTE or a table)."""
     k = d.key
+    params: dict[str, Any] = {}
     ranks = []
     for i, tier in enumerate(tiers):
         params[f"rk_{i}"] = tier
@@ -220,28 +240,44 @@ def grand_query(where: Where, tiers: list[str], d: Dialect = SQLITE) -> tuple[st
     rank = " ".join(ranks) or "WHEN NULL THEN NULL"
     sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
     sql = f"""
-        WITH g AS MATERIALIZED ({source})
-        SELECT 'kind', {k("kind")}, {k("CASE WHEN cost_null THEN 1 ELSE 0 END")}, NULL, {sums} FROM g GROUP BY 2, 3
+        SELECT 'kind', {k("kind")}, {k("CASE WHEN cost_null THEN 1 ELSE 0 END")}, NULL, {sums} FROM {g} GROUP BY 2, 3
         UNION ALL SELECT 'tier', {k("tier")}, {k("CASE WHEN kind = 'main' THEN 1 ELSE 0 END")},
-            {k("CASE WHEN decision_source = 'override' THEN 1 ELSE 0 END")}, {sums} FROM g GROUP BY 2, 3, 4
-        UNION ALL SELECT 'task', {k("task_type")}, {k("tier")}, NULL, {sums} FROM g GROUP BY 2, 3
+            {k("CASE WHEN decision_source = 'override' THEN 1 ELSE 0 END")}, {sums} FROM {g} GROUP BY 2, 3, 4
+        UNION ALL SELECT 'task', {k("task_type")}, {k("tier")}, NULL, {sums} FROM {g} GROUP BY 2, 3
         UNION ALL SELECT 'model', {k("model")}, {k("CASE WHEN unpriced THEN 1 ELSE 0 END")},
-            {k("CASE WHEN model IS NULL THEN requested_model END")}, {sums} FROM g GROUP BY 2, 3, 4
-        UNION ALL SELECT 'day', {k("day")}, NULL, NULL, {sums} FROM g GROUP BY 2
-        UNION ALL SELECT 'status', {k("status")}, {k("error_class")}, NULL, {sums} FROM g WHERE status != 'ok' GROUP BY 2, 3
+            {k("CASE WHEN model IS NULL THEN requested_model END")}, {sums} FROM {g} GROUP BY 2, 3, 4
+        UNION ALL SELECT 'day', {k("day")}, NULL, NULL, {sums} FROM {g} GROUP BY 2
+        UNION ALL SELECT 'status', {k("status")}, {k("error_class")}, NULL, {sums} FROM {g} WHERE status != 'ok' GROUP BY 2, 3
         UNION ALL SELECT 'quality', {k(routed_tier_sql())}, {k("task_type")}, {k("config_hash")}, {sums}
-            FROM g WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
+            FROM {g} WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
         UNION ALL SELECT 'decision', {k("decision_source")}, {k("kind")}, {k("CASE WHEN status = 'ok' THEN 1 ELSE 0 END")},
-            {sums} FROM g GROUP BY 2, 3, 4
+            {sums} FROM {g} GROUP BY 2, 3, 4
     """
     return sql, params
 
 
 def grand_rollups(conn: Any, where: Where, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The rollups of grand_query in one statement (PostgreSQL)."""
     d = dialect(conn)
     sql, params = grand_query(where, tiers, d)
+    return _rollup_rows(conn.execute(sql, params), d)
+
+
+def group_calls(conn: Any, where: Where) -> None:
+    """SQLite, grand_steps' first: the window's calls grouped into the temp table."""
+    (sql, params), _ = grand_steps(where, [])
+    conn.execute(sql, params)
+
+
+def grouped_rollups(conn: Any, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """SQLite, grand_steps' second, on the connection that ran group_calls."""
+    sql, params = _rollups(f"temp.{REPORT_G_TABLE}", tiers, SQLITE)
+    return _rollup_rows(conn.execute(sql, params), SQLITE)
+
+
+def _rollup_rows(rows: Any, d: Dialect) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in ROLLUP_SECTIONS}
-    for section, k1, k2, k3, *values in conn.execute(sql, params):
+    for section, k1, k2, k3, *values in rows:
         row = dict(zip(ROLLUP_FIELDS, values))
         for field in ROLLUP_FIELDS[:-1]:
             row[field] = row[field] or 0
