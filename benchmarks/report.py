@@ -256,13 +256,15 @@ def _size_label(n: int) -> str:
 
 
 def anchor_sql() -> str:
-    """The report's grouped pass as the sqlite3 CLI runs it: the same two statements tier runs on
-    SQLite (queries.grand_steps: the calls grouped into a temp table, the rollups over it), parameters
-    inlined."""
+    """The report's grouped pass as the sqlite3 CLI runs it: the statements tier runs on SQLite
+    (queries.grand_steps: the calls grouped into a temp table, the rollups over it into another, the
+    override calls into a third; then both read back), parameters inlined."""
     from tiercli.ledger.queries import Where, grand_steps
 
     statements = []
-    for sql, params in grand_steps(Where(None, None, None), TIERS):
+    steps = [*grand_steps(Where(None, None, None)), ("SELECT * FROM temp.report_roll", {}),
+             ("SELECT * FROM temp.report_overrides", {})]
+    for sql, params in steps:
         for key in sorted(params, key=len, reverse=True):  # rk_10 before rk_1
             value = params[key]
             sql = sql.replace(f":{key}", "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value))

@@ -494,7 +494,7 @@ def test_report_index_gives_the_same_answer_and_a_streaming_plan(tmp_path, confi
             if parent in under:
                 under.add(node)
         # and the statement SQLite runs (grand_steps' first: the same pass into a temp table)
-        (create, create_params), _ = grand_steps(where, ["tier1", "tier2", "tier3"])
+        create, create_params = grand_steps(where)[0]
         step_plan = raw.execute("EXPLAIN QUERY PLAN " + create.split(" AS ", 1)[1], create_params).fetchall()
         for reads in ([detail for node, _parent, _, detail in plan if node in under and " calls " in f"{detail} "],
                       [detail for _node, _parent, _, detail in step_plan if " calls " in f"{detail} "]):
@@ -509,19 +509,27 @@ def test_report_index_gives_the_same_answer_and_a_streaming_plan(tmp_path, confi
     assert after == before
 
 
-def test_sqlites_two_steps_give_the_one_statements_rollups(ledger):
-    """SQLite runs grand_query as grand_steps (group into a temp table, then roll up): same rows."""
-    tiers = ["tier1", "tier2", "tier3"]
-    for where in (Where(None, None, None), Where(T0 + DAY, None, None), Where(None, T0 + DAY, None),
-                  Where(T0, T0 + 2 * DAY, "s1"), Where(None, None, None, user=q.NONE_USER)):
-        conn = sqlite3.connect(ledger.path, isolation_level=None)
-        conn.execute("BEGIN")
-        expected = q.grand_rollups(conn, where, tiers)
-        q.group_calls(conn, where)
-        got = q.grouped_rollups(conn, tiers)
-        conn.execute("ROLLBACK")
-        conn.close()
-        assert got == expected and sum(r["calls"] for r in got["kind"]) > 0, where.params
+def test_sqlites_steps_give_the_one_statements_rollups(ledger):
+    """SQLite runs grand_query as grand_steps (no config needed) and counts the overrides with the
+    tiers' order after: the same rows (`overrides` is the quality section's; the others are 0)."""
+    overridden = 0
+    for tiers in (["tier1", "tier2", "tier3"], ["tier3", "tier2", "tier1"], ["tier1", "tier1", "tier2"], []):
+        for where in (Where(None, None, None), Where(T0 + DAY, None, None), Where(None, T0 + DAY, None),
+                      Where(T0, T0 + 2 * DAY, "s1"), Where(None, None, None, user=q.NONE_USER)):
+            conn = sqlite3.connect(ledger.path, isolation_level=None)
+            conn.execute("BEGIN")
+            expected = q.grand_rollups(conn, where, tiers)
+            q.group_calls(conn, where)
+            got = q.grouped_rollups(conn, tiers)
+            conn.execute("ROLLBACK")
+            conn.close()
+            for section, rows in expected.items():
+                if section != "quality":
+                    for row in rows:
+                        row["overrides"] = 0
+            assert got == expected and sum(r["calls"] for r in got["kind"]) > 0, (tiers, where.params)
+            overridden += sum(r["overrides"] for r in got["quality"])
+    assert overridden > 0  # the ledger has overrides that count
 
 
 def test_a_config_that_fails_while_the_ledger_is_read_is_one_line(tmp_path, ledger):

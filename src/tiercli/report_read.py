@@ -102,7 +102,7 @@ class Reading:
             done["roll"] = q.grouped_rollups(conn, tiers)
 
     def order(self, tiers: list[str]) -> None:
-        """The tiers, best last: the rollups go on as soon as the grouping is done."""
+        """The tiers in order: the rollups go on once the grouping is done (then wait in roll())."""
         self._tiers.put(tiers)
 
     def roll(self) -> dict[str, list[dict[str, Any]]]:
@@ -144,9 +144,11 @@ def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float,
         reading = Reading(ledger, where, retry_window_s, narrow_threshold)
     side = reading.side
     try:
-        reading.order(tiers)  # the rollups run while meanwhile() does
         if meanwhile is not None:
             meanwhile()
+        # only now: a thread's fetch of each row waits for the GIL, which meanwhile() holds (json.loads
+        # of the price map holds it 25 ms at a time; rows came at one per 5 ms switch interval)
+        reading.order(tiers)
         roll = reading.roll()
     except BaseException:
         reading.cancel()

@@ -150,10 +150,11 @@ class Where:
 ROLLUP_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read", "cache_write",
                  "cache_write_1h", "output", "escalations", "overrides", "first")
 ROLLUP_SECTIONS = ("kind", "tier", "task", "model", "day", "status", "quality", "decision")
+_OVERRIDE_SUM = "SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END)"
 _ROLLUP_SUMS = """
     SUM(calls), SUM(CASE WHEN cost_null THEN 0 ELSE calls END), SUM(CASE WHEN unpriced THEN calls ELSE 0 END),
     COALESCE(SUM(cost), 0.0), SUM(inp), SUM(cr), SUM(cw), SUM(cw1h), SUM(outp), SUM(escalations),
-    SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END),
+    {overrides},
     MIN(first)
 """
 
@@ -210,35 +211,68 @@ def grand_query(where: Where, tiers: list[str], d: Dialect = SQLITE) -> tuple[st
       status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
       decision (decision_source, kind, ok)           user-facing kinds only
     `tier run`'s attempt rows (kind 'run') summarise calls counted here already: left out.
-    One statement (PostgreSQL); SQLite runs it as the two of grand_steps.
+    One statement (PostgreSQL); SQLite runs it as grand_steps.
     """
     source, params = _grand_source(where, d)
     rollups, rank_params = _rollups("g", tiers, d)
     return f"WITH g AS MATERIALIZED ({source}) {rollups}", {**params, **rank_params}
 
 
-REPORT_G_TABLE = "report_g"
-
-
-def grand_steps(where: Where, tiers: list[str]) -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
-    """grand_query on SQLite, as two statements of one read connection: g into a temp table (it needs
-    no config, so it starts before the config is loaded), then the rollups over it (they need the
-    tiers' order). The temp table goes with the connection's transaction (read_report rolls back)."""
+def grand_steps(where: Where) -> list[tuple[str, dict[str, Any]]]:
+    """grand_query on SQLite, as statements of one read connection that need no config (they start
+    before it is loaded; read_report rolls back, and the temp tables go): g into a temp table; the
+    rollups over g into another, `overrides` 0; the quality section's override calls by forced and
+    decided tier into a third. grouped_rollups reads the last two, and counts the overrides with the
+    tiers' order. Each statement is one step, so the thread running them needs no GIL meanwhile."""
     source, params = _grand_source(where, SQLITE)
-    rollups, rank_params = _rollups(f"temp.{REPORT_G_TABLE}", tiers, SQLITE)
-    return (f"CREATE TEMP TABLE {REPORT_G_TABLE} AS {source}", params), (rollups, rank_params)
+    rollups, _ = _rollups("temp.report_g", None, SQLITE)
+    fields = ", ".join(ROLLUP_FIELDS)
+    return [
+        (f"CREATE TEMP TABLE report_g AS {source}", params),
+        # columns without a type: values kept as they are (no affinity), whatever the section
+        (f"CREATE TEMP TABLE report_roll (section, k1, k2, k3, {fields})", {}),
+        (f"INSERT INTO temp.report_roll {rollups}", {}),
+        ("CREATE TEMP TABLE report_overrides (routed, task_type, config_hash, tier, decided_tier, calls)", {}),
+        (f"""INSERT INTO temp.report_overrides
+             SELECT {routed_tier_sql()}, task_type, config_hash, tier, decided_tier, SUM(calls) FROM temp.report_g
+             WHERE decision_source = 'override' AND kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 1, 2, 3, 4, 5""", {}),
+    ]
 
 
-def _rollups(g: str, tiers: list[str], d: Dialect) -> tuple[str, dict[str, Any]]:
-    """The UNION ALL of the sections over the grouped calls `g` (a CTE or a table)."""
+def group_calls(conn: Any, where: Where) -> None:
+    """SQLite: grand_steps (the work of the report's grouped pass, nothing fetched yet)."""
+    for sql, params in grand_steps(where):
+        conn.execute(sql, params)
+
+
+def grouped_rollups(conn: Any, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """SQLite, on the connection that ran group_calls: the rollups, as grand_rollups gives them (an
+    override counts when the forced tier ranks above the decided one, as _ROLLUP_SUMS says)."""
+    out = _rollup_rows(conn.execute("SELECT * FROM temp.report_roll"), SQLITE)
+    rank: dict[str, int] = {}
+    for i, tier in enumerate(tiers):
+        rank.setdefault(tier, i)  # CASE tier WHEN ...: the first match
+    quality = {(r["k1"], r["k2"], r["k3"]): r for r in out["quality"]}
+    for routed, task_type, config_hash, tier, decided, calls in conn.execute("SELECT * FROM temp.report_overrides"):
+        forced, chosen = rank.get(tier), rank.get(decided)
+        if forced is not None and chosen is not None and forced > chosen:
+            quality[(routed, task_type, config_hash)]["overrides"] += calls
+    return out
+
+
+def _rollups(g: str, tiers: list[str] | None, d: Dialect) -> tuple[str, dict[str, Any]]:
+    """The UNION ALL of the sections over the grouped calls `g` (a CTE or a table); `tiers` None:
+    `overrides` 0 (grouped_rollups counts them)."""
     k = d.key
     params: dict[str, Any] = {}
     ranks = []
-    for i, tier in enumerate(tiers):
+    for i, tier in enumerate(tiers or []):
         params[f"rk_{i}"] = tier
         ranks.append(f"WHEN :rk_{i} THEN {i}")
     rank = " ".join(ranks) or "WHEN NULL THEN NULL"
-    sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
+    overrides = "0" if tiers is None else _OVERRIDE_SUM.format(  # None: counted in grouped_rollups
+        rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
+    sums = _ROLLUP_SUMS.format(overrides=overrides)
     sql = f"""
         SELECT 'kind', {k("kind")}, {k("CASE WHEN cost_null THEN 1 ELSE 0 END")}, NULL, {sums} FROM {g} GROUP BY 2, 3
         UNION ALL SELECT 'tier', {k("tier")}, {k("CASE WHEN kind = 'main' THEN 1 ELSE 0 END")},
@@ -261,18 +295,6 @@ def grand_rollups(conn: Any, where: Where, tiers: list[str]) -> dict[str, list[d
     d = dialect(conn)
     sql, params = grand_query(where, tiers, d)
     return _rollup_rows(conn.execute(sql, params), d)
-
-
-def group_calls(conn: Any, where: Where) -> None:
-    """SQLite, grand_steps' first: the window's calls grouped into the temp table."""
-    (sql, params), _ = grand_steps(where, [])
-    conn.execute(sql, params)
-
-
-def grouped_rollups(conn: Any, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """SQLite, grand_steps' second, on the connection that ran group_calls."""
-    sql, params = _rollups(f"temp.{REPORT_G_TABLE}", tiers, SQLITE)
-    return _rollup_rows(conn.execute(sql, params), SQLITE)
 
 
 def _rollup_rows(rows: Any, d: Dialect) -> dict[str, list[dict[str, Any]]]:
