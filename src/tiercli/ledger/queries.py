@@ -11,7 +11,9 @@ SQLite has no hash aggregation: a GROUP BY over an unindexed key sorts every row
 report makes ONE grouped pass instead: a materialized CTE groups the window's calls by every
 dimension at once (REPORT_GROUP_COLUMNS), which with the covering index ix_calls_report is a
 streaming scan of that index (no sort, no table reads), and UNION ALL rollups of its few thousand
-rows give each section its groups. Gateway stickiness (decision_source 'sticky') is one of those
+rows give each section its groups. On SQLite the same work is grand_steps: temp tables on the report's
+read connection, none needing the config, so a fresh `tier report` groups the calls while it loads
+and validates its config (report_read.Reading). Gateway stickiness (decision_source 'sticky') is one of those
 rollups, so it costs no scan of its own. The rest are small or indexed:
   last_call      MAX(started_at) off ix_calls_started_at
   feedback       the feedback table (small) joined to its calls by primary key
