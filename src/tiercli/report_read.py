@@ -85,9 +85,10 @@ def _has_routed(roll: dict[str, list[dict[str, Any]]]) -> bool:
 class Reading:
     """SQLite: the report's reads, started as soon as the ledger and the window are known, before the
     config is loaded (its validation is ~0.15 s of a fresh process that the reads need not wait for):
-    on one read connection the calls grouped into a temp table (queries.grand_steps), then, once
-    `order(tiers)` gives the tiers' order, the rollups over it; on a second one the side queries.
-    Each runs in a thread (queries.Beside). `cancel()` stops both (a config that fails to load)."""
+    on one read connection the calls grouped and rolled up into temp tables (queries.grand_steps),
+    then, once `order(tiers)` gives the tiers' order, read back (queries.grouped_rollups); on a second
+    one the side queries. Each runs in a thread (queries.Beside). `cancel()` stops both (a config that
+    fails to load)."""
 
     def __init__(self, ledger, where: q.Where, retry_window_s: float, narrow_threshold: int | None):
         self.where = where
