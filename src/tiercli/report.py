@@ -198,16 +198,16 @@ def build_report(
     now = time.time() if now is None else now
     where = Where(since, until, session, user=user)
     reading = report_read.begin(ledger, where, retry_window_s, narrow_threshold=_narrow_threshold)
-    if callable(config):  # loaded while the ledger is read (report_read.Reading)
-        try:
+    try:
+        if callable(config):  # loaded while the ledger is read (report_read.Reading)
             config = config()
-        except BaseException:
-            if reading is not None:
-                reading.cancel()
-            raise
-    tiers_cfg = list(config.routing.tiers)
+        tiers_cfg = list(config.routing.tiers)
+        top = config.top_tier
+    except BaseException:
+        if reading is not None:
+            reading.cancel()
+        raise
     rank = {t: i for i, t in enumerate(tiers_cfg)}
-    top = config.top_tier
     loaded: dict[str, Any] = {}
 
     def prices() -> None:  # while SQLite's reads run
