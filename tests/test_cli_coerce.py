@@ -95,3 +95,17 @@ def test_report_and_log_do_not_load_typers_pydantic_adapters(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "tier report" in proc.stdout and "1 call" in proc.stdout
+
+
+def test_log_loads_no_pydantic(tmp_path):
+    """`tier log` reads no config: with its options coerced here, nothing imports pydantic."""
+    db = tmp_path / "l.db"
+    Ledger(db).close()
+    script = ("import sys\nfrom tiercli.cli import main\n"
+              "sys.argv = ['tier', 'log', '-n', '5', '--since', '7d', '--db', sys.argv[1]]\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+              "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core'))\n"
+              "assert not loaded, loaded\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "no calls" in proc.stdout
