@@ -8,11 +8,12 @@ against its anchors, written to bench-out/results.json (see harness.py).
     python benchmarks/report.py --pythonpath OLD/src --label before   # another tiercli tree, fresh only
 
 Fresh process (issue 17), each pair run alternately, medians of --fresh-repeat runs:
-    `tier report --all --json`, 1M calls   vs the same grouped query (tiercli.ledger.queries.grand_query,
+    `tier report --all --json`, 1M calls   vs the same grouped query (tiercli.ledger.queries.grand_steps,
                                            parameters inlined) in the sqlite3 CLI: target ratio <= 1.3
     `tier report --all --json`, 10k calls  target <= 0.35 s; anchor `llm logs -n 1` (llm in
                                            bench-out/venv-llm, an empty LLM_USER_PATH)
-Other sizes are recorded with the sqlite3 anchor, without a target.
+Other sizes are recorded with the sqlite3 anchor, without a target. tiercli's bytecode is written
+first (harness.compile_bytecode), as an installed tier has it.
 
 For each size it builds a ledger (schema made by `Ledger(path)`, rows by sqlite3 executemany in one
 transaction), then times build_report for the whole ledger (`--all`) and for the default window
@@ -255,14 +256,20 @@ def _size_label(n: int) -> str:
 
 
 def anchor_sql() -> str:
-    """The report's grouped pass as the sqlite3 CLI runs it: the same SQL, parameters inlined."""
-    from tiercli.ledger.queries import Where, grand_query
+    """The report's grouped pass as the sqlite3 CLI runs it: the statements tier runs on SQLite
+    (queries.grand_steps: the calls grouped into a temp table, the rollups over it into another, the
+    override calls into a third; then both read back), parameters inlined."""
+    from tiercli.ledger.queries import Where, grand_steps
 
-    sql, params = grand_query(Where(None, None, None), TIERS)
-    for key in sorted(params, key=len, reverse=True):  # rk_10 before rk_1
-        value = params[key]
-        sql = sql.replace(f":{key}", "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value))
-    return sql.strip() + ";"
+    statements = []
+    steps = [*grand_steps(Where(None, None, None)), ("SELECT * FROM temp.report_roll", {}),
+             ("SELECT * FROM temp.report_overrides", {})]
+    for sql, params in steps:
+        for key in sorted(params, key=len, reverse=True):  # rk_10 before rk_1
+            value = params[key]
+            sql = sql.replace(f":{key}", "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value))
+        statements.append(sql.strip() + ";")
+    return "\n".join(statements)
 
 
 def _cpu_note(tier: list[str], anchor: list[str] | None) -> str:
@@ -361,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{secs / max(n, 1) * 1e6:>7.2f}  {'; '.join(notes)}")
                     sys.stdout.flush()
             if not args.no_fresh:
+                harness.compile_bytecode(args.pythonpath)
                 fresh(path, n, base, args)
     finally:
         if tmp is not None:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from harness import load_average, record
+from harness import compile_bytecode, load_average, record
 
 os.environ.setdefault("TIER_NO_WORKER", "1")  # `tier ask` in-process, as measured before the warm worker
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
+    compile_bytecode()  # as an installed tier has it (this machine sets PYTHONDONTWRITEBYTECODE)
     home = tempfile.mkdtemp(prefix="tier-bench-")
     env = dict(os.environ, TIER_HOME=home, LITELLM_OFFLINE_MODE="true", LITELLM_LOCAL_MODEL_COST_MAP="True")
     env.pop("TIER_CONFIG", None)

@@ -183,9 +183,9 @@ def test_report_and_log_migrate_a_v4_ledger_without_sqlalchemy(tmp_path):
     raw.commit()
     raw.close()
     script = (
-        "import sys\nfrom tiercli.cli import main\n"
+        "import sys\nfrom tiercli.cli import main\ndb = sys.argv[1]\n"
         "for argv in (['log', '-n', '3'], ['report', '--all', '--json']):\n"
-        "    sys.argv = ['tier', *argv, '--db', sys.argv[1]]\n"
+        "    sys.argv = ['tier', *argv, '--db', db]  # not sys.argv[1]: by now 'log'\n"
         "    try:\n        main()\n    except SystemExit as exc:\n        assert not exc.code, exc.code\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel', 'litellm'))\n"
         "assert not loaded, loaded\n")

@@ -22,6 +22,8 @@ from rich.console import Console
 from tiercli.config import validate
 from tiercli.errors import UsageError
 from tiercli.ledger import Ledger
+from tiercli.ledger import queries as q
+from tiercli.ledger.queries import grand_steps
 from tiercli.pricing import PriceBook
 from tiercli.render import CSV_HEADER, render_report, report_to_csv
 from tiercli.report import (
@@ -483,23 +485,69 @@ def test_report_index_gives_the_same_answer_and_a_streaming_plan(tmp_path, confi
     raw.execute(REPORT_INDEX_SQL)
     raw.commit()
     for kw in ({}, {"since": T0 + DAY}, {"since": T0, "until": T0 + DAY}):
-        sql, params = grand_query(Where(kw.get("since"), kw.get("until"), None), ["tier1", "tier2", "tier3"])
+        where = Where(kw.get("since"), kw.get("until"), None)
+        sql, params = grand_query(where, ["tier1", "tier2", "tier3"])
         plan = raw.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         (pass_id,) = [node for node, _parent, _, detail in plan if detail == "MATERIALIZE g"]
         under = {pass_id}
         for node, parent, _, _detail in plan:  # EXPLAIN lists parents before their children
             if parent in under:
                 under.add(node)
-        reads = [detail for node, _parent, _, detail in plan if node in under and " calls " in f"{detail} "]
-        # the pass over the calls streams through the covering index, with no sort of the calls
-        # (the rollups after it sort only the pass's groups); calls before 1970 (grouped by the true
-        # floor of their day, which the index's truncating CAST is not) are a range of the time index
-        assert len(reads) == 2 and f"calls USING COVERING INDEX {REPORT_INDEX_NAME}" in reads[0], plan
-        assert reads[1].startswith("SEARCH calls USING INDEX ix_calls_started_at (started_at"), plan
+        # and the statement SQLite runs (grand_steps' first: the same pass into a temp table)
+        create, create_params = grand_steps(where)[0]
+        step_plan = raw.execute("EXPLAIN QUERY PLAN " + create.split(" AS ", 1)[1], create_params).fetchall()
+        for reads in ([detail for node, _parent, _, detail in plan if node in under and " calls " in f"{detail} "],
+                      [detail for _node, _parent, _, detail in step_plan if " calls " in f"{detail} "]):
+            # the pass over the calls streams through the covering index, with no sort of the calls
+            # (the rollups after it sort only the pass's groups); calls before 1970 (grouped by the true
+            # floor of their day, which the index's truncating CAST is not) are a range of the time index
+            assert len(reads) == 2 and f"calls USING COVERING INDEX {REPORT_INDEX_NAME}" in reads[0], plan
+            assert reads[1].startswith("SEARCH calls USING INDEX ix_calls_started_at (started_at"), plan
     raw.close()
     with Ledger(path) as led:
         after = [_report(led, config, **kw) for kw in ({}, {"since": T0 + DAY}, {"until": T0 + DAY})]
     assert after == before
+
+
+def test_sqlites_steps_give_the_one_statements_rollups(ledger):
+    """SQLite runs grand_query as grand_steps (no config needed) and counts the overrides with the
+    tiers' order after: the same rows (`overrides` is the quality section's; the others are 0)."""
+    overridden = 0
+    for tiers in (["tier1", "tier2", "tier3"], ["tier3", "tier2", "tier1"], ["tier1", "tier1", "tier2"], []):
+        for where in (Where(None, None, None), Where(T0 + DAY, None, None), Where(None, T0 + DAY, None),
+                      Where(T0, T0 + 2 * DAY, "s1"), Where(None, None, None, user=q.NONE_USER)):
+            conn = sqlite3.connect(ledger.path, isolation_level=None)
+            conn.execute("BEGIN")
+            expected = q.grand_rollups(conn, where, tiers)
+            q.group_calls(conn, where)
+            got = q.grouped_rollups(conn, tiers)
+            conn.execute("ROLLBACK")
+            conn.close()
+            for section, rows in expected.items():
+                if section != "quality":
+                    for row in rows:
+                        row["overrides"] = 0
+            assert got == expected and sum(r["calls"] for r in got["kind"]) > 0, (tiers, where.params)
+            overridden += sum(r["overrides"] for r in got["quality"])
+    assert overridden > 0  # the ledger has overrides that count
+
+
+def test_a_config_that_fails_while_the_ledger_is_read_is_one_line(tmp_path, ledger):
+    """build_report starts the reads, then loads the config: its error is the command's, alone."""
+    from helpers import tier
+    from tiercli.errors import ConfigError
+
+    def broken():
+        raise ConfigError("c.yaml: routing.tiers is empty", "name at least one tier")
+
+    with pytest.raises(ConfigError):
+        build_report(ledger, broken, since=None, until=None, session=None, now=NOW)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routing: {tiers: 7}\n")
+    result = tier("report", "--all", "--db", ledger.path, "-c", bad)
+    assert result.exit_code == ConfigError.exit_code, result.output
+    assert result.stdout == "" and result.stderr.startswith("tier: error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
 
 
 def test_empty_ledger_and_empty_window(tmp_path, config, ledger):

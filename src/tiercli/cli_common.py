@@ -114,10 +114,15 @@ def _configured_ledger_url() -> str | None:
 
 
 def _ledger_target(db: str | Path | None, loaded=None):
-    """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, else the default one)."""
+    """--db, TIER_DB, the config's ledger.url (`loaded`: the command's config, or a function that loads
+    it, called only when neither --db nor TIER_DB is given; else the default config)."""
     from tiercli import paths
 
-    return paths.ledger_target(db, loaded.config.ledger.url if loaded is not None else _configured_ledger_url)
+    if loaded is None:
+        return paths.ledger_target(db, _configured_ledger_url)
+    if callable(loaded):
+        return paths.ledger_target(db, lambda: loaded().config.ledger.url)
+    return paths.ledger_target(db, loaded.config.ledger.url)
 
 
 def _open_ledger(db: str | Path | None, create: bool = True, loaded=None):

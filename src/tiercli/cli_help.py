@@ -16,6 +16,8 @@ import typer
 from typer import _click
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from tiercli.cli_coerce import lighten
+
 # Shown under each command's help, one to three real lines each ("$ " added). Keyed by the command's
 # path without the program name. A new command gets its examples here (tests/test_cli_help.py checks).
 EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -273,6 +275,7 @@ class TierCommand(TyperCommand):
         return tidy_params(super().get_params(ctx))
 
     def parse_args(self, ctx, args):
+        lighten(self.get_params(ctx))
         try:
             return super().parse_args(ctx, args)
         except _click.exceptions.NoSuchOption as exc:
@@ -302,6 +305,7 @@ class TierGroup(TyperGroup):
     def parse_args(self, ctx, args):
         if ctx.parent is None and len(args) >= 2 and args[0] in COMPLETION_FLAGS and args[1] in COMPLETION_SHELLS:
             _completion_for(ctx, args[0], args[1])
+        lighten(self.get_params(ctx))
         try:
             return super().parse_args(ctx, args)
         except _click.exceptions.NoSuchOption as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -22,6 +23,13 @@ from tiercli.cli_common import (
 from tiercli.errors import InputError
 
 UserOpt = typer.Option(None, "--user", "-u", help="Only this team member's calls (tier users); (none): calls made without a user.", show_default=False)
+
+
+def _import_renderer() -> None:
+    """The report's renderer (rich: 30-60 ms), imported while SQLite reads the ledger."""
+    import rich.console  # noqa: F401
+
+    from tiercli import render, render_views  # noqa: F401
 
 
 # -- log ---------------------------------------------------------------------------------------------
@@ -163,7 +171,9 @@ def report(
     end = core.parse_window(until, now, tz) if until else None
     if start is not None and end is not None and start > end:
         raise UsageError(f"--since ({core.iso(start)}) is after --until ({core.iso(end)})", "swap them")
-    loaded = _load_config(config) if view is None and by is None else None
+    # the whole report loads its config while the ledger is read (build_report), unless the ledger's
+    # place is the config's ledger.url (no --db, no TIER_DB): then first
+    loaded = functools.cache(lambda: _load_config(config)) if view is None and by is None else None
     ledger = _open_ledger(db, loaded=loaded)  # an empty ledger gives an empty report ("no calls yet"), not an error
     try:
         where = core.Where(start, end, session, user=user)
@@ -173,13 +183,13 @@ def report(
             data = views.usage_view(ledger, where, by or "session", tz, tz_name)
         else:
             assert loaded is not None  # loaded when there is no view and no --by
-            data = core.build_report(ledger, loaded.config, since=start, until=end, session=session, user=user,
-                                     retry_window_s=retry_window, now=now)
+            data = core.build_report(ledger, lambda: loaded().config, since=start, until=end, session=session, user=user,
+                                     retry_window_s=retry_window, now=now, meanwhile=None if as_json else _import_renderer)
             data["window"]["timezone"] = tz_name
             if data["totals"]["calls"] and not views.is_utc(tz):
                 data["days"] = views.local_days(ledger, where, tz)
             if data["totals"]["calls"] and views.is_imported_history(data):
-                data["history"] = views.history(loaded, ledger, data, where, tz, tz_name)
+                data["history"] = views.history(loaded(), ledger, data, where, tz, tz_name)
         if view is not None or by is not None:
             data["window"] = {"since": start, "until": end, "since_iso": core.iso(start), "until_iso": core.iso(end),
                               "session": session, "user": user, "all": start is None and end is None,

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from tiercli import report_quality, report_read
 from tiercli.errors import UsageError
@@ -181,9 +181,13 @@ def build_report(
     regression_min_calls: int = 20,
     regression_min_increase: float = 0.05,
     _narrow_threshold: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The report over `since <= started_at < until` (None: open end), optionally one session and
-    one user (queries.NONE_USER, "(none)": the calls made without one).
+    one user (queries.NONE_USER, "(none)": the calls made without one). `config`: the Config, or a
+    function that loads it, called once the ledger's reads have started (a fresh `tier report` loads
+    its config while SQLite groups the calls). `meanwhile()` runs on this thread while SQLite reads
+    the ledger off the GIL (the CLI imports its renderer then).
 
     Raises UsageError for since > until or a negative retry window; LedgerError from the ledger.
     """
@@ -192,19 +196,29 @@ def build_report(
     if retry_window_s < 0:
         raise UsageError("the retry window must be zero or more seconds")
     now = time.time() if now is None else now
-    tiers_cfg = list(config.routing.tiers)
-    rank = {t: i for i, t in enumerate(tiers_cfg)}
-    top = config.top_tier
     where = Where(since, until, session, user=user)
+    reading = report_read.begin(ledger, where, retry_window_s, narrow_threshold=_narrow_threshold)
+    try:
+        if callable(config):  # loaded while the ledger is read (report_read.Reading)
+            config = config()
+        tiers_cfg = list(config.routing.tiers)
+        top = config.top_tier
+    except BaseException:
+        if reading is not None:
+            reading.cancel()
+        raise
+    rank = {t: i for i, t in enumerate(tiers_cfg)}
     loaded: dict[str, Any] = {}
 
     def prices() -> None:  # while SQLite's reads run
         loaded["book"] = book = PriceBook(config.prices)
         loaded["top_model"] = config.primary_model(top)
         loaded["top_price"] = _price_for(config, book, loaded["top_model"])
+        if meanwhile is not None:
+            meanwhile()
 
     got = report_read.read_report(ledger, where, tiers_cfg, retry_window_s, narrow_threshold=_narrow_threshold,
-                                  meanwhile=prices)
+                                  meanwhile=prices, reading=reading)
     book, top_model, top_price = loaded["book"], loaded["top_model"], loaded["top_price"]
     roll, compactions = got["roll"], got.get("compactions", [])
     total_calls = sum(r["calls"] for r in roll["kind"])

@@ -2,13 +2,15 @@
 small queries next to it, on either engine.
 
 SQLite: the pass and the side queries (last call, feedback, compactions, retries) run at once on two
-read connections (queries.Beside: SQLite releases the GIL while it steps a statement). PostgreSQL:
+read connections (queries.Beside: SQLite releases the GIL while it steps a statement), started
+before the config is loaded (Reading: the pass is two statements, the first needs no config). PostgreSQL:
 the same, each side in its own REPEATABLE READ READ ONLY snapshot on its own connection (_PgBeside:
 two server backends work at once; on 1M calls the retries take most of the grouped pass's time).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Any
 
@@ -80,10 +82,49 @@ def _has_routed(roll: dict[str, list[dict[str, Any]]]) -> bool:
     return any(r["k1"] == ROUTED_KIND for r in roll["kind"])
 
 
+class Reading:
+    """SQLite: the report's reads, started as soon as the ledger and the window are known, before the
+    config is loaded (its validation is ~0.15 s of a fresh process that the reads need not wait for):
+    on one read connection the calls grouped and rolled up into temp tables (queries.grand_steps),
+    then, once `order(tiers)` gives the tiers' order, read back (queries.grouped_rollups); on a second
+    one the side queries. Each runs in a thread (queries.Beside). `cancel()` stops both (a config that
+    fails to load)."""
+
+    def __init__(self, ledger, where: q.Where, retry_window_s: float, narrow_threshold: int | None):
+        self.where = where
+        self._tiers: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        self.side = q.Beside(ledger, lambda conn, done: _side(conn, where, retry_window_s, narrow_threshold, done))
+        self.grand = q.Beside(ledger, self._grand)
+
+    def _grand(self, conn: Any, done: dict) -> None:
+        q.group_calls(conn, self.where)
+        tiers = self._tiers.get()  # None: cancelled
+        if tiers is not None:
+            done["roll"] = q.grouped_rollups(conn, tiers)
+
+    def order(self, tiers: list[str]) -> None:
+        """The tiers in order: the rollups go on once the grouping is done (then wait in roll())."""
+        self._tiers.put(tiers)
+
+    def roll(self) -> dict[str, list[dict[str, Any]]]:
+        self.grand.result()
+        return self.grand.done["roll"]
+
+    def cancel(self) -> None:
+        self._tiers.put(None)
+        self.grand.cancel()
+        self.side.cancel()
+
+
+def begin(ledger, where: q.Where, retry_window_s: float, *, narrow_threshold: int | None = None) -> Reading | None:
+    """Start a SQLite ledger's report reads (Reading); None for PostgreSQL (read_report reads it)."""
+    return Reading(ledger, where, retry_window_s, narrow_threshold) if q.is_sqlite(ledger) else None
+
+
 def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float, *, narrow_threshold: int | None,
-                meanwhile=None) -> dict[str, Any]:
+                meanwhile=None, reading: Reading | None = None) -> dict[str, Any]:
     """{roll, last_call, feedback, retries, compactions, ledger_calls}; `meanwhile()` runs while
-    SQLite's reads do (the price map loads then)."""
+    SQLite's reads do (the price map loads then). `reading`: the reads begin() started (SQLite)."""
     if not q.is_sqlite(ledger):
         pg_side = _PgBeside(ledger, lambda conn, done: _side(conn, where, retry_window_s, narrow_threshold, done))
         try:
@@ -100,16 +141,18 @@ def read_report(ledger, where: q.Where, tiers: list[str], retry_window_s: float,
             got["retries"] = []
         return got
 
-    side = q.Beside(ledger, lambda conn, done: _side(conn, where, retry_window_s, narrow_threshold, done))
-    grand = q.Beside(ledger, lambda conn, done: done.update(roll=q.grand_rollups(conn, where, tiers)))
+    if reading is None:
+        reading = Reading(ledger, where, retry_window_s, narrow_threshold)
+    side = reading.side
     try:
         if meanwhile is not None:
             meanwhile()
-        grand.result()
-        roll = grand.done["roll"]
+        # only now: a thread's fetch of each row waits for the GIL, which meanwhile() holds (json.loads
+        # of the price map holds it 25 ms at a time; rows came at one per 5 ms switch interval)
+        reading.order(tiers)
+        roll = reading.roll()
     except BaseException:
-        grand.cancel()
-        side.cancel()
+        reading.cancel()
         raise
     total_calls = sum(r["calls"] for r in roll["kind"])
     if total_calls and _has_routed(roll):

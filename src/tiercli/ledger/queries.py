@@ -11,7 +11,9 @@ SQLite has no hash aggregation: a GROUP BY over an unindexed key sorts every row
 report makes ONE grouped pass instead: a materialized CTE groups the window's calls by every
 dimension at once (REPORT_GROUP_COLUMNS), which with the covering index ix_calls_report is a
 streaming scan of that index (no sort, no table reads), and UNION ALL rollups of its few thousand
-rows give each section its groups. Gateway stickiness (decision_source 'sticky') is one of those
+rows give each section its groups. On SQLite the same work is grand_steps: temp tables on the report's
+read connection, none needing the config, so a fresh `tier report` groups the calls while it loads
+and validates its config (report_read.Reading). Gateway stickiness (decision_source 'sticky') is one of those
 rollups, so it costs no scan of its own. The rest are small or indexed:
   last_call      MAX(started_at) off ix_calls_started_at
   feedback       the feedback table (small) joined to its calls by primary key
@@ -150,10 +152,11 @@ class Where:
 ROLLUP_FIELDS = ("calls", "priced_calls", "unpriced_calls", "cost", "input", "cache_read", "cache_write",
                  "cache_write_1h", "output", "escalations", "overrides", "first")
 ROLLUP_SECTIONS = ("kind", "tier", "task", "model", "day", "status", "quality", "decision")
+_OVERRIDE_SUM = "SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END)"
 _ROLLUP_SUMS = """
     SUM(calls), SUM(CASE WHEN cost_null THEN 0 ELSE calls END), SUM(CASE WHEN unpriced THEN calls ELSE 0 END),
     COALESCE(SUM(cost), 0.0), SUM(inp), SUM(cr), SUM(cw), SUM(cw1h), SUM(outp), SUM(escalations),
-    SUM(CASE WHEN decision_source = 'override' AND {rank_tier} > {rank_decided} THEN calls ELSE 0 END),
+    {overrides},
     MIN(first)
 """
 
@@ -210,38 +213,95 @@ def grand_query(where: Where, tiers: list[str], d: Dialect = SQLITE) -> tuple[st
       status  (status, error_class), not ok quality  (routed tier, task_type, config_hash),
       decision (decision_source, kind, ok)           user-facing kinds only
     `tier run`'s attempt rows (kind 'run') summarise calls counted here already: left out.
+    One statement (PostgreSQL); SQLite runs it as grand_steps.
     """
     source, params = _grand_source(where, d)
-    k = d.key
-    ranks = []
+    rollups, rank_params = _rollups("g", tiers, d)
+    return f"WITH g AS MATERIALIZED ({source}) {rollups}", {**params, **rank_params}
+
+
+def grand_steps(where: Where) -> list[tuple[str, dict[str, Any]]]:
+    """grand_query on SQLite, as statements of one read connection that need no config (they start
+    before it is loaded; read_report rolls back, and the temp tables go): g into a temp table; the
+    rollups over g into another, `overrides` 0; the quality section's override calls by forced and
+    decided tier into a third. grouped_rollups reads the last two, and counts the overrides with the
+    tiers' order. Each statement is one step, so the thread running them needs no GIL meanwhile."""
+    source, params = _grand_source(where, SQLITE)
+    rollups, _ = _rollups("temp.report_g", None, SQLITE)
+    fields = ", ".join(ROLLUP_FIELDS)
+    return [
+        (f"CREATE TEMP TABLE report_g AS {source}", params),
+        # columns without a type: values kept as they are (no affinity), whatever the section
+        (f"CREATE TEMP TABLE report_roll (section, k1, k2, k3, {fields})", {}),
+        (f"INSERT INTO temp.report_roll {rollups}", {}),
+        ("CREATE TEMP TABLE report_overrides (routed, task_type, config_hash, tier, decided_tier, calls)", {}),
+        (f"""INSERT INTO temp.report_overrides
+             SELECT {routed_tier_sql()}, task_type, config_hash, tier, decided_tier, SUM(calls) FROM temp.report_g
+             WHERE decision_source = 'override' AND kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 1, 2, 3, 4, 5""", {}),
+    ]
+
+
+def group_calls(conn: Any, where: Where) -> None:
+    """SQLite: grand_steps (the work of the report's grouped pass, nothing fetched yet)."""
+    for sql, params in grand_steps(where):
+        conn.execute(sql, params)
+
+
+def grouped_rollups(conn: Any, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """SQLite, on the connection that ran group_calls: the rollups, as grand_rollups gives them (an
+    override counts when the forced tier ranks above the decided one, as _ROLLUP_SUMS says)."""
+    out = _rollup_rows(conn.execute("SELECT * FROM temp.report_roll"), SQLITE)
+    rank: dict[str, int] = {}
     for i, tier in enumerate(tiers):
+        rank.setdefault(tier, i)  # CASE tier WHEN ...: the first match
+    quality = {(r["k1"], r["k2"], r["k3"]): r for r in out["quality"]}
+    for routed, task_type, config_hash, tier, decided, calls in conn.execute("SELECT * FROM temp.report_overrides"):
+        forced, chosen = rank.get(tier), rank.get(decided)
+        if forced is not None and chosen is not None and forced > chosen:
+            quality[(routed, task_type, config_hash)]["overrides"] += calls
+    return out
+
+
+def _rollups(g: str, tiers: list[str] | None, d: Dialect) -> tuple[str, dict[str, Any]]:
+    """The UNION ALL of the sections over the grouped calls `g` (a CTE or a table); `tiers` None:
+    `overrides` 0 (grouped_rollups counts them)."""
+    k = d.key
+    params: dict[str, Any] = {}
+    ranks = []
+    for i, tier in enumerate(tiers or []):
         params[f"rk_{i}"] = tier
         ranks.append(f"WHEN :rk_{i} THEN {i}")
     rank = " ".join(ranks) or "WHEN NULL THEN NULL"
-    sums = _ROLLUP_SUMS.format(rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
+    overrides = "0" if tiers is None else _OVERRIDE_SUM.format(  # None: counted in grouped_rollups
+        rank_tier=f"(CASE tier {rank} END)", rank_decided=f"(CASE decided_tier {rank} END)")
+    sums = _ROLLUP_SUMS.format(overrides=overrides)
     sql = f"""
-        WITH g AS MATERIALIZED ({source})
-        SELECT 'kind', {k("kind")}, {k("CASE WHEN cost_null THEN 1 ELSE 0 END")}, NULL, {sums} FROM g GROUP BY 2, 3
+        SELECT 'kind', {k("kind")}, {k("CASE WHEN cost_null THEN 1 ELSE 0 END")}, NULL, {sums} FROM {g} GROUP BY 2, 3
         UNION ALL SELECT 'tier', {k("tier")}, {k("CASE WHEN kind = 'main' THEN 1 ELSE 0 END")},
-            {k("CASE WHEN decision_source = 'override' THEN 1 ELSE 0 END")}, {sums} FROM g GROUP BY 2, 3, 4
-        UNION ALL SELECT 'task', {k("task_type")}, {k("tier")}, NULL, {sums} FROM g GROUP BY 2, 3
+            {k("CASE WHEN decision_source = 'override' THEN 1 ELSE 0 END")}, {sums} FROM {g} GROUP BY 2, 3, 4
+        UNION ALL SELECT 'task', {k("task_type")}, {k("tier")}, NULL, {sums} FROM {g} GROUP BY 2, 3
         UNION ALL SELECT 'model', {k("model")}, {k("CASE WHEN unpriced THEN 1 ELSE 0 END")},
-            {k("CASE WHEN model IS NULL THEN requested_model END")}, {sums} FROM g GROUP BY 2, 3, 4
-        UNION ALL SELECT 'day', {k("day")}, NULL, NULL, {sums} FROM g GROUP BY 2
-        UNION ALL SELECT 'status', {k("status")}, {k("error_class")}, NULL, {sums} FROM g WHERE status != 'ok' GROUP BY 2, 3
+            {k("CASE WHEN model IS NULL THEN requested_model END")}, {sums} FROM {g} GROUP BY 2, 3, 4
+        UNION ALL SELECT 'day', {k("day")}, NULL, NULL, {sums} FROM {g} GROUP BY 2
+        UNION ALL SELECT 'status', {k("status")}, {k("error_class")}, NULL, {sums} FROM {g} WHERE status != 'ok' GROUP BY 2, 3
         UNION ALL SELECT 'quality', {k(routed_tier_sql())}, {k("task_type")}, {k("config_hash")}, {sums}
-            FROM g WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
+            FROM {g} WHERE kind IN ({_QUALITY_KINDS_SQL}) GROUP BY 2, 3, 4
         UNION ALL SELECT 'decision', {k("decision_source")}, {k("kind")}, {k("CASE WHEN status = 'ok' THEN 1 ELSE 0 END")},
-            {sums} FROM g GROUP BY 2, 3, 4
+            {sums} FROM {g} GROUP BY 2, 3, 4
     """
     return sql, params
 
 
 def grand_rollups(conn: Any, where: Where, tiers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The rollups of grand_query in one statement (PostgreSQL)."""
     d = dialect(conn)
     sql, params = grand_query(where, tiers, d)
+    return _rollup_rows(conn.execute(sql, params), d)
+
+
+def _rollup_rows(rows: Any, d: Dialect) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in ROLLUP_SECTIONS}
-    for section, k1, k2, k3, *values in conn.execute(sql, params):
+    for section, k1, k2, k3, *values in rows:
         row = dict(zip(ROLLUP_FIELDS, values))
         for field in ROLLUP_FIELDS[:-1]:
             row[field] = row[field] or 0
