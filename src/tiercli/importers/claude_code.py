@@ -56,6 +56,7 @@ from tiercli.importers.common import (
     walk_parents,
     write_rows,
 )
+from tiercli.importers.labeller import Labeller
 from tiercli.pricing import PriceBook, UnitPrice, Usage
 
 if TYPE_CHECKING:
@@ -222,13 +223,14 @@ def _usage(data: msgspec.Raw) -> tuple[int, int, int, int, int]:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, labeller: Labeller | None = None) -> None:
         self.stats = ParseStats()
         self.by_key: dict[tuple[str, str | None], _Entry] = {}
         self.by_msg: dict[str, _Entry] = {}  # first response seen per message.id
         self.order: list[_Entry] = []
         self.instructions: dict[str, str | None] = {}  # task id -> instruction
         self.file_no = 0
+        self.labeller = labeller
 
     def read_file(self, path: Path, explicit: bool = False) -> None:
         parents: dict[str, str | None] = {}
@@ -340,6 +342,8 @@ class _Parser:
         for tracker in trackers.values():
             for tid, ref in tracker.tasks.items():
                 self.instructions[tid] = ref.instruction
+            if self.labeller is not None:  # classified in the background while the next files parse
+                self.labeller.submit(ref.instruction for ref in tracker.tasks.values())
         for e in entries:
             found = walk_parents(e.parent, parents, turns, memo) if e.parent is not None else None
             counts = mains.get(e.session) or {}
@@ -479,7 +483,7 @@ class _Parser:
                 "meta_json": _encode(meta).decode("utf-8"),
             })
         self.stats.calls = len(rows)
-        self.stats.tasks = label_tasks(rows, self.instructions)
+        self.stats.tasks = label_tasks(rows, self.instructions, self.labeller.results() if self.labeller else None)
         return rows
 
 
@@ -491,12 +495,16 @@ def parse_claude_code(paths: Iterable[str | os.PathLike] | None, prices: PriceBo
     """
     files, explicit = _find(paths)
     total = sum(_size(p) for p in files) if progress else 0
-    parser = _Parser()
-    for n, path in enumerate(files, 1):
-        parser.read_file(path, explicit=path in explicit)
-        if progress:
-            progress(n, len(files), parser.stats.bytes, total, parser.stats.lines)
-    rows = parser.rows(prices if prices is not None else PriceBook())
+    labeller = Labeller()
+    parser = _Parser(labeller)
+    try:
+        for n, path in enumerate(files, 1):
+            parser.read_file(path, explicit=path in explicit)
+            if progress:
+                progress(n, len(files), parser.stats.bytes, total, parser.stats.lines)
+        rows = parser.rows(prices if prices is not None else PriceBook())
+    finally:
+        labeller.close()
     return rows, parser.stats
 
 
