@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 import msgspec
 
-from tiercli.importers.common import count
+from tiercli.importers.common import MAX_TOKENS
 
 
 # -- the fields we read (everything else on a line is skipped by the decoder) ---------------------
@@ -30,15 +30,24 @@ class _Message(msgspec.Struct):
     usage: msgspec.Raw = msgspec.Raw(b"null")  # decoded only on assistant lines (_usage)
 
 
-class _Usage(msgspec.Struct):
-    """The counts we read off message.usage (server_tool_use, service_tier, ... are skipped);
-    typed Any so that `count` judges each value exactly as before."""
+# a token count: an int in [0, 2**53) (not a bool, not a float), as common.count judges one; the
+# decoder checks it, so a wrong count fails the usage's decode and the line is malformed
+_Count = Annotated[int, msgspec.Meta(ge=0, lt=MAX_TOKENS)]
 
-    input_tokens: Any = None
-    output_tokens: Any = None
-    cache_read_input_tokens: Any = None
-    cache_creation_input_tokens: Any = None
-    cache_creation: Any = None
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_1h_input_tokens: Optional[_Count] = None
+    ephemeral_5m_input_tokens: Optional[_Count] = None
+
+
+class _Usage(msgspec.Struct):
+    """The counts we read off message.usage (server_tool_use, service_tier, ... are skipped)."""
+
+    input_tokens: Optional[_Count] = None
+    output_tokens: Optional[_Count] = None
+    cache_read_input_tokens: Optional[_Count] = None
+    cache_creation_input_tokens: Optional[_Count] = None
+    cache_creation: Optional[_CacheCreation] = None
 
 
 class _Line(msgspec.Struct):
@@ -110,27 +119,20 @@ def _user_text(content: Any) -> str | None:
 def _usage(data: msgspec.Raw) -> tuple[int, int, int, int, int]:
     try:
         raw = _USAGE(data)
-    except msgspec.MsgspecError:  # not an object (null, a string, ...)
+    except msgspec.MsgspecError:  # not an object (null, a string, ...), or a count that is not one
         raise _Bad("message.usage") from None
-    if raw.input_tokens is None or raw.output_tokens is None:
+    inp, out = raw.input_tokens, raw.output_tokens
+    if inp is None or out is None:
         raise _Bad("usage counts missing")
-    try:
-        inp = count(raw.input_tokens, "input")
-        out = count(raw.output_tokens, "output")
-        read = count(raw.cache_read_input_tokens, "cache read")
-        w1h = w5m = 0
-        creation = raw.cache_creation
-        if creation is not None:
-            if not isinstance(creation, dict):
-                raise _Bad("usage.cache_creation")
-            w1h = count(creation.get("ephemeral_1h_input_tokens"), "1h writes")
-            w5m = count(creation.get("ephemeral_5m_input_tokens"), "5m writes")
-        if raw.cache_creation_input_tokens is not None:
-            write = count(raw.cache_creation_input_tokens, "cache writes")
-        else:
-            write = w5m + w1h
-    except ValueError as exc:
-        raise _Bad(str(exc)) from None
+    read = raw.cache_read_input_tokens or 0
+    creation = raw.cache_creation
+    w1h = w5m = 0
+    if creation is not None:
+        w1h = creation.ephemeral_1h_input_tokens or 0
+        w5m = creation.ephemeral_5m_input_tokens or 0
+    write = raw.cache_creation_input_tokens
+    if write is None:
+        write = w5m + w1h
     if w1h > write:
         raise _Bad("1h cache writes exceed cache writes")
     return inp, read, write, w1h, out
