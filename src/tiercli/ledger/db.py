@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
+from tiercli.ledger.bulk_insert import bulk_indexes, insert_sql
 from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's index and day)
     _SPEND,
     APPLICATION_ID,
@@ -105,46 +105,6 @@ def _set_wal(conn: sqlite3.Connection) -> None:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
-
-
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
-
-
-def _literal(value: Any) -> str | None:
-    """`value` as an SQL literal when it is one that needs no escaping (NULL, a bool, an int, a short
-    plain word); None otherwise (it stays a bound parameter)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, (bool, int)):
-        return str(int(value))
-    if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value):
-        return f"'{value}'"
-    return None
-
-
-def _insert_sql(keys: tuple[str, ...], batch: list[dict[str, Any]]) -> tuple[str, tuple[str, ...]]:
-    """The INSERT for a batch, and the keys still bound per row. A column with the same plain value
-    in every row of the batch is written as a literal (an import's kind, source, status, ...): SQLite
-    binds ~30 parameters per row otherwise, ~15% of an import's insert time."""
-    first = batch[0]
-    values: list[str] = []
-    bound: list[str] = []
-    for k in keys:
-        v = first[k]
-        lit = _literal(v) if len(batch) > 1 else None
-        if lit is not None:
-            column = list(map(itemgetter(k), batch))
-            if column.count(v) != len(column) or len(set(map(type, column))) != 1:  # 1 == True == 1.0
-                lit = None
-        if lit is not None:
-            values.append(lit)
-        else:
-            values.append("?")
-            bound.append(k)
-    if not bound:  # executemany needs one parameter per row to insert the row at all
-        values[0], bound = "?", [keys[0]]
-    return (f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join(values)}) ON CONFLICT DO NOTHING",
-            tuple(bound))
 
 
 class Ledger(UsersMixin):
@@ -296,7 +256,9 @@ class Ledger(UsersMixin):
 
     def insert_new_calls(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """Insert rows whose id and external_id are new; (added, skipped). One transaction,
-        rows grouped by their key set and sent as executemany batches."""
+        rows grouped by their key set and sent as executemany batches (ledger.bulk_insert: constant
+        values as literals; into a ledger smaller than the import, the non-unique indexes are built
+        after the rows, in the same transaction)."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         total = 0
         for values in rows:
@@ -307,10 +269,10 @@ class Ledger(UsersMixin):
         cache = raw.execute("PRAGMA cache_size").fetchone()[0]
         raw.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
         try:
-            with self._tx() as conn:
+            with self._tx() as conn, bulk_indexes(conn, total):
                 for keys, batch in groups.items():
                     self._check_columns(dict.fromkeys(keys))
-                    sql, bound = _insert_sql(keys, batch)
+                    sql, bound = insert_sql(keys, batch)
                     # rowcount, not total_changes: the spend_days triggers' writes must not count
                     n = conn.executemany(sql, map(itemgetter(*bound), batch) if len(bound) > 1 else ([row[k] for k in bound] for row in batch)).rowcount
                     added += n
