@@ -19,7 +19,6 @@ the other waits on it.
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 from typing import Any, BinaryIO, Iterable
 
@@ -57,6 +56,8 @@ class Labeller:
         self._sent.update(fresh)
         if not self.parallel or self._failed:
             return
+        import pickle  # here, not at import: a run without a child never loads it
+
         try:
             if self._pid is None:
                 self._start()
@@ -71,6 +72,8 @@ class Labeller:
         is no child); the caller classifies what is missing itself (label_tasks does)."""
         found: dict[str, Label] = {}
         if self._pid is not None and not self._failed:
+            import pickle
+
             try:
                 assert self._down is not None and self._up is not None
                 pickle.dump(None, self._down)
@@ -124,6 +127,8 @@ class Labeller:
 
 def _serve(down: BinaryIO, up: BinaryIO) -> int:
     """The child: classify each batch as it arrives; answer once, after the end mark."""
+    import pickle
+
     found: dict[str, Label] = {}
     try:
         while True:
