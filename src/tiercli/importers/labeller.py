@@ -19,6 +19,7 @@ the other waits on it.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from typing import Any, BinaryIO, Iterable
 
@@ -47,6 +48,7 @@ class Labeller:
         self._down: BinaryIO | None = None
         self._up: BinaryIO | None = None
         self._failed = False
+        self._answered = False
 
     def submit(self, texts: Iterable[str | None]) -> None:
         """Texts worth classifying (not empty, not sent before) go to the child at once."""
@@ -79,6 +81,7 @@ class Labeller:
                 pickle.dump(None, self._down)
                 self._down.close()
                 answer = pickle.load(self._up)
+                self._answered = True
                 if isinstance(answer, dict):
                     found = answer
             except (OSError, EOFError, pickle.PickleError, ValueError):
@@ -87,7 +90,8 @@ class Labeller:
         return found
 
     def close(self) -> None:
-        """End the child (if any) and reap it; safe to call twice."""
+        """End the child (if any) and reap it; safe to call twice. A child that has not answered
+        (an interrupted import) is killed rather than waited for: it may be mid-way through a batch."""
         for f in (self._down, self._up):
             if f is not None:
                 try:
@@ -97,8 +101,13 @@ class Labeller:
         self._down = self._up = None
         pid, self._pid = self._pid, None
         if pid is not None:
+            if not self._answered:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             try:
-                os.waitpid(pid, 0)  # its input is closed: it answers (into a closed pipe) and exits
+                os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
 
