@@ -65,6 +65,15 @@ def test_parsed_rows_identical_with_and_without_the_child(monkeypatch):
     assert labelled and all(r["classifier"] == "local" for r in labelled)
 
 
+def test_no_fork_on_a_machine_busy_on_every_core(monkeypatch):
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(labeller.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(labeller.os, "getloadavg", lambda: (cores + 1.0, 0.0, 0.0))
+    assert Labeller().parallel is False
+    monkeypatch.setattr(labeller.os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
+    assert Labeller().parallel is hasattr(os, "fork")
+
+
 def test_no_fork_while_other_threads_run():
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
