@@ -22,8 +22,10 @@ turn's rule for the first call after the turn and `tool_step` for the next ones.
 small model (haiku) in the main chain of a session whose main model is not small is a side call.
 prompt_text is the task's instruction; meta.request the turn the call answered.
 
-Speed: lines are decoded with msgspec into typed structs that name only the fields used, so the bulk
-of a log (tool results, file contents, tool inputs) is skipped, not turned into Python objects.
+Speed: lines are decoded with msgspec into typed structs that name only the fields used
+(claude_code_lines.py), so the bulk of a log (tool results, file contents, tool inputs) is skipped,
+not turned into Python objects; the tasks' instructions are classified in a forked child while the
+next files parse (labeller.py).
 
 `parse_claude_code` is pure (files -> rows + stats, no database); `import_claude_code` writes the
 rows in one transaction. Nothing here imports litellm or SQLAlchemy.
@@ -32,30 +34,29 @@ rows in one transaction. Nothing here imports litellm or SQLAlchemy.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import msgspec
 
 from tiercli import agent
 from tiercli.importers.claude_code_files import _find, default_claude_code_dirs, find_log_files  # noqa: F401
+from tiercli.importers.claude_code_lines import _DECODER, _Bad, _decode_slowly, _encode, _epoch, _Line, _str, _usage, _user_text
 from tiercli.importers.common import (
     PROMPT_TEXT_MAX,
     REQUEST_META_MAX,
     ImportResult,
     ParseStats,
     Progress,
-    count,
     label_tasks,
     not_a_log,
     safe,
     walk_parents,
     write_rows,
 )
+from tiercli.importers.labeller import Labeller
 from tiercli.pricing import PriceBook, UnitPrice, Usage
 
 if TYPE_CHECKING:
@@ -67,63 +68,6 @@ _ID_PREFIX = "cc-"
 _BOM = b"\xef\xbb\xbf"
 
 __all__ = ["ImportResult", "ParseStats", "default_claude_code_dirs", "import_claude_code", "parse_claude_code"]
-
-
-# -- the fields we read (everything else on a line is skipped by the decoder) ---------------------
-class _Block(msgspec.Struct):
-    type: Any = None
-    name: Any = None
-    id: Any = None
-    text: Any = None
-    input: msgspec.Raw = msgspec.Raw(b"null")
-
-
-class _Message(msgspec.Struct):
-    id: Any = None
-    model: Any = None
-    content: Union[str, list[_Block], None] = None
-    usage: msgspec.Raw = msgspec.Raw(b"null")  # decoded only on assistant lines (_usage)
-
-
-class _Usage(msgspec.Struct):
-    """The counts we read off message.usage (server_tool_use, service_tier, ... are skipped);
-    typed Any so that `count` judges each value exactly as before."""
-
-    input_tokens: Any = None
-    output_tokens: Any = None
-    cache_read_input_tokens: Any = None
-    cache_creation_input_tokens: Any = None
-    cache_creation: Any = None
-
-
-class _Line(msgspec.Struct):
-    type: Any = None
-    uuid: Any = None
-    parentUuid: Any = None
-    sessionId: Any = None
-    timestamp: Any = None
-    requestId: Any = None
-    isSidechain: Any = None
-    isMeta: Any = None
-    cwd: Any = None
-    version: Any = None
-    agentId: Any = None
-    costUSD: Any = None
-    message: Optional[_Message] = None
-
-
-_DECODER = msgspec.json.Decoder(_Line)
-_USAGE = msgspec.json.Decoder(_Usage).decode
-_encode = msgspec.json.Encoder().encode
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-# -- where the logs are --------------------------------------------------------------------------
-class _Bad(Exception):
-    """The line is not what it claims to be: counted as malformed."""
 
 
 class _Entry:
@@ -155,80 +99,15 @@ class _Entry:
         self.request: str | None = None
 
 
-def _epoch(value: Any) -> float:
-    if not isinstance(value, str):
-        raise _Bad("timestamp")
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise _Bad("timestamp") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
-
-
-def _decode_slowly(raw: bytes) -> _Line | None:
-    """The stdlib decoder takes lone surrogates; re-encoding turns them into '?' (text SQLite can
-    store), so every string the parser sees is valid UTF-8 and needs no further check."""
-    try:
-        clean = json.dumps(json.loads(raw.decode("utf-8")), ensure_ascii=False).encode("utf-8", "replace")
-        return _DECODER.decode(clean)
-    except (msgspec.MsgspecError, RecursionError, ValueError):
-        return None
-
-
-def _user_text(content: Any) -> str | None:
-    """The text of a user message, or None when it is a tool_result (or has no text)."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return None
-    parts: list[str] = []
-    for block in content:
-        if block.type == "tool_result":
-            return None
-        if block.type == "text" and isinstance(block.text, str):
-            parts.append(block.text)
-    return "\n\n".join(parts) if parts else None
-
-
-def _usage(data: msgspec.Raw) -> tuple[int, int, int, int, int]:
-    try:
-        raw = _USAGE(data)
-    except msgspec.MsgspecError:  # not an object (null, a string, ...)
-        raise _Bad("message.usage") from None
-    if raw.input_tokens is None or raw.output_tokens is None:
-        raise _Bad("usage counts missing")
-    try:
-        inp = count(raw.input_tokens, "input")
-        out = count(raw.output_tokens, "output")
-        read = count(raw.cache_read_input_tokens, "cache read")
-        w1h = w5m = 0
-        creation = raw.cache_creation
-        if creation is not None:
-            if not isinstance(creation, dict):
-                raise _Bad("usage.cache_creation")
-            w1h = count(creation.get("ephemeral_1h_input_tokens"), "1h writes")
-            w5m = count(creation.get("ephemeral_5m_input_tokens"), "5m writes")
-        if raw.cache_creation_input_tokens is not None:
-            write = count(raw.cache_creation_input_tokens, "cache writes")
-        else:
-            write = w5m + w1h
-    except ValueError as exc:
-        raise _Bad(str(exc)) from None
-    if w1h > write:
-        raise _Bad("1h cache writes exceed cache writes")
-    return inp, read, write, w1h, out
-
-
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, labeller: Labeller | None = None) -> None:
         self.stats = ParseStats()
         self.by_key: dict[tuple[str, str | None], _Entry] = {}
         self.by_msg: dict[str, _Entry] = {}  # first response seen per message.id
         self.order: list[_Entry] = []
         self.instructions: dict[str, str | None] = {}  # task id -> instruction
         self.file_no = 0
+        self.labeller = labeller
 
     def read_file(self, path: Path, explicit: bool = False) -> None:
         parents: dict[str, str | None] = {}
@@ -340,6 +219,8 @@ class _Parser:
         for tracker in trackers.values():
             for tid, ref in tracker.tasks.items():
                 self.instructions[tid] = ref.instruction
+            if self.labeller is not None:  # classified in the background while the next files parse
+                self.labeller.submit(ref.instruction for ref in tracker.tasks.values())
         for e in entries:
             found = walk_parents(e.parent, parents, turns, memo) if e.parent is not None else None
             counts = mains.get(e.session) or {}
@@ -479,7 +360,7 @@ class _Parser:
                 "meta_json": _encode(meta).decode("utf-8"),
             })
         self.stats.calls = len(rows)
-        self.stats.tasks = label_tasks(rows, self.instructions)
+        self.stats.tasks = label_tasks(rows, self.instructions, self.labeller.results() if self.labeller else None)
         return rows
 
 
@@ -491,12 +372,16 @@ def parse_claude_code(paths: Iterable[str | os.PathLike] | None, prices: PriceBo
     """
     files, explicit = _find(paths)
     total = sum(_size(p) for p in files) if progress else 0
-    parser = _Parser()
-    for n, path in enumerate(files, 1):
-        parser.read_file(path, explicit=path in explicit)
-        if progress:
-            progress(n, len(files), parser.stats.bytes, total, parser.stats.lines)
-    rows = parser.rows(prices if prices is not None else PriceBook())
+    labeller = Labeller()
+    parser = _Parser(labeller)
+    try:
+        for n, path in enumerate(files, 1):
+            parser.read_file(path, explicit=path in explicit)
+            if progress:
+                progress(n, len(files), parser.stats.bytes, total, parser.stats.lines)
+        rows = parser.rows(prices if prices is not None else PriceBook())
+    finally:
+        labeller.close()
     return rows, parser.stats
 
 

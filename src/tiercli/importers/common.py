@@ -145,12 +145,14 @@ def not_a_log(path: Path, what: str) -> InputError:
                       f"pass {what} files (JSONL) or their directories")
 
 
-def label_tasks(rows: list[dict[str, Any]], instructions: dict[str, str | None]) -> int:
-    """Classify each task's instruction once (local classifier) and label its rows; the number of tasks."""
-    from tiercli.classify import run_local
+def label_tasks(rows: list[dict[str, Any]], instructions: dict[str, str | None],
+                known: dict[str, Any] | None = None) -> int:
+    """Classify each task's instruction once (local classifier) and label its rows; the number of tasks.
+    `known`: labels already worked out ({text: (task_type, label, confidence)}, importers.labeller)."""
+    from tiercli.importers.labeller import classify_here
 
     done: dict[str, tuple[str | None, str | None, float | None]] = {}
-    by_text: dict[str, tuple[str | None, str | None, float | None]] = {}
+    by_text: dict[str, tuple[str | None, str | None, float | None]] = dict(known) if known else {}
     for r in rows:
         tid = r.get("task_id")
         if tid is None:
@@ -161,8 +163,7 @@ def label_tasks(rows: list[dict[str, Any]], instructions: dict[str, str | None])
             if text and text.strip():
                 found = by_text.get(text)
                 if found is None:
-                    c = run_local(text)
-                    found = by_text[text] = (c.task_type, c.label, c.confidence)
+                    found = by_text[text] = classify_here(text)
             else:
                 found = (None, None, None)
             done[tid] = found

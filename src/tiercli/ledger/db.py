@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from tiercli.errors import LedgerError
+from tiercli.ledger.bulk_insert import bulk_indexes, insert_sql
 from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's index and day)
     _SPEND,
     APPLICATION_ID,
@@ -255,7 +256,9 @@ class Ledger(UsersMixin):
 
     def insert_new_calls(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """Insert rows whose id and external_id are new; (added, skipped). One transaction,
-        rows grouped by their key set and sent as executemany batches."""
+        rows grouped by their key set and sent as executemany batches (ledger.bulk_insert: constant
+        values as literals; into a ledger smaller than the import, the non-unique indexes are built
+        after the rows, in the same transaction)."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         total = 0
         for values in rows:
@@ -266,12 +269,12 @@ class Ledger(UsersMixin):
         cache = raw.execute("PRAGMA cache_size").fetchone()[0]
         raw.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
         try:
-            with self._tx() as conn:
+            with self._tx() as conn, bulk_indexes(conn, total):
                 for keys, batch in groups.items():
                     self._check_columns(dict.fromkeys(keys))
-                    sql = f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))}) ON CONFLICT DO NOTHING"
+                    sql, bound = insert_sql(keys, batch)
                     # rowcount, not total_changes: the spend_days triggers' writes must not count
-                    n = conn.executemany(sql, map(itemgetter(*keys), batch) if len(keys) > 1 else ([row[k] for k in keys] for row in batch)).rowcount
+                    n = conn.executemany(sql, map(itemgetter(*bound), batch) if len(bound) > 1 else ([row[k] for k in bound] for row in batch)).rowcount
                     added += n
                     imported = [row for row in batch if row.get("kind") == "import"]
                     if imported:  # the insert trigger leaves these out (migration 5)
