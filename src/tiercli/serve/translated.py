@@ -38,7 +38,7 @@ def _event_json(event: bytes) -> dict[str, Any] | None:
             if not data or data == b"[DONE]":
                 return None
             try:
-                obj = json.loads(data)
+                obj = json.loads(data.decode("utf-8"))  # str: json.loads would sniff the bytes' encoding first
             except ValueError:
                 return None
             return obj if isinstance(obj, dict) else None
