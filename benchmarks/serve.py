@@ -10,6 +10,9 @@ httpx in this process, one request at a time.
    protocol (passthrough) and cross protocol (through litellm's Router), JSON and streaming.
 2. Throughput: a bounded concurrent loop (--concurrency clients, --seconds, at most --max-requests)
    against the gateway, JSON and streaming, requests per second.
+3. CPU per request (--cpu-requests, 0 skips it): the gateway process's and the bare proxy's CPU time
+   (every thread, from /proc) over the same sequential requests, same-protocol cases: what the
+   gateway costs beyond the proxy, less sensitive to other work on a shared machine than latency.
 Target: <= 5 ms p50 added. Prints figures only. Loopback only; every loop is bounded.
 Anchors, measured in the same run: benchmarks/bare_proxy.py, a bare Starlette + httpx proxy on the same
 stack (no routing, no ledger): passthrough targets are <= 1.5x its added latency and >= 0.8x its
@@ -197,6 +200,41 @@ def latency(fake: FakeProvider, gateways: dict[str, str], bare: str, ccr: str | 
                 record(name.replace("p50", "p99"), v99 - d99, "ms")
 
 
+def process_cpu_ms(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(fake: FakeProvider, procs: dict[str, subprocess.Popen], gateways: dict[str, str], bare: str,
+                    n: int) -> None:
+    """CPU ms per request in the gateway process and in the bare proxy (every thread, from /proc), over
+    the same sequential requests: less sensitive to other work on the machine than wall-clock latency."""
+    if not Path(f"/proc/{os.getpid()}/stat").exists():
+        print("CPU per request: skipped (needs Linux /proc)")
+        return
+    path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+    print(f"CPU per request, {n} sequential requests each after 30 warm-up, best of 3 rounds (ms)")
+    with httpx.Client(timeout=30) as client:
+        for protocol, tier in (("anthropic", "tier1"), ("openai", "tier2")):
+            for stream in (False, True):
+                best: dict[str, float] = {}
+                for who, url, pid, model in (("gateway", gateways[tier], procs[tier].pid, "auto"),
+                                             ("bare", bare, procs["bare"].pid, "m")):
+                    payload = body(protocol, model, stream)
+                    for _ in range(30):
+                        one(client, url + path[protocol], payload)
+                    for _ in range(3):
+                        before = process_cpu_ms(pid)
+                        for _ in range(n):
+                            one(client, url + path[protocol], payload)
+                        best[who] = min(best.get(who, float("inf")), (process_cpu_ms(pid) - before) / n)
+                label = f"{protocol} -> {protocol} {'sse' if stream else 'json'} (passthrough)"
+                print(f"  {label:40} gateway {best['gateway']:5.2f}  bare proxy {best['bare']:5.2f}  "
+                      f"extra {best['gateway'] - best['bare']:5.2f}")
+                record(f"CPU per request, {label}", best["gateway"], "ms", best["bare"], "bare starlette+httpx proxy, CPU per request")
+
+
 async def throughput(url: str, payload: dict, concurrency: int, seconds: float, max_requests: int) -> tuple[float, int, float]:
     done = 0
     failed = 0
@@ -237,6 +275,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-requests", type=int, default=4000)
+    parser.add_argument("--cpu-requests", type=int, default=200, help="requests per round of the CPU part (0: skip it)")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     with FakeProvider() as fake, tempfile.TemporaryDirectory(prefix="tier-bench-serve-") as tmp:
@@ -259,6 +298,9 @@ def main() -> None:
                   f"({len(ANSWER.split()) + 3} SSE events)")
             latency(fake, urls, bare, ccr, args.requests)
             print()
+            if args.cpu_requests:
+                cpu_per_request(fake, procs, urls, bare, args.cpu_requests)
+                print()
             print(f"throughput: requests/s at {args.clients} concurrent clients, {args.seconds:g} s each "
                   f"(at most {args.max_requests} requests), model auto")
             cases = (("anthropic -> anthropic (passthrough)", urls["tier1"] + "/v1/messages", body("anthropic", "auto", True),

@@ -166,3 +166,14 @@ def test_the_gateway_commits_with_synchronous_normal_unless_told_full(gw, monkey
     monkeypatch.setenv("TIER_SERVE_SYNCHRONOUS", "sometimes")
     with pytest.raises(UsageError, match="TIER_SERVE_SYNCHRONOUS"):
         commit_sync()
+
+
+@pytest.mark.parametrize("text", ["plain", 'a "quoted" \\ back\nslash', "café ünïcödé 日本 \U0001f600", "\t\x00\x1f", ""])
+def test_the_fast_delta_event_is_byte_for_byte_the_generic_one(text):
+    from tiercli.serve.anthropic_sse import _delta, _event
+
+    for index in (0, 7):
+        assert _delta(index, "text_delta", "text", text) == _event(
+            "content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": text}})
+        assert _delta(index, "thinking_delta", "thinking", text) == _event(
+            "content_block_delta", {"index": index, "delta": {"type": "thinking_delta", "thinking": text}})

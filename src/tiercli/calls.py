@@ -307,7 +307,9 @@ class RecordedCall:
             "cost_usd": cost, "price_source": source, "unpriced": cost is None,
             "latency_ms": (ended - self.started) * 1000, "owner_pid": None, "owner_started": None, "owner_host": None,
         }
-        self.ledger.upsert_call(self.settled_row)
+        pending = self.row  # as written at open: only what changed since is set on the existing row
+        self.ledger.upsert_call(self.settled_row, update=[k for k, v in self.settled_row.items()
+                                                          if k not in pending or pending[k] != v])
         self.status = status
         d = self._deployment(group or self.decision.tier, self.decision.model)
         provider = d.provider() if d else (self.decision.model.split("/", 1)[0] if "/" in self.decision.model else "unknown")

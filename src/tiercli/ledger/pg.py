@@ -245,12 +245,15 @@ class PgLedger(UsersMixin):
     def _insert_sql(self, keys: list[str], conflict: str) -> str:
         return f"INSERT INTO calls ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))}) {conflict}"
 
-    def upsert_call(self, values: dict[str, Any]) -> None:
-        """Insert or update a call by id; retried over a lost connection (idempotent by id)."""
+    def upsert_call(self, values: dict[str, Any], update: Iterable[str] | None = None) -> None:
+        """Insert or update a call by id; retried over a lost connection (idempotent by id). `update`:
+        the columns to set when the row exists (default all given), as in the SQLite ledger."""
         keys = self._check_columns(values)
         if values.get("status") == "pending" and values.get("owner_pid") is not None:
             self._ensure_lease()
-        updates = ", ".join(f"{k} = EXCLUDED.{k}" for k in keys if k != "id")
+        wanted = None if update is None else set(update)
+        chosen = keys if wanted is None else [k for k in keys if k in wanted]
+        updates = ", ".join(f"{k} = EXCLUDED.{k}" for k in chosen if k != "id") or "id = EXCLUDED.id"
         sql = self._insert_sql(keys, f"ON CONFLICT (id) DO UPDATE SET {updates}")
         params = [self._value(k, values[k]) for k in keys]
         self._run(lambda conn: conn.execute(sql, params), retry=True)

@@ -14,6 +14,7 @@ the budget reservation (the prompt plus the full output allowance) is realistic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 MIN_THINKING_BUDGET = 1024  # Anthropic's smallest budget_tokens
@@ -32,8 +33,10 @@ class ModelFacts:
     reasoning: bool | None  # None: the map does not say
 
 
+@lru_cache(maxsize=512)
 def facts(model: str) -> ModelFacts:
-    """What litellm's model map knows of `model` (no litellm import)."""
+    """What litellm's model map knows of `model` (no litellm import). Cached: the map is read once
+    per process and the gateway asks for the same few models on every request."""
     from tiercli.pricing import litellm_price_map, model_candidates
 
     table = litellm_price_map()

@@ -10,6 +10,9 @@ from typing import Any
 from tiercli import providers
 from tiercli.pricing import Usage
 
+_decode = json.JSONDecoder().decode
+_NOTHING_TO_READ = frozenset({b"ping", b"content_block_stop", b"message_stop"})
+
 
 @dataclass
 class Outcome:
@@ -23,25 +26,32 @@ class Outcome:
 
     # -- passthrough SSE: one event at a time ----------------------------------------------------------
     def feed_event(self, event: bytes) -> bool:
-        """Read one SSE event; False: drop it (an OpenAI usage chunk the client did not ask for)."""
-        name = data = None
-        for line in event.split(b"\n"):
-            if line.startswith(b"data:"):
-                data = line[5:].strip()
-            elif line.startswith(b"event:"):
-                name = line[6:].strip()
-        if not data or data == b"[DONE]" or name in (b"ping", b"content_block_stop", b"message_stop"):
+        """Read one SSE event; False: drop it (an OpenAI usage chunk the client did not ask for). The
+        relay calls this for every event as it passes, so it finds the lines without splitting the
+        event and parses only events that carry text, tool calls, usage or an error."""
+        name = None
+        if event.startswith(b"event:"):
+            end = event.find(b"\n")
+            name = event[6:end if end >= 0 else len(event)].strip()
+            if name in _NOTHING_TO_READ:
+                return True
+        at = event.rfind(b"\ndata:") + 1  # the last data line (a JSON payload holds no raw newline)
+        if at == 0 and not event.startswith(b"data:"):
+            return True
+        end = event.find(b"\n", at)
+        data = event[at + 5:end if end >= 0 else len(event)].strip()
+        if not data or data == b"[DONE]":
             return True
         try:
-            obj = json.loads(data)
-        except ValueError:
+            obj = _decode(data.decode("utf-8"))  # str: json.loads would sniff the bytes' encoding first
+            if not isinstance(obj, dict):
+                return True
+            if self.protocol == "anthropic":
+                self.feed_anthropic(obj)
+                return True
+            return self.feed_openai(obj)
+        except (ValueError, AttributeError, TypeError):  # not JSON, or fields of unexpected types: not read
             return True
-        if not isinstance(obj, dict):
-            return True
-        if self.protocol == "anthropic":
-            self.feed_anthropic(obj)
-            return True
-        return self.feed_openai(obj)
 
     def feed_anthropic(self, obj: dict[str, Any]) -> None:
         kind = obj.get("type")
@@ -161,19 +171,3 @@ class Served:
     model: str  # the deployment's litellm model string
     deployment_id: str | None
     attempts: list[providers.Attempt]
-
-
-
-
-def is_hidden(event: bytes, drop_usage: bool, events: list[bytes]) -> bool:
-    """Keep `event` for the ledger; True when the client must not see it (an OpenAI usage-only chunk
-    the client did not ask for)."""
-    events.append(event)
-    if not drop_usage or b'"usage"' not in event:
-        return False
-    data = next((line[5:] for line in event.split(b"\n") if line.startswith(b"data:")), b"")
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        return False
-    return isinstance(obj, dict) and not obj.get("choices") and bool(obj.get("usage"))

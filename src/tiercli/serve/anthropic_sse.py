@@ -28,6 +28,16 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {json.dumps({'type': kind, **data}, ensure_ascii=False)}\n\n".encode()
 
 
+_encode_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _delta(index: int, kind: str, field: str, text: str) -> bytes:
+    """A content_block_delta event, byte for byte what _event gives, with only the text encoded (the
+    hot path: one event per streamed piece)."""
+    return (f'event: content_block_delta\ndata: {{"type": "content_block_delta", "index": {index}, '
+            f'"delta": {{"type": "{kind}", "{field}": {_encode_text(text)}}}}}\n\n').encode()
+
+
 class Translator:
     """One stream's state: which block is open, the tool calls seen, the usage."""
 
@@ -73,12 +83,12 @@ class Translator:
             if thought:
                 if self.kind != "thinking":
                     out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
-                out += _event("content_block_delta", {"index": self.block, "delta": {"type": "thinking_delta", "thinking": thought}})
+                out += _delta(self.block, "thinking_delta", "thinking", str(thought))  # type: ignore[arg-type]
             text = _get(delta, "content")
             if text:
                 if self.kind != "text":
                     out += self._open("text", {"type": "text", "text": ""})
-                out += _event("content_block_delta", {"index": self.block, "delta": {"type": "text_delta", "text": text}})
+                out += _delta(self.block, "text_delta", "text", str(text))  # type: ignore[arg-type]
             for call in _get(delta, "tool_calls") or []:
                 out += self._tool(call)
             reason = _get(choice, "finish_reason")

@@ -37,6 +37,8 @@ class Flight:
     adapted: list[str] = field(default_factory=list)  # what was changed for the target (row meta)
 
 def tools_text(inc: Incoming) -> str:
+    if inc.tools_text is not None:  # encoded when the request was read
+        return inc.tools_text
     tools = inc.body.get("tools")
     return json.dumps(tools, ensure_ascii=False) if tools else ""
 

@@ -14,7 +14,7 @@ from tiercli import providers
 from tiercli.config import Deployment
 from tiercli.providers import adapt, passthrough
 from tiercli.serve import anthropic_sse
-from tiercli.serve.accounting import Outcome, Served, Tap, is_hidden
+from tiercli.serve.accounting import Outcome, Served, Tap
 from tiercli.serve.flight import Flight, GatewayParts
 from tiercli.serve.wire import BadRequest, Incoming, error_event, error_response, render_text, sse_event_batches
 
@@ -71,24 +71,23 @@ class Relays(GatewayParts):
 
     async def _relay(self, flight: Flight, resp, served: Served, out: Outcome) -> AsyncIterator[bytes]:
         """The upstream SSE, event by event, as received (an OpenAI usage chunk the client did not ask
-        for is left out). The last event is held back until the call is settled."""
-        inc = flight.inc
-        events: list[bytes] = []
-        drop_usage = inc.protocol == "openai" and not inc.wants_usage
+        for is left out). Each event is read for the ledger as it passes (text, tool calls, usage), so
+        settling needs no second pass; the last event is held back until the call is settled."""
         held = b""
         state, broke = "cancelled", ""
         settled = False
+        feed = out.feed_event
         try:
             async for parts in sse_event_batches(resp.aiter_bytes()):
-                kept = [e for e in parts if e and not is_hidden(e, drop_usage, events)]
+                kept = [e for e in parts if e and feed(e)]
                 if kept:
                     if held:
                         yield held
                     held = b"\n\n".join(kept) + b"\n\n"
             state = "done"
-            await self._on_db(self._settle_stream, flight, served, out, events, state, "")
+            await self._on_db(self._settle_stream, flight, served, out, state, "")
             settled = True
-            if not any(b"error" in e[:40] for e in events[-2:]):
+            if out.error is None:
                 self._remember(flight, served.group)
             if held:
                 yield held
@@ -96,18 +95,17 @@ class Relays(GatewayParts):
             state, broke = "broke", providers.scrub(f"upstream stream broke: {type(exc).__name__}: {exc}", self.cfg)
             if held:
                 yield held
-            yield error_event(inc.protocol, 502, broke)
+            yield error_event(flight.inc.protocol, 502, broke)
         finally:  # under a cancelled scope (the client hung up) every await raises again: queue it
             if not settled:  # settled above saves a hop to the ledger thread
-                self._later(self._settle_stream, flight, served, out, events, state, broke)
+                self._later(self._settle_stream, flight, served, out, state, broke)
             await resp.aclose()
 
-    def _settle_stream(self, flight: Flight, served: Served, out: Outcome, events: list[bytes],
-                       state: str, broke: str) -> None:
+    def _settle_stream(self, flight: Flight, served: Served, out: Outcome, state: str, broke: str) -> None:
+        """Settle a stream from what its relay read (`out`): ok, failed (an error event, or the
+        upstream broke) or interrupted (the client hung up)."""
         if flight.call.settled:
             return
-        for event in events:
-            out.feed_event(event)
         if state == "cancelled":  # the client hung up
             self._settle_interrupted(flight, served, out)
         elif state == "broke" or out.error is not None:

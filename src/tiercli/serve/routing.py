@@ -111,7 +111,7 @@ class Routing(GatewayParts):
 
     def _fit_window(self, inc: Incoming, decision: Decision, meta: dict[str, Any]) -> Decision:
         """Send an over-long prompt only where it fits (never to a smaller window after a failure)."""
-        windows = {t: adapt.facts(self.cfg.primary_model(t)).max_input for t in self.cfg.routing.tiers}
+        windows = {t: adapt.facts(self.cfg.primary_model(t)).max_input for t in self.cfg.routing.tiers}  # facts: cached
         smallest = min((w for w in windows.values() if w), default=None)
         if smallest is None or inc.char_count // 5 < smallest // 2:  # far below every window: no count needed
             return decision

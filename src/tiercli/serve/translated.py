@@ -38,7 +38,7 @@ def _event_json(event: bytes) -> dict[str, Any] | None:
             if not data or data == b"[DONE]":
                 return None
             try:
-                obj = json.loads(data)
+                obj = json.loads(data.decode("utf-8"))  # str: json.loads would sniff the bytes' encoding first
             except ValueError:
                 return None
             return obj if isinstance(obj, dict) else None
@@ -80,7 +80,7 @@ class Translated(GatewayParts):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
             broke = providers.scrub(f"upstream answer unreadable: {exc}", self.cfg)
-            await self._on_db(self._settle_stream, flight, served, out, [], "broke", broke)
+            await self._on_db(self._settle_stream, flight, served, out, "broke", broke)
             return self._failure_response("anthropic", providers.CallFailed(broke, None, error_class="APIError",
                                                                             attempts=[]))
         out.feed_openai(obj)
@@ -104,7 +104,7 @@ class Translated(GatewayParts):
                         yield held
                     held = piece
             state = "done"
-            await self._on_db(self._settle_stream, flight, served, out, [], state, "")
+            await self._on_db(self._settle_stream, flight, served, out, state, "")
             settled = True
             if out.error is not None:  # an error event inside the 200 stream: settled as failed
                 message = providers.scrub(str(out.error.get("message") or out.error), self.cfg)
@@ -121,7 +121,7 @@ class Translated(GatewayParts):
             yield error_event("anthropic", 502, broke)
         finally:  # under a cancelled scope (the client hung up) every await raises again: queue it
             if not settled:  # settled above saves a hop to the ledger thread
-                self._later(self._settle_stream, flight, served, out, [], state, broke)
+                self._later(self._settle_stream, flight, served, out, state, broke)
             await resp.aclose()
 
     @staticmethod
