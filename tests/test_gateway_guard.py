@@ -300,7 +300,10 @@ def test_a_chunked_body_past_the_limit_is_cut_at_the_limit(served, fake_provider
     if answer:  # normally the 413 arrives before the connection is closed
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 413")
-        assert json.loads(body)["error"]["type"] == "request_too_large"
+        # The server closes with the client's bytes unread, so the kernel resets the connection: a
+        # reset that lands between the head's and the body's segments discards the body (seen 1 run in 5).
+        if body:
+            assert json.loads(body)["error"]["type"] == "request_too_large"
     assert [(r.status, r.reason) for r in refusals] == [(413, "too_large")]
     nothing_happened(served, fake_provider)
     # and the server still answers
