@@ -171,3 +171,10 @@ class Served:
     model: str  # the deployment's litellm model string
     deployment_id: str | None
     attempts: list[providers.Attempt]
+
+    @classmethod
+    def from_sent(cls, sent: Any) -> "Served":
+        """The deployment a passthrough send reached (providers.passthrough.Sent with a response)."""
+        assert sent.group is not None and sent.deployment is not None
+        d = sent.deployment
+        return cls(sent.group, d.model, d.model_info.get("id", f"{d.model_name}:{d.model}"), sent.attempts)

@@ -48,9 +48,7 @@ class Relays(GatewayParts):
                 status, data, headers = last
                 return Response(data, status_code=status, headers=headers)  # same protocol: the provider's own (scrubbed)
             return error_response(inc.protocol, 502, failed.message)
-        assert sent.group is not None and sent.deployment is not None
-        d = sent.deployment
-        served = Served(sent.group, d.model, d.model_info.get("id", f"{d.model_name}:{d.model}"), sent.attempts)
+        served = Served.from_sent(sent)
         out = Outcome(inc.protocol, wants_usage=inc.wants_usage)
         resp = sent.response
         if not inc.stream:
@@ -64,7 +62,7 @@ class Relays(GatewayParts):
             except (ValueError, AttributeError, TypeError):
                 pass  # counted locally when settled
             await self._on_db(self._settle_ok, flight, served, out)
-            self._remember(flight, sent.group)
+            self._remember(flight, served.group)
             return Response(data, status_code=resp.status_code, media_type="application/json")
         return StreamingResponse(self._relay(flight, resp, served, out), status_code=resp.status_code,
                                  media_type="text/event-stream", headers={"cache-control": "no-cache"})

@@ -61,11 +61,9 @@ class Translated(GatewayParts):
             failed.status_code = sent.last_error[0] if sent.last_error else None  # type: ignore[attr-defined]
             await self._on_db(self._settle_failed, flight, failed)
             return self._failure_response("anthropic", failed)
-        assert sent.group is not None and sent.deployment is not None
-        d = sent.deployment
-        served = Served(sent.group, d.model, d.model_info.get("id", f"{d.model_name}:{d.model}"), sent.attempts)
+        served = Served.from_sent(sent)
         out = Outcome("openai")
-        model = d.model.split("/", 1)[-1]
+        model = served.model.split("/", 1)[-1]
         resp = sent.response
         if inc.stream:
             return StreamingResponse(self._translate_stream(flight, resp, served, out, mapping, model),
@@ -85,7 +83,7 @@ class Translated(GatewayParts):
                                                                             attempts=[]))
         out.feed_openai(obj)
         await self._on_db(self._settle_ok, flight, served, out)
-        self._remember(flight, sent.group)
+        self._remember(flight, served.group)
         return JSONResponse(anthropic_sse.message_from_openai(obj, model, mapping))
 
     async def _translate_stream(self, flight: Flight, resp, served: Served, out: Outcome, mapping: dict[str, str],
