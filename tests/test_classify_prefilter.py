@@ -38,18 +38,24 @@ def test_every_match_contains_a_required_substring():
     assert checked > 1000
 
 
-def test_prefilter_changes_no_decision():
+def _decisions_without(attribute: str) -> tuple[list, list]:
+    """Every tune-part decision with each rule's prefilter `attribute` as shipped, and with it off (None)."""
     rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
     texts = [it.text for it in corpus.blind("tune")]
-    with_prefilter = [local.classify(t) for t in texts]
-    saved = [(rx, rx.needs) for rx in rules]
+    with_it = [local.classify(t) for t in texts]
+    saved = [(rx, getattr(rx, attribute)) for rx in rules]
     try:
         for rx in rules:
-            rx.needs = None
+            setattr(rx, attribute, None)
         without = [local.classify(t) for t in texts]
     finally:
-        for rx, needs in saved:
-            rx.needs = needs
+        for rx, value in saved:
+            setattr(rx, attribute, value)
+    return with_it, without
+
+
+def test_prefilter_changes_no_decision():
+    with_prefilter, without = _decisions_without("needs")
     assert with_prefilter == without
 
 
@@ -101,15 +107,5 @@ def test_every_match_starts_a_word_with_one_of_its_heads():
 
 
 def test_word_heads_change_no_decision():
-    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
-    texts = [it.text for it in corpus.blind("tune")]
-    with_heads = [local.classify(t) for t in texts]
-    saved = [(rx, rx.heads) for rx in rules]
-    try:
-        for rx in rules:
-            rx.heads = None
-        without = [local.classify(t) for t in texts]
-    finally:
-        for rx, heads in saved:
-            rx.heads = heads
+    with_heads, without = _decisions_without("heads")
     assert with_heads == without
