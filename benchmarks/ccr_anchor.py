@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
-from harness import OUT, skip
+from harness import OUT, npm_install, skip, wait_healthy
 
 CCR_VERSION = "2.0.0"  # the version issue 17 measured
 PREFIX = OUT / "npm-ccr"
@@ -46,21 +43,8 @@ net.Socket.prototype.connect = function (...args) {
 
 def ensure_ccr() -> Path | None:
     """claude-code-router's cli.js in bench-out/npm-ccr (installed on first use), or None with a message."""
-    if CLI.exists():
-        return CLI
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        skip("claude-code-router anchor", "npm/node is not installed (apt-get install -y nodejs npm)")
-        return None
-    try:
-        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(PREFIX),
-                        f"@musistudio/claude-code-router@{CCR_VERSION}"], check=True, capture_output=True, timeout=600)
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        skip("claude-code-router anchor", f"npm install @musistudio/claude-code-router@{CCR_VERSION} failed: "
-                                          f"{exc} {detail.decode(errors='replace')[-300:]}")
-        return None
-    return CLI if CLI.exists() else None
+    return npm_install("claude-code-router anchor", PREFIX, f"@musistudio/claude-code-router@{CCR_VERSION}", CLI,
+                       needs_node=True)
 
 
 def start_ccr(upstream: str, model: str, port: int, home: Path) -> tuple[subprocess.Popen, str] | None:
@@ -84,13 +68,8 @@ def start_ccr(upstream: str, model: str, port: int, home: Path) -> tuple[subproc
     proc = subprocess.Popen(["node", str(cli), "start"], env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    if wait_healthy(proc, url, 60, 0.2):
+        return proc, url
     proc.kill()
     skip("claude-code-router anchor", f"it did not start: {(home / 'ccr.log').read_text(errors='replace')[-500:]}")
     return None

@@ -204,24 +204,44 @@ def llm_home(folder: Path) -> Path | None:
     return folder
 
 
+def npm_install(label: str, prefix: Path, spec: str, exe: Path, *, needs_node: bool = False) -> Path | None:
+    """`exe` after `npm install spec` into `prefix` (git-ignored, once), or None with a skip message
+    naming `label` (npm, or node when `needs_node`, missing; the install failing)."""
+    if exe.exists():
+        return exe
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or (needs_node and node is None):
+        skip(label, "npm/node is not installed (apt-get install -y nodejs npm)")
+        return None
+    try:
+        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix), spec],
+                       check=True, capture_output=True, timeout=600)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        skip(label, f"npm install {spec} failed: {exc} {detail.decode(errors='replace')[-300:]}")
+        return None
+    return exe if exe.exists() else None
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, seconds: float, pause: float) -> bool:
+    """Whether `url`/health answers 200 within `seconds` while `proc` runs (polled every `pause` s)."""
+    import httpx
+
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(pause)
+    return False
+
+
 def ensure_ccusage() -> str | None:
     """ccusage 20.0.24 from npm in bench-out/npm; the path of its `ccusage`, or None."""
     prefix = OUT / "npm"
-    exe = prefix / "node_modules" / ".bin" / "ccusage"
-    if exe.exists():
-        return str(exe)
-    npm = shutil.which("npm")
-    if npm is None:
-        skip("ccusage anchor", "npm is not installed")
-        return None
-    try:
-        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
-                        f"ccusage@{CCUSAGE_VERSION}"], check=True, capture_output=True, timeout=600)
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        skip("ccusage anchor", f"npm install ccusage@{CCUSAGE_VERSION} failed: {detail.decode(errors='replace')[-300:]}")
-        return None
-    return str(exe) if exe.exists() else None
+    exe = npm_install("ccusage anchor", prefix, f"ccusage@{CCUSAGE_VERSION}", prefix / "node_modules" / ".bin" / "ccusage")
+    return None if exe is None else str(exe)
 
 
 def compile_bytecode(src: Path | str | None = None) -> None:

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 from ccr_anchor import CCR_VERSION, start_ccr  # noqa: E402
+from harness import wait_healthy  # noqa: E402
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
@@ -119,13 +120,8 @@ def start_bare_proxy(upstream: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bare_proxy.py"), upstream, str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    if wait_healthy(proc, url, 30, 0.1):
+        return proc, url
     proc.kill()
     raise SystemExit(f"the bare proxy did not start: {proc.stderr.read().decode()[-2000:]}")
 
