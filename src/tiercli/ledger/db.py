@@ -242,7 +242,8 @@ class Ledger(UsersMixin):
         """Insert or update a call by id, so retrying a write can never count a call twice. `update`:
         the columns to set when the row exists (default all given): a settlement names only what
         changed since its pending row, and SQLite then rewrites only the indexes over those columns
-        (every column named costs its indexes' updates, changed or not: 0.3-0.5 ms per call)."""
+        (every column named costs its indexes' updates, changed or not: 0.07 ms per call on a quiet
+        machine, 0.3-0.4 ms under load)."""
         keys = self._check_columns(values)
         wanted = None if update is None else set(update)
         chosen = keys if wanted is None else [k for k in keys if k in wanted]
