@@ -2,8 +2,8 @@
 
     python benchmarks/classify.py                  # every part, human-readable, with the baseline
     python benchmarks/classify.py --json           # the same figures as JSON
-    python benchmarks/classify.py --part tune      # one part: holdout | tune | old-eval | old-tune
-    python benchmarks/classify.py --part tune --errors   # misclassified items (refused for the holdout)
+    python benchmarks/classify.py --part tune      # one part: holdout | blind2 | tune | old-eval | old-tune
+    python benchmarks/classify.py --part tune --errors   # misclassified items (refused for holdout, blind2)
     python benchmarks/classify.py --rules-only     # the rules without the learned model
     python benchmarks/classify.py --save-baseline  # record the current figures as the baseline
     python benchmarks/classify.py --against 7875cc3  # also time the pre-issue-15 classifier side by side
@@ -11,7 +11,8 @@
 Parts: the blind corpus (tests/data/blind, written from the taxonomy alone, frozen before tuning)
 split by a hash of the id into `tune` (60%, may be trained and tuned on) and `holdout` (40%, never
 looked at item by item, never trained or tuned on: only these aggregate figures); and the rules
-author's own corpora (tests/data/tasks_eval.jsonl, tasks_tune.jsonl).
+author's own corpora (tests/data/tasks_eval.jsonl, tasks_tune.jsonl); and `blind2` (tests/data/blind2,
+a second blind corpus by two other writers, issue 15's fourth round), all of it untouched like the holdout.
 
 Per part: label accuracy, HIGH recall, the 3x3 label confusion matrix, HIGH<->LOW crossings,
 per-task-type accuracy (of the label, and of the type), calibration bins (confidence vs accuracy) and
@@ -42,7 +43,8 @@ from tiercli.classify.local import classify, classify_rules  # noqa: E402
 from tiercli.taxonomy import DEFAULT_TASK_TIERS, LABELS, TASK_TYPES  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "classify_baseline.json"
-PARTS = ("holdout", "tune", "old-eval", "old-tune")
+PARTS = ("holdout", "blind2", "tune", "old-eval", "old-tune")
+UNTOUCHED_PARTS = ("holdout", "blind2")  # aggregate figures only
 HYBRID_THRESHOLD = 0.6  # routing.hybrid_threshold's default (config.py)
 BINS = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001)
 
@@ -74,6 +76,8 @@ def long_prompt(target: int = 40_000) -> str:
 def load(part: str) -> list[corpus.Item]:
     if part in ("holdout", "tune"):
         return corpus.blind(part)
+    if part == "blind2":
+        return corpus.blind2()
     return corpus.old(part.removeprefix("old-"))
 
 
@@ -234,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                                                      "(CPU p50), e.g. 7875cc3, the last commit before issue 15")
     args = ap.parse_args(argv)
     parts = args.part or list(PARTS)
-    if args.errors and "holdout" in parts:
-        ap.error("--errors lists items one by one: not for the holdout part (use --part tune/old-eval/old-tune)")
+    if args.errors and set(parts) & set(UNTOUCHED_PARTS):
+        ap.error("--errors lists items one by one: not for the untouched parts, holdout and blind2 "
+                 "(use --part tune/old-eval/old-tune)")
     fn = classify_rules if args.rules_only else classify
 
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() and not args.save_baseline else {}

@@ -73,3 +73,20 @@ def test_training_never_sees_the_holdout():
     assert not any(it.source == "blind-holdout" for it in items)
     assert not {it.id for it in items if it.source.startswith("blind")} & holdout_ids
     assert not {it.text for it in items} & holdout_texts
+
+
+def test_training_never_sees_the_second_blind_corpus():
+    """blind2 is untouched whole: neither its ids nor its texts reach training or cross-validation."""
+    blind2 = corpus.blind2()
+    items = corpus.training_items()
+    assert not any(it.source in corpus.UNTOUCHED_SOURCES for it in items)
+    assert not {it.text for it in items} & {it.text for it in blind2}
+    assert all(it.source == "blind2" and it.label == taxonomy.LABEL_OF_TASK_TYPE[it.task_type] for it in blind2)
+
+
+def test_the_second_blind_corpus_is_the_frozen_one():
+    readme = (DATA / "blind2" / "README.md").read_text(encoding="utf-8")
+    recorded = re.search(r"sha256 ([0-9a-f]{64})", readme)
+    assert recorded, "the README must record the frozen file's hash"
+    assert hashlib.sha256((DATA / "blind2" / "corpus.jsonl").read_bytes()).hexdigest() == recorded[1]
+    assert len(corpus.blind2()) == 582

@@ -5,6 +5,9 @@
   by someone who never saw the rules, frozen before any tuning. Split by a hash of the id:
   `blind_part(id)` is "tune" for 60% of the ids and "holdout" for the rest. The holdout part is never
   read item by item, never trained or tuned on; only its aggregate figures are computed.
+- tests/data/blind2/corpus.jsonl: a second blind corpus, written the same way by two other writers in the
+  fourth round of issue 15 and frozen before that round's changes were merged. All of it is untouched:
+  no part is ever read item by item, trained or tuned on (`blind2()`, source "blind2").
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"
 BLIND = DATA / "blind"
 BLIND_FILES = ("corpus.jsonl", "claude_code.jsonl")
+BLIND2 = DATA / "blind2"
+UNTOUCHED_SOURCES = frozenset({"blind-holdout", "blind2"})  # measured only, never trained or tuned on
 SPLIT_SALT = "tiercli-blind-split-v1:"
 TUNE_PERCENT = 60
 WRITTEN_FILE = "tasks_families_written.jsonl"
@@ -29,7 +34,7 @@ class Item:
     text: str
     task_type: str
     label: str
-    source: str  # old-tune | old-eval | blind-tune | blind-holdout
+    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2
     style: str = ""
 
 
@@ -61,6 +66,14 @@ def blind(part: str, blind_dir: Path = BLIND) -> list[Item]:
             if blind_part(rid) == part:
                 items.append(Item(rid, r["text"], r["task_type"], r["label"], f"blind-{part}", r.get("style", "")))
     return items
+
+
+def blind2(blind2_dir: Path = BLIND2) -> list[Item]:
+    """The second blind corpus, whole: every item is untouched (measured only, by benchmarks/classify.py)."""
+    path = blind2_dir / "corpus.jsonl"
+    if not path.exists():
+        return []
+    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "blind2", r.get("style", "")) for r in _read(path)]
 
 
 def written(data: Path = DATA) -> list[Item]:

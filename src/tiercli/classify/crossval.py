@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     items = corpus.training_items(written_items=not args.no_written)
-    if any(it.source == "blind-holdout" for it in items):
-        raise SystemExit("refusing to use the blind holdout part")
+    if any(it.source in corpus.UNTOUCHED_SOURCES for it in items):
+        raise SystemExit("refusing to use an untouched part (the blind holdout or blind2)")
     analyse = rules_at(args.rules_at) if args.rules_at else local.analyse
     rows, analyses = rows_with(items, analyse, args.blind_weight)
     folds = [int(corpus.hashlib.sha256(f"{train.SEED}:{it.id}".encode()).hexdigest()[:8], 16) % args.folds

@@ -222,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     items = corpus.training_items(args.data)
-    if any(it.source == "blind-holdout" for it in items):
-        raise SystemExit("refusing to train on the blind holdout part")
+    if any(it.source in corpus.UNTOUCHED_SOURCES for it in items):
+        raise SystemExit("refusing to train on an untouched part (the blind holdout or blind2)")
     rows = rows_of(items, args.blind_weight)
     fit = {"epochs": args.epochs, "l2": args.l2, "lr": args.lr, "sparse_lr": args.sparse_lr, "sparse_l2": args.sparse_l2}
     counts = Counter(it.source for it in items)
