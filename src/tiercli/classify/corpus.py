@@ -8,6 +8,9 @@
 - tests/data/blind2/corpus.jsonl: a second blind corpus, written the same way by two other writers in the
   fourth round of issue 15 and frozen before that round's changes were merged. All of it is untouched:
   no part is ever read item by item, trained or tuned on (`blind2()`, source "blind2").
+- tests/data/taxonomy_written/corpus_[C-F].jsonl: training prompts by four more writers briefed the same
+  way (taxonomy only), minus near-copies of any evaluation item (`taxonomy_written()`, source
+  "blind-written": weighted and calibrated like the blind tune part).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ DATA = ROOT / "tests" / "data"
 BLIND = DATA / "blind"
 BLIND_FILES = ("corpus.jsonl", "claude_code.jsonl")
 BLIND2 = DATA / "blind2"
+TAXONOMY_WRITTEN = DATA / "taxonomy_written"
 UNTOUCHED_SOURCES = frozenset({"blind-holdout", "blind2"})  # measured only, never trained or tuned on
 SPLIT_SALT = "tiercli-blind-split-v1:"
 TUNE_PERCENT = 60
@@ -34,7 +38,7 @@ class Item:
     text: str
     task_type: str
     label: str
-    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2
+    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2 | blind-written | written
     style: str = ""
 
 
@@ -74,6 +78,12 @@ def blind2(blind2_dir: Path = BLIND2) -> list[Item]:
     if not path.exists():
         return []
     return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "blind2", r.get("style", "")) for r in _read(path)]
+
+
+def taxonomy_written(folder: Path = TAXONOMY_WRITTEN) -> list[Item]:
+    """Training prompts written from the taxonomy alone by writers C-F (issue 15, fourth round)."""
+    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "blind-written", r.get("style", ""))
+            for path in sorted(folder.glob("corpus_*.jsonl")) for r in _read(path)]
 
 
 def written(data: Path = DATA) -> list[Item]:
