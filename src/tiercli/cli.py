@@ -21,6 +21,7 @@ from tiercli.cli_common import (
     JsonOpt,
     _ledger_target,
     _load_config,
+    _load_summary,
     _open_ledger,
     _prompt_from,
     _terminal_safe,
@@ -225,7 +226,7 @@ def _run_import(run_import, label: str, paths, as_json: bool, config, db) -> Non
     from tiercli import render_import
     from tiercli.pricing import PriceBook
 
-    loaded = _load_config(config)
+    loaded = _load_summary(config)
     ledger = _open_ledger(db, loaded=loaded)
     try:
         with render_import.progress_bar(f"importing {label}") as progress:
