@@ -213,3 +213,12 @@ def test_a_cached_import_or_report_loads_no_pydantic_nor_yaml(tmp_path):
         if argv[0] == "import":
             assert "LOADED []" not in outs[0].stdout  # the first run validated (and cached)
         assert "LOADED []" in outs[1].stdout, outs[1].stdout
+
+
+def test_an_unwritable_cache_dir_only_costs_the_validation(tmp_path):
+    paths.cache_dir().parent.mkdir(parents=True, exist_ok=True)
+    paths.cache_dir().write_text("a file where the cache dir would be")
+    path = _write(tmp_path / "c.yaml", PRICED)
+    assert config_cache.load(path).hash == config.load(path).hash
+    assert config_cache.load(path).config.routing.tiers == ["tier1", "tier2", "tier3"]
+    assert not list(tmp_path.rglob("config-*.json*"))
