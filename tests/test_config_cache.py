@@ -94,6 +94,8 @@ def test_no_secret_and_no_resolved_reference_is_written(tmp_path, monkeypatch):
 def test_a_ledger_url_with_a_password_and_a_static_prefix_file_are_not_cached(tmp_path):
     with_pw = _write(tmp_path / "pw.yaml", CONFIG_YAML + "ledger: {url: 'postgresql://me:hunter2@db.example/tier'}\n")
     assert config_cache.load(with_pw).config.ledger.url == "postgresql://me:hunter2@db.example/tier"
+    in_query = _write(tmp_path / "q.yaml", CONFIG_YAML + "ledger: {url: 'postgresql://me@db.example/tier?password=hunter2'}\n")
+    assert "hunter2" in config_cache.load(in_query).config.ledger.url
     prefix = _write(tmp_path / "prefix.txt", "You are terse.")
     from_file = _write(tmp_path / "sp.yaml", CONFIG_YAML + f"caching: {{static_prefix: '@{prefix}'}}\n")
     assert config_cache.load(from_file).hash == config.load(from_file).hash

@@ -12,8 +12,8 @@ read or decode error, a damaged entry) is a full validation, so a bad config giv
 line and exit code as before: only valid configs are ever cached.
 
 What is kept holds no secret: the deployments' names, models and numeric price keys (`*cost*`), the
-tiers, the prices section, the ledger's url (not cached when it carries a password: such a config is
-validated on every run). `os.environ/VAR` references are never resolved here. A config whose
+tiers, the prices section, the ledger's url (not cached when it carries a password, in the URL's
+user part or as a `password` parameter: such a config is validated on every run). `os.environ/VAR` references are never resolved here. A config whose
 caching.static_prefix reads a file (`@path`) is not cached either (its validity depends on that file).
 TIER_CONFIG_CACHE=0 switches the cache off (always validate).
 """
@@ -195,7 +195,7 @@ def _cacheable(data: dict[str, Any], parsed: Any) -> bool:
     url = data["ledger_url"]
     if url is not None:
         try:
-            if urlsplit(url).password is not None:
+            if urlsplit(url).password is not None or "password" in url.lower():  # also ?password=...
                 return False
         except ValueError:
             return False
