@@ -224,3 +224,25 @@ def test_an_unwritable_cache_dir_only_costs_the_validation(tmp_path):
     assert config_cache.load(path).hash == config.load(path).hash
     assert config_cache.load(path).config.routing.tiers == ["tier1", "tier2", "tier3"]
     assert not list(tmp_path.rglob("config-*.json*"))
+
+
+def test_the_code_hash_covers_every_config_module(tmp_path, monkeypatch):
+    import shutil
+
+    for pattern in config_cache._CODE_GLOBS:
+        for path in config_cache._HERE.glob(pattern):
+            shutil.copy(path, tmp_path / path.name)
+
+    def digest() -> str:
+        monkeypatch.setattr(config_cache, "_HERE", tmp_path)
+        monkeypatch.setattr(config_cache, "_code_digest", None)
+        return config_cache._code_hash()
+
+    first = digest()
+    assert digest() == first
+    (tmp_path / "config_serve.py").write_text("# a new section module\n")
+    second = digest()
+    assert second != first
+    with (tmp_path / "taxonomy.py").open("a") as fh:
+        fh.write("\n# changed\n")
+    assert digest() != second

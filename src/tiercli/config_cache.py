@@ -6,8 +6,8 @@ the file a few ms more; reading this cache ~1 ms.
 The cache is plain JSON under the user cache dir (TIER_HOME/cache when TIER_HOME is set), one file
 per config source, written after a full validation (config.load) and used only when its key
 matches: the config's source, the sha256 of its bytes (so an edit that keeps the size and the mtime
-is seen), tier's version, and the sha256 of the code that validates a config (config*.py,
-taxonomy.py, this module) and of pydantic's version file. Anything else (no entry, another key, a
+is seen), tier's version, and the sha256 of the code that validates a config (every config*.py,
+this module included, and taxonomy.py) and of pydantic's version file. Anything else (no entry, another key, a
 read or decode error, a damaged entry) is a full validation, so a bad config gives the same one
 line and exit code as before: only valid configs are ever cached.
 
@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 FORMAT = 1
 EMBEDDED_SOURCE = "embedded:offline.yaml"
 _HERE = Path(__file__).resolve().parent
-# the code whose change can change what a config validates to
-_CODE_FILES = ("config.py", "config_sections.py", "config_yaml.py", "taxonomy.py", "config_cache.py")
+# the code whose change can change what a config validates to: config*.py (a new config_*.py module
+# included) and taxonomy.py (the default task tiers)
+_CODE_GLOBS = ("config*.py", "taxonomy.py")
 _MAX_BYTES = 1_000_000  # config_yaml.MAX_CONFIG_BYTES (not imported: it imports yaml)
 
 
@@ -101,8 +102,8 @@ def _code_hash() -> str:
         from tiercli import __version__
 
         h = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode())
-        for name in _CODE_FILES:
-            h.update((_HERE / name).read_bytes())
+        for path in sorted(p for pattern in _CODE_GLOBS for p in _HERE.glob(pattern)):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
         spec = importlib.util.find_spec("pydantic")
         if spec is not None and spec.origin:
             h.update(Path(spec.origin).with_name("version.py").read_bytes())
