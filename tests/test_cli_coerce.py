@@ -15,7 +15,7 @@ from typer import _click
 from typer._coercion import build_runtime_param
 
 from tiercli.cli import app
-from tiercli.cli_coerce import PlainPath, PlainStr, Ready, quick_runtime_param
+from tiercli.cli_coerce import PlainPath, PlainPathList, PlainStr, Ready, quick_runtime_param
 from tiercli.ledger import Ledger
 
 
@@ -51,6 +51,9 @@ def _samples(tmp_path: Path, runtime) -> list:
         return ["x", "", "é ñ", "\udcff", b"bytes", b"\xff\xfe", 7, Path("p")]
     if isinstance(runtime, PlainPath):
         return [str(a_file), str(tmp_path), str(tmp_path / "missing"), "", "-", "~/x", a_file, "a\x00b"]
+    if isinstance(runtime, PlainPathList):
+        return [(), (str(a_file),), (str(a_file), str(tmp_path), "~/x"), [a_file, "-"], ("ok", "a\x00b"), str(a_file),
+                ("\udcff",)]
     assert isinstance(runtime, Ready)
     return [True, False, 0, 1, 5, -1, 600, 2.5, 1e9, "7", "yes", "nope", "", "-3", "0", "30", "600", "100000",
             "100001", "65536", "0.5", "-0.25", "1.0", "3.0", "007", "1_000", " 5 ", "+5", "1e3", "nan", "inf",

@@ -72,3 +72,35 @@ def test_long_context_requests_are_billed_at_the_long_context_rates():
     # exactly at the threshold is still the base rate
     edge = Usage(input_tokens=200_000, output_tokens=0)
     assert book.cost("claude-sonnet-4-20250514", edge)[0] == pytest.approx(200_000 * 3 / 1e6)
+
+
+def test_the_price_map_decodes_to_what_json_loads_gives():
+    """pricing decodes litellm's 3.5 MB map with msgspec: the same dict, floats included, as json."""
+    import json
+
+    from tiercli.pricing import decode_price_map, litellm_package_dir, litellm_price_map
+
+    raw = (litellm_package_dir() / "model_prices_and_context_window_backup.json").read_bytes()
+    expected = json.loads(raw.decode("utf-8"))
+    assert litellm_price_map() == expected
+    assert json.dumps(litellm_price_map(), sort_keys=True) == json.dumps(expected, sort_keys=True)  # exact floats
+    assert decode_price_map(b'{"m": {"input_cost_per_token": NaN}, "t": "\\ud83d"}')["t"] == "\ud83d"  # json's reading
+    assert decode_price_map(b"{not json") == {} and decode_price_map(b"\xff\xfe") == {}
+
+
+def test_cost_of_is_cost_of_a_usage():
+    """UnitPrice.cost_of (the import's per-row pricing) gives cost(Usage(...)) exactly, long context included."""
+    import random
+
+    book = PriceBook({"cfg-model": {"input": 3, "output": 15}})
+    prices = [book.lookup(m) for m in ("claude-sonnet-4-20250514", "gemini-2.5-pro", "claude-haiku-4-5", "cfg-model")]
+    assert any(p.long_context for p in prices)
+    rng = random.Random(7)
+    for _ in range(2000):
+        w = rng.choice([0, rng.randrange(0, 400_000)])
+        tokens = (rng.randrange(0, 300_000), rng.choice([0, rng.randrange(0, 300_000)]), w,
+                  rng.randrange(0, 70_000), rng.randrange(0, w + 1))
+        for p in prices:
+            expected = p.cost(Usage(tokens[0], tokens[1], tokens[2], tokens[3], tokens[4]))
+            got = p.cost_of(*tokens)
+            assert got == expected and str(got) == str(expected)

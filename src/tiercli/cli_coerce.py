@@ -11,7 +11,8 @@ completion). Importing typer._adapters and building those adapters cost 70-130 m
   plainly ("30", "-2", "0.5"), within min/max, as pydantic would (an int default of a float option
   becomes a float), and hand anything else (out of range, "1e3", "abc") to typer's own adapter,
   built then, so its error messages are the ones users see.
-Lists, files, parsers and clamped numbers keep typer's adapter. tests/test_cli_coerce.py checks,
+- `list[Path]` parameters (the import commands' files): PlainPath on each item, into a list.
+Other lists, files, parsers and clamped numbers keep typer's adapter. tests/test_cli_coerce.py checks,
 parameter by parameter, that both give the same values and the same errors.
 """
 
@@ -21,7 +22,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from typer import _click
 from typer._click import _compat
@@ -68,6 +69,23 @@ class PlainPath(RuntimeParam):
 
 
 @dataclass(frozen=True)
+class PlainPathList(RuntimeParam):
+    """list[Path] (the import commands' files): each item as PlainPath does, into a list, as typer's
+    list adapter does; an item PlainPath refuses goes, with the whole value, to typer's adapter (its
+    error message)."""
+
+    def _coerce_value(self, value: Any, param: Any, ctx: _click.Context) -> Any:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        one = PlainPath(parameter_info=self.parameter_info, annotation=Path)
+        try:
+            return [one._coerce_value(item, param, ctx) for item in items]
+        except BadParameter:
+            real = build_runtime_param(param.type_descriptor)
+            param._runtime_param = real
+            return real._coerce_value(value, param=param, ctx=ctx)
+
+
+@dataclass(frozen=True)
 class Ready(RuntimeParam):
     """bool/int/float: a value of the type already (a default, a flag) as it is; else typer's adapter."""
 
@@ -111,6 +129,8 @@ def quick_runtime_param(param: _click.Parameter) -> RuntimeParam | None:
         return PlainPath(parameter_info=info, annotation=annotation)
     if annotation in (bool, int, float) and not info.clamp:
         return Ready(parameter_info=info, annotation=annotation)
+    if get_origin(annotation) is list and get_args(annotation) == (Path,) and routes_to_path(Path, info):
+        return PlainPathList(parameter_info=info, annotation=annotation)
     return None
 
 

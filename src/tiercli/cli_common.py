@@ -104,13 +104,21 @@ def _load_config(path: Optional[Path]):
     return config.load(path)
 
 
+def _load_summary(path: Optional[Path]):
+    """What `tier import` and the report read of the config (prices, tiers, ledger.url), from the
+    validated-config cache when it matches (config_cache.py: no pydantic, no yaml), else validated."""
+    from tiercli import config_cache
+
+    return config_cache.load(path)
+
+
 def _configured_ledger_url() -> str | None:
     """The config's ledger.url, read only when a config file exists (else there is none)."""
     from tiercli import paths
 
     if not (os.environ.get("TIER_CONFIG") or paths.user_config_file().exists()):
         return None
-    return _load_config(None).config.ledger.url
+    return _load_summary(None).config.ledger.url
 
 
 def _ledger_target(db: str | Path | None, loaded=None):

@@ -16,6 +16,7 @@ from tiercli.cli_common import (
     JsonOpt,
     _ledger_target,
     _load_config,
+    _load_summary,
     _open_ledger,
     app,
     guarded,
@@ -173,7 +174,7 @@ def report(
         raise UsageError(f"--since ({core.iso(start)}) is after --until ({core.iso(end)})", "swap them")
     # the whole report loads its config while the ledger is read (build_report), unless the ledger's
     # place is the config's ledger.url (no --db, no TIER_DB): then first
-    loaded = functools.cache(lambda: _load_config(config)) if view is None and by is None else None
+    loaded = functools.cache(lambda: _load_summary(config)) if view is None and by is None else None
     ledger = _open_ledger(db, loaded=loaded)  # an empty ledger gives an empty report ("no calls yet"), not an error
     try:
         where = core.Where(start, end, session, user=user)
@@ -189,7 +190,7 @@ def report(
             if data["totals"]["calls"] and not views.is_utc(tz):
                 data["days"] = views.local_days(ledger, where, tz)
             if data["totals"]["calls"] and views.is_imported_history(data):
-                data["history"] = views.history(loaded(), ledger, data, where, tz, tz_name)
+                data["history"] = views.history(_load_config(config), ledger, data, where, tz, tz_name)
         if view is not None or by is not None:
             data["window"] = {"since": start, "until": end, "since_iso": core.iso(start), "until_iso": core.iso(end),
                               "session": session, "user": user, "all": start is None and end is None,

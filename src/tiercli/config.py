@@ -424,13 +424,19 @@ def read_text(path: Path, how: str) -> str:
 
 
 def load(explicit: str | os.PathLike | None = None) -> LoadedConfig:
+    return load_parsed(explicit)[0]
+
+
+def load_parsed(explicit: str | os.PathLike | None = None) -> tuple[LoadedConfig, Any, bytes]:
+    """load(), with the YAML as parsed and the bytes read (config_cache.py keys on them)."""
     path, how = locate(explicit)
     if path is None:
         text, source = embedded_default_text(), "embedded:offline.yaml"
     else:
         text, source = read_text(path, how), str(path)
-    cfg = validate(parse_yaml(text, source), source)
-    return LoadedConfig(cfg, source, config_hash(cfg))
+    data = parse_yaml(text, source)
+    cfg = validate(data, source)
+    return LoadedConfig(cfg, source, config_hash(cfg)), data, text.encode("utf-8")
 
 
 def problems(explicit: str | os.PathLike | None = None) -> tuple[str, list[str], list[str]]:

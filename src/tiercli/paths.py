@@ -37,6 +37,16 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def cache_dir() -> Path:
+    """Files tier can rebuild (config_cache.py): TIER_HOME/cache, else the user cache dir."""
+    root = home()
+    if root is not None:
+        return root / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
 def user_config_file() -> Path:
     return config_dir() / "config.yaml"
 

@@ -57,7 +57,7 @@ from tiercli.importers.common import (
     write_rows,
 )
 from tiercli.importers.labeller import Labeller
-from tiercli.pricing import PriceBook, UnitPrice, Usage
+from tiercli.pricing import PriceBook, UnitPrice
 
 if TYPE_CHECKING:
     from tiercli.ledger.db import Ledger
@@ -318,17 +318,29 @@ class _Parser:
     def rows(self, prices: PriceBook) -> list[dict[str, Any]]:
         unit_prices: dict[str, UnitPrice | None] = {}
         rows: list[dict[str, Any]] = []
-        hashes: dict[str, str] = {}
+        prompts: dict[str | None, tuple[str | None, str | None]] = {None: (None, None)}  # task -> (hash, text)
+        by_text: dict[str, tuple[str | None, str | None]] = {}
+        instructions = self.instructions
+        sha256 = hashlib.sha256
         for e in self.order:
             inp, read, write, w1h, out = e.tokens
-            if e.model not in unit_prices:
-                unit_prices[e.model] = prices.lookup(e.model)
-            price = unit_prices[e.model]
-            cost = float(price.cost(Usage(inp, read, write, out, w1h))) if price is not None else None
+            model = e.model
+            if model not in unit_prices:
+                unit_prices[model] = prices.lookup(model)
+            price = unit_prices[model]
+            cost = float(price.cost_of(inp, read, write, out, w1h)) if price is not None else None
             external_id = f"claude-code:{e.msg_id}:{e.request_id}" if e.request_id else f"claude-code:{e.msg_id}"
-            instruction = self.instructions.get(e.task) if e.task else None
-            if instruction is not None and instruction not in hashes:
-                hashes[instruction] = hashlib.sha256(instruction.encode("utf-8")).hexdigest()[:16]
+            prompt = prompts.get(e.task)
+            if prompt is None:  # the task's instruction: hashed and cut once, shared by its rows
+                instruction = instructions.get(e.task) if e.task is not None else None
+                if instruction is None:
+                    prompt = (None, None)
+                else:
+                    prompt = by_text.get(instruction)
+                    if prompt is None:
+                        prompt = by_text[instruction] = (sha256(instruction.encode("utf-8")).hexdigest()[:16],
+                                                         instruction[:PROMPT_TEXT_MAX])
+                prompts[e.task] = prompt
             meta: dict[str, Any] = {
                 "tools": list(e.tools.values()),
                 "request": e.request[:REQUEST_META_MAX] if e.request is not None else None,
@@ -346,7 +358,7 @@ class _Parser:
             if e.reported_cost is not None:
                 meta["reported_cost_usd"] = e.reported_cost
             rows.append({
-                "id": _ID_PREFIX + hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:24],
+                "id": _ID_PREFIX + sha256(external_id.encode("utf-8")).hexdigest()[:24],
                 "external_id": external_id, "source": SOURCE, "kind": "import", "session": e.session,
                 "started_at": e.timestamp, "ended_at": e.timestamp, "task_id": e.task, "task_type": None,
                 "label": None, "confidence": None, "classifier": None, "decision_source": "import", "tier": None,
@@ -354,8 +366,8 @@ class _Parser:
                 "cache_write_tokens": write, "cache_write_1h_tokens": w1h, "output_tokens": out,
                 "output_estimated": False, "cost_usd": cost, "price_source": price.source if price is not None else None,
                 "unpriced": price is None, "status": "ok",
-                "prompt_hash": hashes.get(instruction) if instruction is not None else None,
-                "prompt_text": instruction[:PROMPT_TEXT_MAX] if instruction is not None else None,
+                "prompt_hash": prompt[0],
+                "prompt_text": prompt[1],
                 "response_text": None,
                 "meta_json": _encode(meta).decode("utf-8"),
             })
