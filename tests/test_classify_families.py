@@ -100,3 +100,13 @@ def test_docs_and_design_in_one_prompt_never_cross(text, not_label):
 def test_a_textbook_algorithm_with_its_docstring_is_feature_work():
     c = classify("implement Dijkstra in graph.py and add a docstring saying which algorithm it is")
     assert (c.task_type, c.label) == ("feature", "MEDIUM")
+
+
+def test_inventory_is_not_invent():
+    """"invent" marks an algorithm to invent; "inventory" is a noun about stock (fourth round's bug fix)."""
+    lookup = classify_rules("could you locate the module that implements the inventory reconciliation for the "
+                            "warehouse service? just the path please")
+    assert not any("algorithm to invent" in r for r in lookup.reasons)
+    assert lookup.label == "LOW"
+    invent = classify_rules("invent a scheme to estimate distinct visitors per page in bounded memory")
+    assert any("algorithm to invent" in r for r in invent.reasons)

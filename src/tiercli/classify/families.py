@@ -125,7 +125,7 @@ _BUILD_SRC = (r"§ (?:implement|write|add|code|create|build|make|use)\b|\bcould 
                     r"\bcan you (?:implement|write|add)\b|\bimplement (?:a|an|the)\b")
 # signs of an algorithm to invent rather than a known one to apply
 _NOVEL_SRC = (  # strong: an algorithm to invent, whatever else is said
-    r"\b(?:invent\w*|novel|devise|come up with|figure out how|work out how|design (?:an?|the) (?:\w+ )?"
+    r"\b(?:invent(?:s|ed|ing|ion)?\b|novel|devise|come up with|figure out how|work out how|design (?:an?|the) (?:\w+ )?"
     r"(?:algorithm|estimator|encoding|scheme|heuristic|index)|new algorithm|estimator|compact encoding|"
     r"beats? (?:\w+ )?(?:compression|the)|smallest set|minimal set|fewest|near[- ]duplicates?|doesn't load|"
     r"without loading|wildly different|unknown (?:job )?durations|pareto|provabl\w*)\b")
