@@ -28,3 +28,19 @@ def test_written_items_are_training_only_and_labelled_by_the_taxonomy():
     ids = {it.id for it in corpus.training_items()}
     assert {it.id for it in written} <= ids
     assert not any(it.source == "blind-holdout" for it in corpus.training_items())
+
+
+def test_worth_listing_names_crossings_and_near_misses():
+    from tiercli.taxonomy import LABEL_OF_TASK_TYPE, TASK_TYPES
+
+    def probs(**by_type: float) -> list[float]:
+        return [by_type.get(t, 0.0) for t in TASK_TYPES]
+
+    high_type = next(t for t in TASK_TYPES if LABEL_OF_TASK_TYPE[t] == "HIGH")
+    low_type = next(t for t in TASK_TYPES if LABEL_OF_TASK_TYPE[t] == "LOW")
+    assert crossval.worth_listing("LOW", "HIGH", probs(**{high_type: 0.9, low_type: 0.1}))
+    assert crossval.worth_listing("LOW", "LOW", probs(**{high_type: 0.06, low_type: 0.94}))  # near miss
+    assert not crossval.worth_listing("LOW", "LOW", probs(**{high_type: 0.01, low_type: 0.99}))
+    assert crossval.worth_listing("HIGH", "MEDIUM", probs(**{high_type: 0.4}))  # a HIGH miss
+    assert not crossval.worth_listing("HIGH", "HIGH", probs(**{high_type: 0.99, low_type: 0.01}))
+    assert not crossval.worth_listing("MEDIUM", "HIGH", probs(**{high_type: 0.9}))

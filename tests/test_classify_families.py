@@ -61,3 +61,52 @@ def test_a_command_followed_by_a_real_ask_is_not_a_lookup():
 def test_code_comments_are_still_documentation():
     assert classify_rules("add comments to the retry helper in client.py").task_type == "docstring"
     assert classify_rules("the comments endpoint returns 500 for deleted posts").task_type != "docstring"
+
+
+# documentation of code that names its algorithm is documentation (fourth round); prompts written for the
+# purpose, not taken from any corpus
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Make please docstring for the class Graph and method shortest_path, say which algorithm it is using",
+        "write a docstring for dedupe() in matcher.py and say which algorithm it uses and why",
+        "add a doc comment to the Scheduler struct explaining how the round-robin algorithm picks the next job",
+        "update the docstring of merge_intervals to mention which algorithm it implements",
+        "generate docstrings for the raft module that explain how leader election works",
+    ],
+)
+def test_docs_that_name_the_algorithm_are_documentation(text):
+    rules = classify_rules(text)
+    assert (rules.task_type, rules.label) == ("docstring", "LOW")
+    assert not any("algorithmic object" in r for r in rules.reasons)
+    assert classify(text).label == "LOW"
+
+
+@pytest.mark.parametrize(
+    ("text", "not_label"),
+    [
+        # a design task that also asks for docs is never sent LOW ...
+        ("design a new sharding algorithm for the events table and add docstrings to it", "LOW"),
+        ("design an algorithm that picks which replicas to read from so that p99 stays under 20 ms, and write a doc "
+         "comment explaining the idea", "LOW"),
+        # ... and documenting an existing algorithm is never sent HIGH
+        ("document the scheduling algorithm in planner.py: what it optimises and why", "HIGH"),
+    ],
+)
+def test_docs_and_design_in_one_prompt_never_cross(text, not_label):
+    assert classify(text).label != not_label
+
+
+def test_a_textbook_algorithm_with_its_docstring_is_feature_work():
+    c = classify("implement Dijkstra in graph.py and add a docstring saying which algorithm it is")
+    assert (c.task_type, c.label) == ("feature", "MEDIUM")
+
+
+def test_inventory_is_not_invent():
+    """"invent" marks an algorithm to invent; "inventory" is a noun about stock (fourth round's bug fix)."""
+    lookup = classify_rules("could you locate the module that implements the inventory reconciliation for the "
+                            "warehouse service? just the path please")
+    assert not any("algorithm to invent" in r for r in lookup.reasons)
+    assert lookup.label == "LOW"
+    invent = classify_rules("invent a scheme to estimate distinct visitors per page in bounded memory")
+    assert any("algorithm to invent" in r for r in invent.reasons)

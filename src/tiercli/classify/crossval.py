@@ -93,9 +93,23 @@ def _calibrator(xs: list[float], ys: list[float]) -> Callable[[float], float]:
     return m.calibrate
 
 
+def worth_listing(gold: str, label: str, probs: list[float], near: float = 0.05) -> bool:
+    """A HIGH<->LOW crossing, or a near miss: a LOW item with P(HIGH) >= near, a HIGH item with P(LOW) >= near
+    or not decided HIGH (the shapes to look at before changing the decision)."""
+    by_label = {lab: 0.0 for lab in LABELS}
+    for t, p in zip(TASK_TYPES, probs):
+        by_label[LABEL_OF_TASK_TYPE[t]] += p
+    if gold == "LOW":
+        return label == "HIGH" or by_label["HIGH"] >= near
+    if gold == "HIGH":
+        return label != "HIGH" or by_label["LOW"] >= near
+    return False
+
+
 def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold: float = 0.6,
-            keep: float = model.HIGH_KEEP) -> dict:
-    """Blind-tune figures of the full decision, calibration fitted on the other folds' items."""
+            keep: float = model.HIGH_KEEP, listed: list | None = None) -> dict:
+    """Blind-tune figures of the full decision, calibration fitted on the other folds' items. `listed`, when
+    given, receives (item, label, confidence) of the crossings and near misses (worth_listing)."""
     blind = [i for i, it in enumerate(items) if it.source == "blind-tune"]
     ok = high = high_ok = hl = lh = above = above_ok = 0
     for f in sorted(set(folds)):
@@ -106,6 +120,8 @@ def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold:
         for i in (i for i in blind if folds[i] == f):
             label, conf = decide(probs[i], analyses[i], cal, lean, hedge, keep)
             gold = items[i].label
+            if listed is not None and worth_listing(gold, label, probs[i]):
+                listed.append((items[i], label, conf, probs[i]))
             ok += label == gold
             high += gold == "HIGH"
             high_ok += gold == "HIGH" and label == "HIGH"
@@ -132,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sparse-lr", type=float, default=train.SPARSE_LR)
     ap.add_argument("--epochs", type=int, default=train.EPOCHS)
     ap.add_argument("--no-written", action="store_true", help="leave out the items written for the issue's families")
+    ap.add_argument("--list", action="store_true", help="list the tune items that cross HIGH<->LOW or nearly do "
+                                                        "(out of fold, first setting; never the holdout)")
     args = ap.parse_args(argv)
 
     items = corpus.training_items(written_items=not args.no_written)
@@ -151,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rules: {args.rules_at or 'today'}; {fit}, blind weight {args.blind_weight}; "
           f"written items: {'no' if args.no_written else 'yes'}")
     print("lean  hedge  keep  accuracy  HIGH-recall  H->L  L->H  share>=0.6  acc>=0.6")
-    for lean, hedge, keep in ((le, h, k) for le in args.lean for h in args.hedge for k in args.high_keep):
-        r = figures(items, analyses, probs, folds, lean, hedge, keep=keep)
+    listed: list = []
+    settings = [(le, h, k) for le in args.lean for h in args.hedge for k in args.high_keep]
+    for n, (lean, hedge, keep) in enumerate(settings):
+        r = figures(items, analyses, probs, folds, lean, hedge, keep=keep, listed=listed if n == 0 else None)
         print(f"{lean:4.2f}  {hedge:5.2f}  {keep:4.2f}  {r['accuracy']:8.3f}  {r['high_recall']:11.3f}  "
               f"{r['high_to_low']:4d}  {r['low_to_high']:4d}  {r['share_above']:10.3f}  {r['accuracy_above']:8.3f}")
+    for it, label, conf, p in listed if args.list else []:
+        shown = " ".join(f"{t}={v:.2f}" for t, v in zip(TASK_TYPES, p) if v >= 0.05)
+        print(f"\n{it.id} gold {it.task_type}/{it.label} -> {label} ({conf:.2f}); {shown}\n  {it.text[:300]!r}")
     return 0
 
 

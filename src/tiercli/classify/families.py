@@ -22,6 +22,17 @@ from __future__ import annotations
 import functools
 import re
 
+# a request for documentation of existing code: the algorithm or design it names is what the docs
+# describe, not work to do (local.py: the build verb + algorithmic object conjunction does not fire)
+DOC_REQUEST = (r"§ (?:make|write|add|create|generate|give|put)\b (?:please |me |a |an |the |some |short |brief |"
+               r"proper |missing |clear |good |inline |header )*(?:docstrings?|doc ?comments?|doc-comments?|"
+               r"comments?|documentation|docs)\b|§ document\b")
+# an ask for documentation that must say which algorithm (or design) the code uses: "make a docstring for
+# shortest_path, say which algorithm it is using" is documentation (fourth round)
+DOC_SUBJECT_SRC = (r"§ (?:make|write|add|create|generate|give|put|update)\b[^§]{0,40}\b(?:docstrings?|doc ?comments?|"
+                   r"doc-comments?|comments?|documentation|docs)\b[^§]{0,80}\b(?:say(?:s|ing)?|explain(?:s|ing)?|"
+                   r"describ\w*|mention\w*|stat(?:e|es|ing)|not(?:e|es|ing)) (?:which|what|how|why)\b")
+
 RULES_SRC: list[tuple[str, float, str]] = [
     # ---- lookups phrased as bare questions
     ("file_lookup", 2.5, r"\b(?:current branch|which branch|what branch|uncommitted|untracked|working tree|"
@@ -37,6 +48,8 @@ RULES_SRC: list[tuple[str, float, str]] = [
                          r"ci config|workflow|license|changelog|tests? folder)\b"),
     ("file_lookup", 2.0, r"\b(?:tell me|show me|give me) (?:which|what|the|a)\b"),
     ("file_lookup", 1.5, r"\b(?:print|show|cat|dump|paste) (?:it|them|that|its contents|the contents)\b"),
+    # ---- documentation that must say which algorithm or design the code uses is still documentation
+    ("docstring", 2.5, DOC_SUBJECT_SRC),
     # ---- search: "find all places", "give me the list"
     ("search", 2.5, r"\b(?:locate|find|list|show) (?:me )?(?:all|every) (?:the )?(?:places|spots|files|usages|"
                     r"call sites|occurrences|components|functions|handlers|classes|tests)\b|"
@@ -112,7 +125,7 @@ _BUILD_SRC = (r"§ (?:implement|write|add|code|create|build|make|use)\b|\bcould 
                     r"\bcan you (?:implement|write|add)\b|\bimplement (?:a|an|the)\b")
 # signs of an algorithm to invent rather than a known one to apply
 _NOVEL_SRC = (  # strong: an algorithm to invent, whatever else is said
-    r"\b(?:invent\w*|novel|devise|come up with|figure out how|work out how|design (?:an?|the) (?:\w+ )?"
+    r"\b(?:invent(?:s|ed|ing|ion)?\b|novel|devise|come up with|figure out how|work out how|design (?:an?|the) (?:\w+ )?"
     r"(?:algorithm|estimator|encoding|scheme|heuristic|index)|new algorithm|estimator|compact encoding|"
     r"beats? (?:\w+ )?(?:compression|the)|smallest set|minimal set|fewest|near[- ]duplicates?|doesn't load|"
     r"without loading|wildly different|unknown (?:job )?durations|pareto|provabl\w*)\b")

@@ -723,6 +723,7 @@ _ALGO_VERB_RE = _Lazy(r"§ (?:implement|design|devise|come up with|work out|deri
 _SCOPE_RE = _Lazy(rf"\b(?:{_SCOPE})\b")
 _CHANGE_RE = _Lazy(rf"\b(?:{_CHANGE_VERBS})\b")
 _PRESERVING_RE = _Lazy(families.PRESERVING)
+_DOC_REQUEST_RE = _Lazy(families.DOC_REQUEST)
 _FEATURE_VERB_RE = _Lazy(_FEATURE_VERBS)
 _FEATURE_NOUN_RE = _Lazy(_FEATURE_NOUNS)
 _YESNO_RE = _Lazy(r"§ (?:is|are|does|do|can|could|would|will|should|any|anything|am i|did i)\b")
@@ -796,7 +797,8 @@ def _score(split: _Split) -> tuple[dict[str, float], list[tuple[float, str, str]
         if split.paste_lines and _seen(_YESNO_RE, norm, seen, heads):
             scores["code_review"] += 1.5 * sw
             evidence.append((1.5 * sw, "code_review", "yes/no question about pasted code -> code_review"))
-        if _seen(_ALGO_RE, norm, seen, heads) and _seen(_ALGO_VERB_RE, norm, seen, heads):
+        if (_seen(_ALGO_RE, norm, seen, heads) and _seen(_ALGO_VERB_RE, norm, seen, heads)
+                and not _search(_DOC_REQUEST_RE, norm, heads)):
             scores["algorithm"] += 2.0 * sw
             evidence.append((2.0 * sw, "algorithm", "build/design verb + algorithmic object -> algorithm"))
     joined = " ".join(n for n, _ in normed)
