@@ -184,7 +184,7 @@ _State = tuple[str, bool, bool]  # (literal start so far, still exact, a word bo
 
 
 def _is_word_start_guard(op, av) -> bool:
-    """`\b`, or a `(?<!\w)` lookbehind: before a word character both mean "a word starts here"."""
+    r"""`\b`, or a `(?<!\w)` lookbehind: before a word character both mean "a word starts here"."""
     if op == _c.AT:
         return av == _c.AT_BOUNDARY
     if op == _c.ASSERT_NOT:
@@ -249,7 +249,7 @@ def _heads_items(items, k: int) -> set[_State] | None:
 
 
 def word_heads(pattern: str, flags: int = 0) -> frozenset[str] | None:
-    """Strings of 1-HEAD_LEN word characters such that every match of `pattern` starts at a word start
+    r"""Strings of 1-HEAD_LEN word characters such that every match of `pattern` starts at a word start
     (after `\b` or `(?<!\w)`) with one of them; None when the pattern gives no such guarantee.
     `text_heads(s)` lists the starts of the words of `s`, so a pattern whose heads are all absent
     from it cannot match (one set test instead of a search)."""
@@ -278,7 +278,7 @@ def word_heads(pattern: str, flags: int = 0) -> frozenset[str] | None:
 
 
 def text_heads(s: str) -> set[str]:
-    """The first 1 to HEAD_LEN characters of every word of `s` (words as `\b\w` sees them)."""
+    """The first 1 to HEAD_LEN characters of every word of `s` (words as the regex `\\b\\w` sees them)."""
     found = set(_TEXT_HEADS.findall(s))
     out = set(found)
     for k in range(HEAD_LEN - 1, 0, -1):
