@@ -2,7 +2,7 @@
 
     python benchmarks/classify.py                  # every part, human-readable, with the baseline
     python benchmarks/classify.py --json           # the same figures as JSON
-    python benchmarks/classify.py --part tune      # one part: holdout | blind2 | tune | old-eval | old-tune
+    python benchmarks/classify.py --part tune      # one part: holdout | blind2 | written-cf | tune | old-eval | old-tune
     python benchmarks/classify.py --part tune --errors   # misclassified items (refused for holdout, blind2)
     python benchmarks/classify.py --rules-only     # the rules without the learned model
     python benchmarks/classify.py --save-baseline  # record the current figures as the baseline
@@ -43,7 +43,7 @@ from tiercli.classify.local import classify, classify_rules  # noqa: E402
 from tiercli.taxonomy import DEFAULT_TASK_TIERS, LABELS, TASK_TYPES  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "classify_baseline.json"
-PARTS = ("holdout", "blind2", "tune", "old-eval", "old-tune")
+PARTS = ("holdout", "blind2", "written-cf", "tune", "old-eval", "old-tune")
 UNTOUCHED_PARTS = ("holdout", "blind2")  # aggregate figures only
 HYBRID_THRESHOLD = 0.6  # routing.hybrid_threshold's default (config.py)
 BINS = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001)
@@ -78,6 +78,8 @@ def load(part: str) -> list[corpus.Item]:
         return corpus.blind(part)
     if part == "blind2":
         return corpus.blind2()
+    if part == "written-cf":
+        return corpus.taxonomy_written()
     return corpus.old(part.removeprefix("old-"))
 
 

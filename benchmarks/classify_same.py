@@ -29,8 +29,8 @@ from tiercli.classify import corpus, local  # noqa: E402
 
 def texts() -> list[str]:
     items = corpus.training_items()
-    if any(it.source == "blind-holdout" for it in items):
-        raise SystemExit("refusing to use the blind holdout part")
+    if any(it.source in corpus.UNTOUCHED_SOURCES for it in items):
+        raise SystemExit("refusing to use an untouched part (the blind holdout or blind2)")
     base = [it.text for it in items]
     n = len(base)
     pairs = [base[i] + "\n\n" + base[(7 * i + 3) % n] for i in range(n)]

@@ -8,9 +8,9 @@
 - tests/data/blind2/corpus.jsonl: a second blind corpus, written the same way by two other writers in the
   fourth round of issue 15 and frozen before that round's changes were merged. All of it is untouched:
   no part is ever read item by item, trained or tuned on (`blind2()`, source "blind2").
-- tests/data/taxonomy_written/corpus_[C-F].jsonl: training prompts by four more writers briefed the same
-  way (taxonomy only), minus near-copies of any evaluation item (`taxonomy_written()`, source
-  "blind-written": weighted and calibrated like the blind tune part).
+- tests/data/taxonomy_written/corpus_[C-F].jsonl: prompts by four more writers briefed the same way
+  (taxonomy only), minus near-copies of any evaluation item (`taxonomy_written()`, source
+  "written-cf"): an evaluation part, not trained on (training on them was tried and dropped).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Item:
     text: str
     task_type: str
     label: str
-    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2 | blind-written | written
+    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2 | written-cf | written
     style: str = ""
 
 
@@ -81,8 +81,9 @@ def blind2(blind2_dir: Path = BLIND2) -> list[Item]:
 
 
 def taxonomy_written(folder: Path = TAXONOMY_WRITTEN) -> list[Item]:
-    """Training prompts written from the taxonomy alone by writers C-F (issue 15, fourth round)."""
-    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "blind-written", r.get("style", ""))
+    """Prompts written from the taxonomy alone by writers C-F (issue 15, fourth round): an evaluation
+    part (`benchmarks/classify.py --part written-cf`), not training data (their README says why)."""
+    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "written-cf", r.get("style", ""))
             for path in sorted(folder.glob("corpus_*.jsonl")) for r in _read(path)]
 
 
