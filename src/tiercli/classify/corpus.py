@@ -26,7 +26,7 @@ BLIND = DATA / "blind"
 BLIND_FILES = ("corpus.jsonl", "claude_code.jsonl")
 BLIND2 = DATA / "blind2"
 TAXONOMY_WRITTEN = DATA / "taxonomy_written"
-UNTOUCHED_SOURCES = frozenset({"blind-holdout", "blind2"})  # measured only, never trained or tuned on
+UNTOUCHED_SOURCES = frozenset({"blind-holdout", "blind2", "written-cf-holdout"})  # measured only, never trained or tuned on
 SPLIT_SALT = "tiercli-blind-split-v1:"
 TUNE_PERCENT = 60
 WRITTEN_FILE = "tasks_families_written.jsonl"
@@ -38,7 +38,7 @@ class Item:
     text: str
     task_type: str
     label: str
-    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2 | written-cf | written
+    source: str  # old-tune | old-eval | blind-tune | blind-holdout | blind2 | written-cf | written-cf-holdout | written
     style: str = ""
 
 
@@ -80,11 +80,19 @@ def blind2(blind2_dir: Path = BLIND2) -> list[Item]:
     return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "blind2", r.get("style", "")) for r in _read(path)]
 
 
-def taxonomy_written(folder: Path = TAXONOMY_WRITTEN) -> list[Item]:
-    """Prompts written from the taxonomy alone by writers C-F (issue 15, fourth round): an evaluation
-    part (`benchmarks/classify.py --part written-cf`), not training data (their README says why)."""
-    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "written-cf", r.get("style", ""))
-            for path in sorted(folder.glob("corpus_*.jsonl")) for r in _read(path)]
+def taxonomy_written(part: str | None = None, folder: Path = TAXONOMY_WRITTEN) -> list[Item]:
+    """Prompts written from the taxonomy alone by writers C-F (issue 15, fourth round): evaluation, not
+    training data (their README says why). Split by the same hash as the blind corpus: 'tune' (rules
+    may be tuned on its misses) and 'holdout' (untouched, aggregate figures only); None: both."""
+    items = []
+    for path in sorted(folder.glob("corpus_*.jsonl")):
+        for r in _read(path):
+            rid = str(r["id"])
+            half = blind_part(rid)
+            if part is None or half == part:
+                source = "written-cf" if half == "tune" else "written-cf-holdout"
+                items.append(Item(rid, r["text"], r["task_type"], r["label"], source, r.get("style", "")))
+    return items
 
 
 def written(data: Path = DATA) -> list[Item]:
