@@ -51,6 +51,12 @@ def test_a_pasted_command_is_typed_by_the_command(text, task_type):
     assert c.task_type == task_type and any("shell command" in r for r in c.reasons)
 
 
+@pytest.mark.parametrize("text", ["which of those files import lodash directly?", "which one is faster here?",
+                                  "git status?"])
+def test_an_english_word_or_a_question_is_not_a_pasted_command(text):
+    assert not any("shell command" in r for r in classify_rules(text).reasons)
+
+
 def test_a_command_followed_by_a_real_ask_is_not_a_lookup():
     text = ("kubectl top pods -A --sort-by=memory | head -20\n\nevery service's memory grows until OOM after we added "
             "the sidecar mesh. figure out what's going on across the fleet and what we should change at the platform "
@@ -110,3 +116,43 @@ def test_inventory_is_not_invent():
     assert lookup.label == "LOW"
     invent = classify_rules("invent a scheme to estimate distinct visitors per page in bounded memory")
     assert any("algorithm to invent" in r for r in invent.reasons)
+
+
+# fifth round (writers C-F's tune half): the lead's own examples of each family, not the corpus's
+@pytest.mark.parametrize(
+    ("text", "task_type"),
+    [
+        # a question after one fact is a lookup, whatever domain word it holds
+        ("Which index type does migration 0017 create on the orders table?", "file_lookup"),
+        ("what's the partition key for the audit_log table according to the schema?", "file_lookup"),
+        # counting or narrowing a search is still a search; "list them only" wants the places
+        ("which of those files import lodash directly?", "search"),
+        ("I'm about to rename this helper. Which callers across the repo would need changing? list them only, "
+         "I'll do the edits.", "search"),
+        # formatting asked in another language, and mechanical layout edits
+        ("Formatea el archivo `settings.py` con sangría de 4 espacios.", "reformat"),
+        ("put the chained builder calls in app/Query.java onto separate lines, one call per line", "reformat"),
+        # a rename or swap through the whole app, all environments, or a language's code is cross-file work
+        ("rename the Invoice model to Bill throughout the whole Django app, migrations and templates included",
+         "cross_refactor"),
+        ("rename the terraform workspace modules and move their state with moved blocks across all environments",
+         "cross_refactor"),
+        ("make all the C code use our arena allocator instead of malloc/free", "cross_refactor"),
+        ("sostituisci `urllib` con `requests` in tutti i servizi del repository", "cross_refactor"),
+        ("We need to split the `shared` package into `shared-models`, `shared-io` and `shared-cli` packages.",
+         "cross_refactor"),
+        # HIGH asks in other languages
+        ("Necesitamos un algoritmo nuevo para agrupar pedidos por ruta minimizando la distancia total.", "algorithm"),
+        ("Sollen wir einen Monolithen behalten oder Microservices bauen? Bitte Vor- und Nachteile und eine Empfehlung.",
+         "architecture"),
+    ],
+)
+def test_fifth_round_families(text, task_type):
+    assert classify_rules(text).task_type == task_type
+
+
+def test_an_approximate_count_is_a_count_not_an_identifier():
+    from tiercli.classify.local import _normalise
+
+    assert "about 120 components" in _normalise("this touches ~120 components")
+    assert "about 40" in _normalise("(~40 files)")

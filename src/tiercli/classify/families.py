@@ -47,10 +47,24 @@ RULES_SRC: list[tuple[str, float, str]] = [
                          r"(?:\w+ )?(?:xid|dockerfile|makefile|readme|file|config|folder|directory|"
                          r"ci config|workflow|license|changelog|tests? folder)\b"),
     ("file_lookup", 2.0, r"\b(?:tell me|show me|give me) (?:which|what|the|a)\b"),
+    # a one-sentence question after one fact ("which extension does migration 0042 enable?", "what's the
+    # sharding key for the events table?", "find the constant and quote it"): a lookup, whatever the
+    # domain word in it (fifth round, writers C-F's tune half)
+    # (singular verbs only: "which files are ..." is a search)
+    ("file_lookup", 2.5, r"§ which (?:[\w-]+ ){1,3}(?:does|did|is|was)\b[^§?]{0,60}\?|"
+                         r"\bwhat(?:'s| is| are) the (?:[\w-]+ ){0,2}(?:key|keys|threshold|constant|timeout|limit|"
+                         r"name|url|path|flag|value|version|port|prefix|suffix|setting)\b[^§?]{0,60}\?|"
+                         r"\b(?:quote (?:it|them|the \w+)|according to the \w+)\b"),
     ("file_lookup", 1.5, r"\b(?:print|show|cat|dump|paste) (?:it|them|that|its contents|the contents)\b"),
     # ---- documentation that must say which algorithm or design the code uses is still documentation
     ("docstring", 2.5, DOC_SUBJECT_SRC),
     # ---- search: "find all places", "give me the list"
+    # "list them only, I'll do the edits": the user wants the places, not the change
+    ("search", 3.0, r"\b(?:list them only|only list them|just list them|(?:i'll|i will|we'll|we will) do the "
+                    r"(?:edits|changes|rest|refactor)|don'?t (?:change|edit|touch) anything|no edits)\b"),
+    ("search", 2.5, r"\bwhich of (?:those|these|the|them)\b(?: \w+)? (?:files|modules|components|tests|places|"
+                    r"functions|classes|ones)\b|\b(?:break|split) (?:that|the|this) (?:count|number|list) down\b|"
+                    r"\bsearch\w* (?:the )?(?:whole |entire )?(?:repo|repository|codebase|code ?base|project) for\b"),
     ("search", 2.5, r"\b(?:locate|find|list|show) (?:me )?(?:all|every) (?:the )?(?:places|spots|files|usages|"
                     r"call sites|occurrences|components|functions|handlers|classes|tests)\b|"
                     r"\bgive me the list\b|\bwhich ones? (?:contain|use|call|import|reference)\b"),
@@ -58,10 +72,22 @@ RULES_SRC: list[tuple[str, float, str]] = [
     ("feature", 1.5, r"§ (?:replace|swap|switch|move|debounce|throttle|memoi[sz]e|paginate|stream|cache|persist|"
                      r"validate|sanitize|batch|deduplicate|dedupe|lazy[- ]load|prefetch|preload)\b"),
     # ---- reformat across many files is still reformat
+    # formatting asked in other languages (Spanish, Portuguese, French, German)
+    ("reformat", 3.5, r"\b(?:formatea\w*|formatear|formate|formatar|formater|formatiere\w*|sangr[ií]a|"
+                      r"indentaci[oó]n|einr[uü]ckung)\b"),
+    ("reformat", 2.5, r"\b(?:upper|lower)casing\b|\bone \w+ per line\b|\bonto (?:separate|their own|multiple) lines\b|"
+                      r"\bwithout touching (?:the )?(?:identifiers|names|logic|behaviou?r)\b"),
     ("reformat", 3.0, r"\b(?:editorconfig|type-only imports?|unused (?:imports?|vars?|variables|locals)|"
                       r"nounusedlocals|spotless\w*|alphabeti[sz]e\w*|re-?indent\w*|hungarian notation|"
                       r"no runtime change|behaviou?r (?:must|should) stay|output (?:must|should) stay|"
                       r"versions must stay|purely mechanical|mechanical change)\b"),
+    # ---- HIGH asks written in other languages: an algorithm to devise, a design to weigh (fifth round)
+    ("algorithm", 3.0, r"\b(?:algoritmos?|algorithmus|algorithmen|algorithme|algorytm\w*|алгоритм\w*|"
+                       r"neues verfahren|nuevo m[eé]todo|m[eé]todo propio)\b|算法|アルゴリズム"),
+    ("architecture", 3.0, r"\b(?:arquitectura|arquitetura|architektur|architettura|ventajas y desventajas|pros y contras|"
+                          r"vor- und nachteile|vor und nachteile|avantages et inconv[eé]nients|vantaggi e svantaggi|"
+                          r"pr[oó]s e contras|qu[eé] estructura|welche architektur|mandantenf[aä]hig\w*|"
+                          r"una recomendaci[oó]n|eine empfehlung|une recommandation)\b|架构|アーキテクチャ"),
     # ---- HIGH: distributed consistency, whatever the verb
     ("architecture", 2.5, r"\b(?:exactly[- ]once|at[- ]least[- ]once|split[- ]brain|network partition|"
                           r"(?:replicas?|nodes) (?:disagree|diverge)|anti-entropy|conflict resolution|quorum|"
@@ -94,11 +120,21 @@ RULES_SRC: list[tuple[str, float, str]] = [
                             r"(?:the )?whole (?:workspace|stack|sdk|fleet)|"
                             r"(?:schema|database|db|tables?)\b[^§]{0,60}\b(?:services?|api|clients?|frontend|"
                             r"mobile app|react app|web client|sdks?|backend|events)|"
-                            r"\b(?:around|about|over|~) ?\d+ (?:components?|files|modules|crates|services|tables|repos|"
+                            r"\b(?:around|about|over|some|roughly) \d+ (?:components?|files|modules|crates|services|tables|repos|places|"
+                            r"(?:\w+ )?reads|usages|"
                             r"packages|call sites|endpoints)|(?:all|whole|entire) (?:the )?project|"
                             r"god[- ]module|monorepo|every (?:caller|consumer|client)|fix all (?:the )?imports|"
                             r"all the code (?:which|that) uses?|(?:all|every) (?:the )?code (?:that|which) "
                             r"(?:reads|writes|uses))\b"),
+    # a package split into several, or all of one language's code changed (fifth round)
+    ("cross_refactor", 2.5, r"\b(?:split\w*|break\w*|carv\w*) [^§]{0,40}\binto [^§]{0,60}\b(?:crates|packages|"
+                            r"services|libraries|microservices)\b|"
+                            r"\b(?:make|switch|move|convert|port|change) all (?:the |our )?(?:[\w+#]+ )?code\b"),
+    # the same in other languages (Italian, Spanish, Portuguese, German, French)
+    ("cross_refactor", 3.0, r"\b(?:in tutti i|in tutte le|en todos los|en todas las|em todos os|em todas as|in allen|"
+                            r"dans tous les|dans toutes les) (?:\w+ ){0,2}(?:microservizi|servizi|moduli|file|servicios|"
+                            r"microservicios|m[oó]dulos|archivos|servi[cç]os|microsservi[cç]os|arquivos|diensten|"
+                            r"services|modulen|dateien|microservices|modules|fichiers|paketen|paquetes|pacotes)\b"),
     # a whole service moved to another concurrency model
     ("cross_refactor", 3.0, r"\bfrom (?:threads?|threading|thread pools?|callbacks|sync\w*|blocking(?: \w+)?|gevent|"
                             r"eventlet|processes) to (?:asyncio|async\w*|tokio|coroutines|goroutines|actors?|"
@@ -143,7 +179,9 @@ _LOOKUP_CMD_SRC = (
     r"npm\s+(?:ls|list|view|outdated)|pnpm\s+(?:ls|list)|yarn\s+(?:list|why)|pip\s+(?:show|list|freeze)|"
     r"cargo\s+(?:tree|metadata)|go\s+(?:list|version|env)|python3?\s+--version|node\s+-v|"
     r"kubectl\s+(?:get|describe|logs|top)|docker\s+(?:ps|images|inspect)|helm\s+(?:list|get)|"
-    r"terraform\s+(?:show|state list|output)|uname|whoami|lsof|ps)\b")
+    r"terraform\s+(?:show|state list|output)|uname|whoami|lsof|ps)\b"
+    # English words that are also commands ("which of those files ...", "file a bug"): not a command
+    r"(?!\s+(?:of|is|are|was|were|the|a|an|one|ones|do|does|did|should|would|could|can|way|to|for|and|or|in|on)\b)")
 _SEARCH_CMD_SRC = (r"^\s*(?:\$\s*)?(?:rg|grep|egrep|ag|ack|git\s+grep|fd|find\s+\S+\s+-(?:i?name|type)|"
                          r"locate)\b")
 _FORMAT_CMD_SRC = (r"^\s*(?:\$\s*)?(?:cargo\s+fmt|gofmt|go\s+fmt|black|isort|ruff\s+(?:format|check\s+--fix)|"
@@ -172,7 +210,7 @@ def extra_evidence(text: str, joined: str) -> list[tuple[float, str, str]]:
         rest_words = sum(len(ln.split()) for ln in lines[1:])
         if rest_words <= 12:
             for cmd, t in (("format_cmd", "reformat"), ("search_cmd", "search"), ("lookup_cmd", "file_lookup")):
-                if rx[cmd].match(first):
+                if rx[cmd].match(first) and not first.rstrip().endswith("?"):  # a question is not a command
                     out.append((5.0, t, f"shell command pasted as the task -> {t}"))
                     break
     textbook, novel = rx["textbook"].search(joined), rx["novel"].search(joined)

@@ -378,7 +378,11 @@ def _path_token(m: re.Match) -> str:
     return " xid "
 
 
+_APPROX = _Lazy(r"(?<![\w~])[~≈] ?(?=\d)")  # "~120 components": a count, not an identifier
+
+
 def _strip_identifiers(s: str) -> str:
+    s = _sub(_APPROX, " about ", s)
     s = _sub(_BIGO, " bigo ", s)
     s = _sub(_EXC_NAME, " exceptionname ", s)
     s = _sub(_BACKTICK, " xid ", s)
@@ -468,8 +472,9 @@ _ALGO_NOUNS = (
 _SCOPE = (
     r"everywhere|across (?:the |all |our |every |both )?(?:whole |entire )?(?:[\w']+ ){0,2}(?:codebase|code base|"
     r"repo|repos|repositories|services|modules|packages|app|monorepo|project|frontend|backend|teams)|"
-    r"(?:the )?whole (?:codebase|code base|app|frontend|backend|repo|project|monorepo)|"
-    r"entire (?:codebase|code base|app|repo|project|frontend|backend)|"
+    r"(?:the )?whole (?:[\w.]+ )?(?:codebase|code base|app|frontend|backend|repo|project|monorepo)|"
+    r"entire (?:[\w.]+ )?(?:codebase|code base|app|repo|project|frontend|backend)|"
+    r"across all (?:of (?:the |our )?[\w./-]+|(?:\w+ )?environments|(?:\w+ )?envs)|"
     r"(?:all|every) (?:the |our |of the )?(?:services?|modules?|repos?|repositories|packages?|callers?|call sites|"
     r"imports?|node services|components|test classes|our repos)|in all (?:\w+ )?(?:services|modules|repos)|"
     r"\d+ (?:modules|files|call sites|services|repos|repositories|packages|components)|all (?:our|the) repos|"
@@ -485,7 +490,7 @@ _SCOPE = (
 _CHANGE_VERBS = (
     r"migrat\w*|renam\w*|replac\w*|mov(?:e|ing)|convert\w*|refactor\w*|restructur\w*|unify|extract\w*|split\w*|"
     r"upgrad\w*|switch\w*|port|update every|change (?:the |all )|move from|finish the|swap\w*|drop\w*|get rid of|"
-    r"distribut\w*|rewrit\w*|chang\w*"
+    r"distribut\w*|rewrit\w*|chang\w*|get (?:us |me |them |it )?off|onto"
 )
 
 _FEATURE_VERBS = (r"§ (?:add|implement|support|create|build|make|let|allow|enable|introduce|expose|integrate|"
