@@ -90,3 +90,13 @@ def test_the_second_blind_corpus_is_the_frozen_one():
     assert recorded, "the README must record the frozen file's hash"
     assert hashlib.sha256((DATA / "blind2" / "corpus.jsonl").read_bytes()).hexdigest() == recorded[1]
     assert len(corpus.blind2()) == 582
+
+
+def test_writers_c_to_f_are_evaluation_only_and_their_holdout_half_untouched():
+    """Writers C-F's prompts are not training data; their holdout half is untouched like blind2."""
+    every = corpus.taxonomy_written()
+    tune, holdout = corpus.taxonomy_written("tune"), corpus.taxonomy_written("holdout")
+    assert len(every) == len(tune) + len(holdout) == 1028 and tune and holdout
+    assert {it.source for it in holdout} == {"written-cf-holdout"} <= corpus.UNTOUCHED_SOURCES
+    assert {it.source for it in tune} == {"written-cf"}
+    assert not {it.text for it in corpus.training_items()} & {it.text for it in every}
