@@ -22,7 +22,7 @@ def test_required_substrings_of_simple_patterns():
 def test_every_match_contains_a_required_substring():
     """Checked on the normalised instructions of the tune corpora: no rule ever matches text that
     lacks all of its required substrings, for every regex the rules use."""
-    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    rules = local.all_lazies()
     segments = []
     for it in corpus.old("tune") + corpus.blind("tune"):
         segments += [n for n, _ in local.analyse(it.text).normed if n]
@@ -40,7 +40,7 @@ def test_every_match_contains_a_required_substring():
 
 def _decisions_without(attribute: str) -> tuple[list, list]:
     """Every tune-part decision with each rule's prefilter `attribute` as shipped, and with it off (None)."""
-    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    rules = local.all_lazies()
     texts = [it.text for it in corpus.blind("tune")]
     with_it = [local.classify(t) for t in texts]
     saved = [(rx, getattr(rx, attribute)) for rx in rules]
@@ -90,7 +90,7 @@ def test_word_heads_of_simple_patterns():
 
 
 def test_every_match_starts_a_word_with_one_of_its_heads():
-    rules = [rx for _, _, rx in local._RULES] + [v for v in vars(local).values() if isinstance(v, local._Lazy)]
+    rules = local.all_lazies()
     segments = []
     for it in corpus.old("tune") + corpus.blind("tune"):
         segments += [n for n, _ in local.analyse(it.text).normed if n]
