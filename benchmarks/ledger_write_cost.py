@@ -108,6 +108,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=2000, help="gateway calls written")
     ap.add_argument("--base", type=int, default=50_000, help="calls in the ledger before the gateway's")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--only", choices=["import", "gateway"], help="measure only these rows")
     args = ap.parse_args()
     samples = next((p for p in DEFAULT_SAMPLES if p.is_dir()), None)
     if samples is None:
@@ -115,19 +116,23 @@ def main() -> int:
         return 2
     print(f"schema {SCHEMA_VERSION} ({Path(sys.modules['tiercli'].__file__).parent})")
     with tempfile.TemporaryDirectory(prefix="tier-bench-ledger-write-") as tmp:
-        logs = Path(tmp) / "projects"
-        generate(samples, logs, int(args.mb * 1_000_000))
-        rows, _ = parse_claude_code([logs])
+        rows: list[dict] = []
+        if args.only != "gateway":
+            logs = Path(tmp) / "projects"
+            generate(samples, logs, int(args.mb * 1_000_000))
+            rows, _ = parse_claude_code([logs])
         for _ in range(args.repeat):
-            cpu, wall = import_rows(Path(tmp), rows, into_bigger=True)
-            print(f"import row, into a bigger ledger ({len(rows):,} rows)    CPU {cpu * 1e6:6.1f} us/row  "
-                  f"wall {wall * 1e6:6.1f} us", flush=True)
-            cpu, wall = import_rows(Path(tmp), rows, into_bigger=False)
-            print(f"import row, first import ({len(rows):,} rows)            CPU {cpu * 1e6:6.1f} us/row  "
-                  f"wall {wall * 1e6:6.1f} us", flush=True)
-            cpu, wall = gateway_rows(Path(tmp), args.calls, args.base)
-            print(f"gateway call, pending + settle ({args.calls:,} calls)     CPU {cpu * 1e6:6.1f} us/call "
-                  f"wall {wall * 1e6:6.1f} us", flush=True)
+            if args.only != "gateway":
+                cpu, wall = import_rows(Path(tmp), rows, into_bigger=True)
+                print(f"import row, into a bigger ledger ({len(rows):,} rows)    CPU {cpu * 1e6:6.1f} us/row  "
+                      f"wall {wall * 1e6:6.1f} us", flush=True)
+                cpu, wall = import_rows(Path(tmp), rows, into_bigger=False)
+                print(f"import row, first import ({len(rows):,} rows)            CPU {cpu * 1e6:6.1f} us/row  "
+                      f"wall {wall * 1e6:6.1f} us", flush=True)
+            if args.only != "import":
+                cpu, wall = gateway_rows(Path(tmp), args.calls, args.base)
+                print(f"gateway call, pending + settle ({args.calls:,} calls)     CPU {cpu * 1e6:6.1f} us/call "
+                      f"wall {wall * 1e6:6.1f} us", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}")
     return 0
 
