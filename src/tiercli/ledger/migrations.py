@@ -124,19 +124,22 @@ V6_INDEXES = [
 # pairs of routed calls (kind main) that more than one task shares: retry_candidates, kept by triggers
 # in the same transaction as every insert, update and delete of calls (PostgreSQL: pg_schema.V7, the
 # same semantics). A retry needs two tasks with the same pair, so the search over these pairs finds
-# exactly what the search over every call found, in any window or filter. Existence checks (NOT
-# EXISTS, EXISTS), never counts: a count kept by triggers would race under PostgreSQL's concurrent
-# writers. Each pair's calls are found through ix_calls_session_prompt.
+# exactly what the search over every call found, in any window or filter. Existence checks, never
+# counts: a count kept by triggers would race under PostgreSQL's concurrent writers. Each pair's
+# calls are found through ix_calls_session_prompt.
 _RETRY_KEY = "{r}.kind = 'main' AND {r}.session IS NOT NULL AND {r}.prompt_hash IS NOT NULL"
 _SAME_PAIR = "{a}.session = {r}.session AND {a}.prompt_hash = {r}.prompt_hash AND {a}.kind = 'main'"
 _TASK = "COALESCE({a}.task_id, {a}.id)"
-# add the row's pair when another task of the pair exists (and the pair is not there yet)
+# Add the row's pair when another task of the pair exists (and the pair is not there yet). While a
+# pair is absent, all its other rows are one task's (these triggers add it as soon as a second task
+# comes, and remove it only when one task is left), so one other row tells: an agent task of
+# hundreds of steps, each repeating the instruction, costs one row read a step, not hundreds.
 RETRY_ADD = (
     "INSERT INTO retry_candidates (session, prompt_hash) SELECT {r}.session, {r}.prompt_hash "
     f"WHERE {_RETRY_KEY} AND NOT EXISTS (SELECT 1 FROM retry_candidates AS k "
     "WHERE k.session = {r}.session AND k.prompt_hash = {r}.prompt_hash) "
-    f"AND EXISTS (SELECT 1 FROM calls AS c WHERE {_SAME_PAIR.format(a='c', r='{r}')} "
-    f"AND {_TASK.format(a='c')} <> {_TASK.format(a='{r}')}) ON CONFLICT DO NOTHING"
+    f"AND (SELECT {_TASK.format(a='c')} FROM calls AS c WHERE {_SAME_PAIR.format(a='c', r='{r}')} "
+    f"AND c.id <> {{r}}.id LIMIT 1) <> {_TASK.format(a='{r}')} ON CONFLICT DO NOTHING"
 )
 # remove the row's pair when no two tasks share it any more (the row deleted, or moved off the pair)
 RETRY_REMOVE = (
