@@ -52,7 +52,7 @@ def run(tmp: Path, rows, label: str, drop=(), v4: bool = False, built_after: boo
     raw = led._raw
     assert raw is not None
     for ix in drop:
-        raw.execute(f"DROP INDEX {ix}")
+        raw.execute(f"DROP INDEX IF EXISTS {ix}")  # IF EXISTS: schema 7 has no prompt_hash/task_id index
     if v4:
         for stmt in V4_INDEXES:
             raw.execute(stmt)

@@ -8,8 +8,8 @@ bench-out/results.json (harness.record).
 The calls are benchmarks/report.py's (the same generator, seed and prompt texts): its SQLite ledger
 (reused from --dir when present), and COPY of the same rows into a database of a PostgreSQL server
 started like the test suite's (tests/pgserver.py: Debian's binaries, 127.0.0.1, fsync off). The load
-runs with session_replication_role = replica (no per-row spend trigger), then fills spend_days and
-spend_user_days as the migration would, and runs ANALYZE (autovacuum does the same on a real server
+runs with session_replication_role = replica (no per-row trigger), then fills spend_days and
+retry_candidates (migrations.V7_FILL) as the migrations would, and runs ANALYZE (autovacuum does the same on a real server
 a minute after such a load). The server's own CPU is not in the CPU note (it is not a child).
 """
 
@@ -37,6 +37,7 @@ def load_postgresql(url: str, n: int, prompt_chars: int) -> float:
     import psycopg
 
     from tiercli.ledger import open_ledger
+    from tiercli.ledger.migrations import V7_FILL
     from tiercli.ledger.pg_schema import SPEND
 
     open_ledger(url).close()  # the schema, indexes and triggers of the real thing
@@ -56,6 +57,7 @@ def load_postgresql(url: str, n: int, prompt_chars: int) -> float:
         conn.execute("SET session_replication_role = origin")
         conn.execute(f"INSERT INTO spend_days (day, usd) SELECT tier_day(started_at), SUM({SPEND.format(r='calls')}) "
                      "FROM calls GROUP BY 1 ON CONFLICT (day) DO UPDATE SET usd = EXCLUDED.usd")
+        conn.execute(V7_FILL)  # the retry pairs the insert trigger would have kept (schema 7)
         conn.execute("ANALYZE calls")
         conn.execute("ANALYZE feedback")
     return time.perf_counter() - t0

@@ -103,8 +103,7 @@ def test_first_import_builds_indexes_afterwards_and_the_schema_is_unchanged(tmp_
     conn = sqlite3.connect(tmp_path / "a.db")
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     # the indexes answer what the table holds (each one read on its own by the planner)
-    for name, cols in [("ix_calls_started_at", "started_at"), ("ix_calls_task_id", "task_id"),
-                       ("ix_calls_prompt_hash", "prompt_hash")]:
+    for name, cols in [("ix_calls_started_at", "started_at"), ("ix_calls_session_prompt", "session")]:
         got = conn.execute(f"SELECT {cols} FROM calls INDEXED BY {name} WHERE {cols} IS NOT NULL ORDER BY 1").fetchall()
         assert got == sorted((r[cols],) for r in rows if r[cols] is not None)
     conn.close()

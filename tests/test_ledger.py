@@ -148,6 +148,9 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     with Ledger(path) as ledger:
         ledger.upsert_call({"id": "kept", "started_at": 1.0, "status": "ok", "cost_usd": 0.5})
     raw = sqlite3.connect(path)  # turn it back into what tier 0.1 with schema 1 wrote
+    for trigger in ("calls_retry_insert", "calls_retry_update", "calls_retry_delete"):  # migration 7
+        raw.execute(f"DROP TRIGGER {trigger}")
+    raw.execute("DROP TABLE retry_candidates")
     for trigger in ("calls_user_spend_insert", "calls_user_spend_update", "calls_user_spend_delete"):
         raw.execute(f"DROP TRIGGER {trigger}")
     for table in ("spend_user_days", "users", "ledger_leases"):
@@ -162,7 +165,6 @@ def test_a_v1_ledger_is_migrated_in_place(tmp_path):
     raw.execute("DROP TABLE spend_days")
     raw.execute("ALTER TABLE calls DROP COLUMN reserved_usd")
     raw.execute("ALTER TABLE calls DROP COLUMN check_passed")
-    raw.execute("DROP INDEX ix_calls_task_id")
     raw.execute("DROP INDEX ix_calls_pending")
     for column in ("task_id", "owner_pid", "owner_started"):
         raw.execute(f"ALTER TABLE calls DROP COLUMN {column}")

@@ -158,13 +158,12 @@ def _plan(ledger: Ledger, sql: str, params: list) -> str:
     ("SELECT * FROM calls WHERE task_type = ? ORDER BY started_at DESC, id LIMIT 20", ["x"], "ix_calls_started_at"),
     # tier log CALL_ID: the calls it caused (classifier, compaction, replays)
     ("SELECT id FROM calls WHERE parent_id = ? ORDER BY started_at, id", ["p"], "ix_calls_parent_id"),
-    # the report's retried-prompt pass (queries.task_retries)
-    ("SELECT prompt_hash FROM calls WHERE prompt_hash IS NOT NULL GROUP BY prompt_hash HAVING COUNT(*) > 1", [],
-     "ix_calls_prompt_hash"),
+    # the report's retried-prompt pass (queries.task_retries): the calls of retry_candidates' pairs
+    ("SELECT c.id FROM retry_candidates AS r CROSS JOIN calls AS c ON c.session = r.session "
+     "AND c.prompt_hash = r.prompt_hash", [], "ix_calls_session_prompt"),
     # imports' dedup (import_queries.known_call_keys)
     ("SELECT external_id FROM calls WHERE external_id IN (?, ?)", ["a", "b"], "ix_calls_external_id"),
-    # the report's per-task view; recovery of pending rows; team figures per user
-    ("SELECT * FROM calls WHERE task_id = ?", ["t"], "ix_calls_task_id"),
+    # recovery of pending rows; team figures per user (--user U: partial, `=` implies IS NOT NULL)
     ("SELECT id FROM calls WHERE status = 'pending'", [], "ix_calls_pending"),
     ("SELECT COUNT(*) FROM calls WHERE user_id = ?", ["u"], "ix_calls_user_id"),
 ])

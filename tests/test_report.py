@@ -471,7 +471,7 @@ def test_bad_windows_are_usage_errors(ledger, config):
 
 def test_narrow_and_wide_window_strategies_give_the_same_answer(ledger, config):
     # narrow: the window's range of ix_calls_started_at and a window function for retries;
-    # wide: ix_calls_status for errors and the repeated prompt hashes of ix_calls_prompt_hash
+    # wide: the calls of retry_candidates' pairs (schema 7), read through ix_calls_session_prompt
     for kw in ({}, {"since": T0 + 50}, {"until": T0 + 300}, {"since": T0 + 3000, "until": T0 + DAY + 900},
                {"session": "s1"}, {"session": "s2", "since": T0}):
         assert _report(ledger, config, _narrow_threshold=0, **kw) == _report(ledger, config, _narrow_threshold=10**9, **kw)

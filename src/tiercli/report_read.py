@@ -20,7 +20,7 @@ from tiercli.ledger import view_queries
 ROUTED_KIND = "main"
 # Retries in a window of up to this many calls, or 1/8 of the ledger, are found by a window function
 # over the window's calls (read through their range of ix_calls_started_at); in a wider one, among
-# the repeated prompt hashes read off ix_calls_prompt_hash (a pass over that index, no sort).
+# the calls of retry_candidates' pairs (migration 7: the pairs two tasks share, kept by triggers).
 # Measured on 100k- and 1M-call ledgers, the crossover lies between 1/10 and 1/5 of the ledger.
 _NARROW_MIN_CALLS = 5_000
 _NARROW_FRACTION = 8

@@ -40,7 +40,7 @@ from tiercli.ledger.migrations import (  # noqa: F401 (re-exported: the report's
 )
 from tiercli.ledger.users import UsersMixin
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 ORPHAN_AGE_S = 3600  # a pending row with no owner (tier before schema 3): no call lasts an hour
@@ -52,6 +52,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (4, "team mode: users table, calls.user_id, calls.owner_host, spend_user_days kept by triggers, ledger_leases"),
     (5, "indexes that earn their keep (six dropped); imported calls' spend added per day by the import"),
     (6, "report: partial indexes over `tier run` attempts and compaction calls"),
+    (7, "retry_candidates kept by triggers (the report's retries search); ix_calls_prompt_hash and "
+        "ix_calls_task_id dropped; parent_id, user_id and external_id indexes partial (IS NOT NULL)"),
 ]
 # page cache while an import writes (SQLite's default is 2 MiB): the indexes' pages stay in memory
 # (85 -> 74 us a row at 50 MB of logs)

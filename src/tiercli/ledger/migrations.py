@@ -1,4 +1,4 @@
-"""The SQLite ledger's schema steps (migrations 1-6), applied in order on the sqlite3 connection inside
+"""The SQLite ledger's schema steps (migrations 1-7), applied in order on the sqlite3 connection inside
 one BEGIN IMMEDIATE transaction by Ledger._migrate, each recorded in schema_migrations. Every step
 tolerates a table made by an older tier (columns added only when missing). No SQLAlchemy: the
 tables' DDL is in sqlite_schema.py."""
@@ -120,6 +120,75 @@ V6_INDEXES = [
 ]
 
 
+# Migration 7: the report's retries search (queries.task_retries) reads only the (session, prompt_hash)
+# pairs of routed calls (kind main) that more than one task shares: retry_candidates, kept by triggers
+# in the same transaction as every insert, update and delete of calls (PostgreSQL: pg_schema.V7, the
+# same semantics). A retry needs two tasks with the same pair, so the search over these pairs finds
+# exactly what the search over every call found, in any window or filter. Existence checks, never
+# counts: a count kept by triggers would race under PostgreSQL's concurrent writers. Each pair's
+# calls are found through ix_calls_session_prompt.
+_RETRY_KEY = "{r}.kind = 'main' AND {r}.session IS NOT NULL AND {r}.prompt_hash IS NOT NULL"
+_SAME_PAIR = "{a}.session = {r}.session AND {a}.prompt_hash = {r}.prompt_hash AND {a}.kind = 'main'"
+_TASK = "COALESCE({a}.task_id, {a}.id)"
+# Add the row's pair when another task of the pair exists (and the pair is not there yet). While a
+# pair is absent, all its other rows are one task's (these triggers add it as soon as a second task
+# comes, and remove it only when one task is left), so one other row tells: an agent task of
+# hundreds of steps, each repeating the instruction, costs one row read a step, not hundreds.
+RETRY_ADD = (
+    "INSERT INTO retry_candidates (session, prompt_hash) SELECT {r}.session, {r}.prompt_hash "
+    f"WHERE {_RETRY_KEY} AND NOT EXISTS (SELECT 1 FROM retry_candidates AS k "
+    "WHERE k.session = {r}.session AND k.prompt_hash = {r}.prompt_hash) "
+    f"AND (SELECT {_TASK.format(a='c')} FROM calls AS c WHERE {_SAME_PAIR.format(a='c', r='{r}')} "
+    f"AND c.id <> {{r}}.id LIMIT 1) <> {_TASK.format(a='{r}')} ON CONFLICT DO NOTHING"
+)
+# remove the row's pair when no two tasks share it any more (the row deleted, or moved off the pair)
+RETRY_REMOVE = (
+    "DELETE FROM retry_candidates WHERE session = {r}.session AND prompt_hash = {r}.prompt_hash "
+    f"AND NOT EXISTS (SELECT 1 FROM calls AS c WHERE {_SAME_PAIR.format(a='c', r='{r}')} AND {_TASK.format(a='c')} <> "
+    f"(SELECT {_TASK.format(a='d')} FROM calls AS d WHERE {_SAME_PAIR.format(a='d', r='{r}')} LIMIT 1))"
+)
+_RETRY_COLUMNS = ("kind", "session", "prompt_hash", "task_id", "id")
+_RETRY_CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _RETRY_COLUMNS)
+RETRY_TABLE = ("CREATE TABLE IF NOT EXISTS retry_candidates (session VARCHAR NOT NULL, prompt_hash VARCHAR NOT NULL, "
+               "PRIMARY KEY (session, prompt_hash))")
+# every pair two tasks share, from calls (a migration, or a bulk load made with the triggers off)
+V7_FILL = (
+    "INSERT INTO retry_candidates (session, prompt_hash) SELECT session, prompt_hash FROM calls "
+    f"WHERE {_RETRY_KEY.format(r='calls')} GROUP BY session, prompt_hash "
+    "HAVING MIN(COALESCE(task_id, id)) <> MAX(COALESCE(task_id, id)) ON CONFLICT DO NOTHING"
+)
+# Indexes nothing reads any more: ix_calls_prompt_hash (the retries search reads retry_candidates)
+# and ix_calls_task_id (the per-task view groups the window's calls by COALESCE(task_id, id), and
+# no query looks a task_id up). Three become partial: every query reading them compares the column
+# with a value (`=`, IN), which implies IS NOT NULL, so both engines still use them; their NULL rows
+# (most calls: no parent, no user, no external id) cost no write. The unique external_id index still
+# refuses a duplicate; imports' ON CONFLICT DO NOTHING names no target, so it covers it as before.
+V7_DROPPED_INDEXES = ("ix_calls_prompt_hash", "ix_calls_task_id")
+V7_PARTIAL_INDEXES = [
+    "CREATE UNIQUE INDEX ix_calls_external_id ON calls (external_id) WHERE external_id IS NOT NULL",
+    "CREATE INDEX ix_calls_parent_id ON calls (parent_id) WHERE parent_id IS NOT NULL",
+    "CREATE INDEX ix_calls_user_id ON calls (user_id) WHERE user_id IS NOT NULL",
+]
+V7_INDEXES = [
+    *(f"DROP INDEX IF EXISTS {name}" for name in V7_DROPPED_INDEXES),
+    *(f"DROP INDEX IF EXISTS {name}" for name in ("ix_calls_external_id", "ix_calls_parent_id", "ix_calls_user_id")),
+    *V7_PARTIAL_INDEXES,
+]
+_V7 = [
+    *V7_INDEXES,
+    RETRY_TABLE,
+    f"""CREATE TRIGGER calls_retry_insert AFTER INSERT ON calls WHEN {_RETRY_KEY.format(r="NEW")} BEGIN
+        {RETRY_ADD.format(r="NEW")}; END""",
+    f"""CREATE TRIGGER calls_retry_update AFTER UPDATE OF {", ".join(_RETRY_COLUMNS)} ON calls
+        WHEN {_RETRY_CHANGED} BEGIN
+        {RETRY_REMOVE.format(r="OLD")};
+        {RETRY_ADD.format(r="NEW")}; END""",
+    f"""CREATE TRIGGER calls_retry_delete AFTER DELETE ON calls WHEN {_RETRY_KEY.format(r="OLD")} BEGIN
+        {RETRY_REMOVE.format(r="OLD")}; END""",
+    V7_FILL,
+]
+
+
 def _add_missing_columns(conn: Any, columns: dict[str, str]) -> None:
     """ALTER TABLE calls ADD COLUMN for each of `columns` the table lacks (a table made by an older tier)."""
     have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
@@ -154,6 +223,9 @@ def apply_sqlite_step(conn: Any, version: int) -> None:
             conn.execute(stmt)
     elif version == 6:
         for stmt in V6_INDEXES:
+            conn.execute(stmt)
+    elif version == 7:
+        for stmt in _V7:
             conn.execute(stmt)
 
 

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from typing import Optional
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 6  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
+SCHEMA_VERSION = 7  # keep equal to ledger.db.SCHEMA_VERSION (asserted in tests)
 
 
 class Call(SQLModel, table=True):
     __tablename__ = "calls"
+    # schema 7: partial, over the rows that have the column (the queries reading them compare it with a
+    # value, which implies IS NOT NULL; ledger/migrations.py V7_PARTIAL_INDEXES)
+    __table_args__ = tuple(
+        Index(f"ix_calls_{col}", col, unique=col == "external_id", sqlite_where=text(f"{col} IS NOT NULL"),
+              postgresql_where=text(f"{col} IS NOT NULL"))
+        for col in ("external_id", "parent_id", "user_id"))
 
     id: str = Field(primary_key=True, max_length=40)  # made before the API call
     started_at: float = Field(index=True)
@@ -25,7 +32,7 @@ class Call(SQLModel, table=True):
     session: Optional[str] = None  # indexed with prompt_hash (ix_calls_session_prompt)
     kind: str = Field(default="main", sa_column_kwargs={"server_default": "main"})  # main | classifier | compaction | replay | import
     source: str = Field(default="tier", sa_column_kwargs={"server_default": "tier"})  # tier | claude-code | codex | replay
-    parent_id: Optional[str] = Field(default=None, index=True)  # the call this one served / replays
+    parent_id: Optional[str] = None  # the call this one served / replays
 
     task_type: Optional[str] = None
     label: Optional[str] = None  # LOW | MEDIUM | HIGH
@@ -57,11 +64,11 @@ class Call(SQLModel, table=True):
     error_class: Optional[str] = None
     error_message: Optional[str] = None
 
-    prompt_hash: Optional[str] = Field(default=None, index=True)
+    prompt_hash: Optional[str] = None  # indexed with session (ix_calls_session_prompt)
     prompt_text: Optional[str] = None
     response_text: Optional[str] = None
     config_hash: Optional[str] = None
-    external_id: Optional[str] = Field(default=None, index=True, unique=True)  # importers' dedup key
+    external_id: Optional[str] = None  # importers' dedup key (unique: ix_calls_external_id)
     # v2: budgets and verified cascades
     reserved_usd: Optional[float] = None  # a pending call's budget reservation; NULL once settled
     check_passed: Optional[bool] = None  # --check result: 1 passed, 0 failed, NULL not checked
@@ -71,7 +78,7 @@ class Call(SQLModel, table=True):
     owner_pid: Optional[int] = None  # a pending row's writer process, so a dead owner's row can be settled
     owner_started: Optional[float] = None  # that process's start time (pids are reused)
     # v4: team mode
-    user_id: Optional[str] = Field(default=None, index=True)  # the user whose token made the call (tier users)
+    user_id: Optional[str] = None  # the user whose token made the call (tier users)
     owner_host: Optional[str] = None  # a pending row's writer's host: pids are per host (PostgreSQL leases)
 
 

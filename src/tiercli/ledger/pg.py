@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 
 from tiercli.errors import LedgerError
 from tiercli.ledger.db import MIGRATIONS, ORPHAN_AGE_S, SCHEMA_VERSION
-from tiercli.ledger.pg_schema import SPEND, V1_INDEXES, V2, V3, V4, V5, V6
+from tiercli.ledger.pg_schema import SPEND, V1_INDEXES, V2, V3, V4, V5, V6, V7
 from tiercli.ledger.users import UsersMixin
 from tiercli.procinfo import HOST
 
@@ -127,7 +127,7 @@ class PgLedger(UsersMixin):
                 raise LedgerError(
                     f"the ledger {self.path} has schema version {current}, newer than this tier knows ({SCHEMA_VERSION})",
                     "upgrade tiercli; the database was left untouched")
-            steps = {1: V1_INDEXES, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6}
+            steps = {1: V1_INDEXES, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6, 7: V7}
             for version, description in MIGRATIONS:
                 if version <= current:
                     continue

@@ -4,7 +4,7 @@ schema 4, spend_user_days equal to the calls' spend (settled cost plus open rese
 
 from __future__ import annotations
 
-from tiercli.ledger.migrations import V6_INDEXES
+from tiercli.ledger.migrations import RETRY_ADD, RETRY_REMOVE, RETRY_TABLE, V6_INDEXES, V7_FILL, V7_INDEXES
 
 SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
 PG_DAY_FUNCTION = """CREATE OR REPLACE FUNCTION tier_day(ts double precision) RETURNS text
@@ -74,3 +74,55 @@ V5 = [f"DROP INDEX IF EXISTS {name}" for name in (
     "ix_calls_tier", "ix_calls_task_type", "ix_calls_served_model", "ix_calls_started_tier", "ix_calls_started_task",
     "ix_calls_session")]
 V6 = V6_INDEXES  # the same partial indexes as SQLite's (migrations.py)
+
+# Migration 7: retry_candidates (ledger/migrations.py says what and why), the same statements as
+# SQLite's in one plpgsql trigger function. Concurrent writers: two transactions each adding the
+# second task of a pair would not see each other's row and neither would add the pair, so each
+# takes a transaction-scoped advisory lock on its (session, prompt_hash) first; a READ COMMITTED
+# statement after the wait sees the other's committed row (every write of the ledger is READ
+# COMMITTED: pg.py's autocommit connection, one transaction per unit of work). An update moving a
+# row between pairs locks both keys in order, so two such updates cannot deadlock.
+RETRY_LOCK_CLASS = 0x5254  # the first key of pg_advisory_xact_lock(int, int): "RT"
+_RETRY_KEY = "{r}.kind = 'main' AND {r}.session IS NOT NULL AND {r}.prompt_hash IS NOT NULL"
+_LOCK_KEY = "hashtext({r}.session || chr(31) || {r}.prompt_hash)"
+RETRY_FUNCTION = f"""CREATE OR REPLACE FUNCTION tier_calls_retry() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_key integer := NULL;
+    new_key integer := NULL;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND {_RETRY_KEY.format(r='OLD')} THEN
+        old_key := {_LOCK_KEY.format(r='OLD')};
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND {_RETRY_KEY.format(r='NEW')} THEN
+        new_key := {_LOCK_KEY.format(r='NEW')};
+    END IF;
+    IF old_key IS NOT NULL AND (new_key IS NULL OR old_key <= new_key) THEN
+        PERFORM pg_advisory_xact_lock({RETRY_LOCK_CLASS}, old_key);
+    END IF;
+    IF new_key IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock({RETRY_LOCK_CLASS}, new_key);
+    END IF;
+    IF old_key IS NOT NULL AND new_key IS NOT NULL AND old_key > new_key THEN
+        PERFORM pg_advisory_xact_lock({RETRY_LOCK_CLASS}, old_key);
+    END IF;
+    IF old_key IS NOT NULL THEN
+        {RETRY_REMOVE.format(r='OLD')};
+    END IF;
+    IF new_key IS NOT NULL THEN
+        {RETRY_ADD.format(r='NEW')};
+    END IF;
+    RETURN NULL;
+END $$"""
+_RETRY_CHANGED = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in ("kind", "session", "prompt_hash", "task_id", "id"))
+V7 = [
+    *V7_INDEXES,
+    RETRY_TABLE,
+    RETRY_FUNCTION,
+    f"CREATE TRIGGER calls_retry_insert AFTER INSERT ON calls FOR EACH ROW WHEN ({_RETRY_KEY.format(r='NEW')}) "
+    "EXECUTE FUNCTION tier_calls_retry()",
+    "CREATE TRIGGER calls_retry_update AFTER UPDATE OF kind, session, prompt_hash, task_id, id ON calls "
+    f"FOR EACH ROW WHEN ({_RETRY_CHANGED}) EXECUTE FUNCTION tier_calls_retry()",
+    f"CREATE TRIGGER calls_retry_delete AFTER DELETE ON calls FOR EACH ROW WHEN ({_RETRY_KEY.format(r='OLD')}) "
+    "EXECUTE FUNCTION tier_calls_retry()",
+    V7_FILL,
+]

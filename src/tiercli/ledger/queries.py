@@ -22,7 +22,7 @@ rollups, so it costs no scan of its own. The rest are small or indexed:
   runs           `tier run` attempts, off the partial index ix_calls_run (migration 6)
   Last call, feedback and retries run on a second read connection next to the main pass (Beside).
   task_retries   tasks whose instruction comes again (see its docstring)
-  tasks          per-task view, only for sessions with agent tasks (task_id), off ix_calls_task_id
+  tasks          per-task view, only for sessions with agent tasks (task_id): the window's calls grouped
 
 Both engines
 ------------
@@ -373,10 +373,11 @@ def task_retries(conn: Any, where: Where, retry_window_s: float, *, narrow: bool
     the end of the window still sees its retry.
 
     `narrow` (a window of a few thousand calls): a window function over the window's calls, read
-    through ix_calls_started_at. Otherwise the repeated prompt hashes are read off
-    ix_calls_prompt_hash first (most prompts occur once), and only their calls are grouped.
-    PostgreSQL takes the same two forms without INDEXED BY (its planner picks the indexes; the
-    repeated-hashes form was 20% faster on 300k calls there too).
+    through ix_calls_started_at. Otherwise only the calls of the (session, prompt_hash) pairs that
+    two tasks share are grouped: the pairs are retry_candidates (kept by triggers, migration 7; most
+    prompts occur once), their calls read through ix_calls_session_prompt. A retry needs two tasks
+    of one pair, so every window and filter finds the same retries as over all calls.
+    PostgreSQL takes the same two forms without INDEXED BY (its planner picks the indexes).
     """
     d = dialect(conn)
     indexes = set() if d.pg else {r[1] for r in conn.execute("PRAGMA index_list(calls)")}
@@ -392,11 +393,11 @@ def task_retries(conn: Any, where: Where, retry_window_s: float, *, narrow: bool
     if where.until is not None:
         in_window = "AND first_at < :r_until"
         params["r_until"] = where.until
-    if not narrow and where.session is None and where.user is None and (d.pg or "ix_calls_prompt_hash" in indexes):
+    if not narrow and where.session is None:
+        # SQLite: CROSS JOIN keeps the small table outside (a ledger has no statistics to tell)
         source = f"""
-            (SELECT prompt_hash FROM calls {by("ix_calls_prompt_hash")}
-             WHERE prompt_hash IS NOT NULL GROUP BY prompt_hash HAVING COUNT(*) > 1) AS d
-            JOIN calls AS c {by("ix_calls_prompt_hash")} ON c.prompt_hash = d.prompt_hash
+            retry_candidates AS r {"JOIN" if d.pg else "CROSS JOIN"}
+            calls AS c {by("ix_calls_session_prompt")} ON c.session = r.session AND c.prompt_hash = r.prompt_hash
         """
     elif not d.pg and where.session is None and (where.since is not None or where.until is not None):
         source = f"calls AS c {by('ix_calls_started_at')}"  # the window's range, not a whole-index walk

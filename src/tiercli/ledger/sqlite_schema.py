@@ -30,11 +30,10 @@ CALLS = """CREATE TABLE calls (
     PRIMARY KEY (id)
 )"""
 CALLS_INDEXES = [
-    "CREATE UNIQUE INDEX ix_calls_external_id ON calls (external_id)",
-    "CREATE INDEX ix_calls_parent_id ON calls (parent_id)",
-    "CREATE INDEX ix_calls_prompt_hash ON calls (prompt_hash)",
+    "CREATE UNIQUE INDEX ix_calls_external_id ON calls (external_id) WHERE external_id IS NOT NULL",
+    "CREATE INDEX ix_calls_parent_id ON calls (parent_id) WHERE parent_id IS NOT NULL",
     "CREATE INDEX ix_calls_started_at ON calls (started_at)",
-    "CREATE INDEX ix_calls_user_id ON calls (user_id)",
+    "CREATE INDEX ix_calls_user_id ON calls (user_id) WHERE user_id IS NOT NULL",
 ]
 FEEDBACK = """CREATE TABLE feedback (
     id INTEGER NOT NULL, call_id VARCHAR NOT NULL, created_at FLOAT NOT NULL, verdict VARCHAR NOT NULL,
