@@ -120,7 +120,12 @@ class Relays(GatewayParts):
 
     # -- through litellm -----------------------------------------------------------------------------
     def _router_request(self, inc: Incoming, tier: str) -> tuple[dict[str, Any], dict[str, str]]:
-        """litellm's kwargs for this request (Anthropic bodies translated); BadRequest if it cannot be."""
+        """litellm's kwargs for this request (Anthropic bodies translated); BadRequest if it cannot be.
+        Built once per tier (the check before admission and the send share it; a new top-level dict
+        each time, the caller may set keys)."""
+        if inc.router_request is not None and inc.router_request[0] == tier:
+            kwargs, mapping = inc.router_request[1]
+            return dict(kwargs), mapping
         mapping: dict[str, str] = {}
         try:
             if inc.protocol == "anthropic":
@@ -137,7 +142,8 @@ class Relays(GatewayParts):
             inc.adapted = changes
         if any(d.provider() != "anthropic" for g in [tier, *self.cfg.fallback_chain(tier)] for d in self.cfg.deployments(g)):
             kwargs["messages"] = _without_cache_control(kwargs.get("messages") or [])
-        return kwargs, mapping
+        inc.router_request = (tier, (kwargs, mapping))
+        return dict(kwargs), mapping
 
     async def _via_router(self, flight: Flight) -> Response:
         inc, call = flight.inc, flight.call

@@ -61,6 +61,7 @@ class Incoming:
     adapted: list[str] | None = None  # the router path's changes to the request for its target
     task: Any = None  # agent.AgentDecision: which task this request is a step of
     tools_text: str | None = None  # the tools as JSON (billed input the messages do not show); None: not read yet
+    router_request: Any = None  # (tier, (kwargs, mapping)): the request as litellm's kwargs, built once per tier
 
 
 def _block_text(block: Any) -> str:
