@@ -202,7 +202,8 @@ class Gateway(Routing, Relays, Translated):
         return check
 
     def _admit(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any],
-               user: dict[str, Any] | None = None) -> calls.RecordedCall:
+               user: dict[str, Any] | None = None,
+               on_admitted: Callable[[Decision], None] | None = None) -> calls.RecordedCall:
         assert self._ledger is not None
         serve_meta = {"protocol": inc.protocol, "requested_model": inc.model, "stream": inc.stream, **meta}
         n = inc.body.get("n")
@@ -228,7 +229,7 @@ class Gateway(Routing, Relays, Translated):
                           iteration_limit=self.cfg.serve.max_iterations or None, meta={"serve": serve_meta},
                           key_check=self._key_check(inc),
                           injects_cache=not self._chain(inc.protocol, decision.tier),
-                          user_id=user["id"] if user else None)
+                          user_id=user["id"] if user else None, on_admitted=on_admitted)
         try:
             call = calls.open_call(self.loaded, self._ledger, plan)
         except BudgetExceeded as exc:
@@ -342,7 +343,7 @@ class Gateway(Routing, Relays, Translated):
             if not self._chain(protocol, decision.tier) and not all(d.is_offline for d in self.cfg.deployments(decision.tier)):
                 await self._litellm()
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
-            call = await self._on_db(self._admit, inc, decision, call_id, meta, scope.get("tier.user"))
+            call, sending = await self._admit_sending(inc, decision, call_id, meta, scope.get("tier.user"))
         except BadRequest as exc:
             return self._rejected(endpoint, inc, protocol, 400, str(exc))
         except scenarios.ContextTooLong as exc:
@@ -362,18 +363,56 @@ class Gateway(Routing, Relays, Translated):
                 return await self._offline(flight)
             chain = self._chain(protocol, call.decision.tier)
             if chain:
-                return await self._passthrough(flight, chain)
+                return await self._passthrough(flight, chain, sending)
             translated = self._chain("openai", call.decision.tier) if protocol == "anthropic" else None
             if translated:
-                return await self._translated(flight, translated)
+                return await self._translated(flight, translated, sending)
             return await self._via_router(flight)
         except BaseException as exc:  # nothing may leave an admitted call unsettled
+            if sending is not None:
+                sending.cancel()
             failed = providers.CallFailed(providers.scrub(f"tier serve: {type(exc).__name__}: {exc}", self.cfg), None,
                                           error_class=type(exc).__name__, attempts=[])
             await asyncio.shield(self._on_db(self._settle_failed, flight, failed))
             if not isinstance(exc, Exception):
                 raise
             return error_response(protocol, 500, failed.message, "api_error" if protocol == "anthropic" else "server_error")
+
+    async def _admit_sending(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any],
+                             user: dict[str, Any] | None) -> tuple[calls.RecordedCall, "asyncio.Task | None"]:
+        """Admit the call on the ledger thread and, for a passthrough or translated chain, start the
+        upstream send as soon as every check has passed (the final tier known), while the pending row
+        is being written: the request goes out but for its last byte, which waits for the row
+        (passthrough.held_body), so no provider receives a call that has no pending row. (call, the
+        send's task, None when the send was not started early)."""
+        loop = asyncio.get_running_loop()
+        admitted: asyncio.Future = loop.create_future()
+
+        def on_admitted(final: Decision) -> None:  # on the ledger thread
+            loop.call_soon_threadsafe(_resolve, admitted, final)
+
+        admitting = asyncio.ensure_future(self._on_db(self._admit, inc, decision, call_id, meta, user, on_admitted))
+        await asyncio.wait((admitted, admitting), return_when=asyncio.FIRST_COMPLETED)
+        sending = self._send_early(inc, admitted.result(), admitting) if admitted.done() and not admitting.done() else None
+        try:
+            call = await admitting
+        except BaseException:
+            if sending is not None:  # its last byte was never sent: the provider got no call
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+            raise
+        return call, sending
+
+    def _send_early(self, inc: Incoming, final: Decision, gate: "asyncio.Future") -> "asyncio.Task | None":
+        if all(d.is_offline for d in self.cfg.deployments(final.tier)):
+            return None
+        chain = self._chain(inc.protocol, final.tier)
+        if chain:
+            return asyncio.ensure_future(self._passthrough_send(inc, chain, gate))
+        translated = self._chain("openai", final.tier) if inc.protocol == "anthropic" else None
+        if translated:
+            return asyncio.ensure_future(self._translated_send(inc, final.tier, translated, gate))
+        return None
 
     def _rejected(self, endpoint: str, inc: Incoming | None, protocol: str, status: int, message: str,
                   etype: str | None = None, outcome: str = "rejected", code: str | None = None) -> JSONResponse:
@@ -411,3 +450,7 @@ class Gateway(Routing, Relays, Translated):
         count = await asyncio.to_thread(lambda: tokens.count_messages(flat, model) + tokens.count(tools, model))
         return JSONResponse({"input_tokens": count})
 
+
+def _resolve(future: "asyncio.Future", value: Any) -> None:
+    if not future.done():
+        future.set_result(value)

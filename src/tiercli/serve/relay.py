@@ -31,12 +31,18 @@ class Relays(GatewayParts):
         return render_text(inc.protocol, done.text, done.served_model, done.usage, inc.stream, inc.wants_usage)
 
     # -- passthrough ---------------------------------------------------------------------------------
-    async def _passthrough(self, flight: Flight, chain: list[tuple[str, Deployment]]) -> Response:
-        inc = flight.inc
+    async def _passthrough_send(self, inc: Incoming, chain: list[tuple[str, Deployment]],
+                                gate: "asyncio.Future | None" = None) -> passthrough.Sent:
         secrets = (inc.client_key[1],) if inc.client_key else ()
         client_key = inc.client_key if self._forwards_client_key(inc) else None
-        sent = await passthrough.send(self._http, self.cfg, chain, inc.protocol, inc.body, inc.headers, client_key,
-                                      inc.stream, secrets, inc.model, self.cfg.guardrails.max_output_tokens)
+        return await passthrough.send(self._http, self.cfg, chain, inc.protocol, inc.body, inc.headers, client_key,
+                                      inc.stream, secrets, inc.model, self.cfg.guardrails.max_output_tokens, gate)
+
+    async def _passthrough(self, flight: Flight, chain: list[tuple[str, Deployment]],
+                           sending: "asyncio.Task | None" = None) -> Response:
+        """`sending`: the send, started while the call was admitted (gateway._admit_sending)."""
+        inc = flight.inc
+        sent = await (sending if sending is not None else self._passthrough_send(inc, chain))
         if sent.adapted:
             flight.adapted = sent.adapted
         if sent.response is None:
@@ -124,8 +130,8 @@ class Relays(GatewayParts):
         Built once per tier (the check before admission and the send share it; a new top-level dict
         each time, the caller may set keys)."""
         if inc.router_request is not None and inc.router_request[0] == tier:
-            kwargs, mapping = inc.router_request[1]
-            return dict(kwargs), mapping
+            built, names = inc.router_request[1]
+            return dict(built), names
         mapping: dict[str, str] = {}
         try:
             if inc.protocol == "anthropic":
