@@ -82,8 +82,10 @@ class RecordingUpstream:
         self.sock.close()
 
 
-@pytest.fixture
-def upstream_gw(tier_home, monkeypatch, tmp_path):
+@pytest.fixture(params=["", "guardrails: {budget: {daily_usd: 100}}"], ids=["no-budget", "budget"])
+def upstream_gw(tier_home, monkeypatch, tmp_path, request):
+    """No budget: the checks read no ledger and the send starts while the row is written; a budget:
+    the checks and the row share a transaction (the tier may be downgraded), the send follows them."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     db = tmp_path / "early.db"
     up = RecordingUpstream(db)
@@ -98,9 +100,10 @@ model_list:
     litellm_params: {{model: anthropic/claude-haiku-4-5, api_base: "{up.url}", api_key: os.environ/ANTHROPIC_API_KEY}}
 router_settings: {{num_retries: 0}}
 routing: {{classifier: static}}
+{request.param}
 """)
     g = Gateway(path, db)
-    yield g, up
+    yield g, up, bool(request.param)
     g.stop()
     up.close()
 
@@ -109,22 +112,25 @@ def _slow_pending_rows(g, monkeypatch, delay_s: float = ROW_DELAY_S, fail: bool 
     """The gateway's pending-row write takes `delay_s` (and then raises, with `fail`); returns when
     each write started and finished."""
     ledger = g.gw._ledger
-    write = ledger.upsert_call
     times: dict = {}
 
-    def slow(row, *args, **kwargs):
-        if row.get("status") != "pending":
-            return write(row, *args, **kwargs)
-        times["started"] = time.monotonic()
-        time.sleep(delay_s)
-        if fail:
-            from tiercli.errors import LedgerError
+    def slowed(write):
+        def slow(row, *args, **kwargs):
+            if row.get("status") != "pending":
+                return write(row, *args, **kwargs)
+            times["started"] = time.monotonic()
+            time.sleep(delay_s)
+            if fail:
+                from tiercli.errors import LedgerError
 
-            raise LedgerError("database is locked (test)")
-        write(row, *args, **kwargs)
-        times["written"] = time.monotonic()
+                raise LedgerError("database is locked (test)")
+            result = write(row, *args, **kwargs)
+            times["written"] = time.monotonic()
+            return result
+        return slow
 
-    monkeypatch.setattr(ledger, "upsert_call", slow)
+    monkeypatch.setattr(ledger, "upsert_call", slowed(ledger.upsert_call))  # no budget
+    monkeypatch.setattr(ledger, "insert_pending", slowed(ledger.insert_pending))  # a budget: with its spend check
     return times
 
 
@@ -134,12 +140,15 @@ def _ask(g) -> httpx.Response:
 
 
 def test_the_send_starts_while_the_row_is_written_and_its_body_completes_only_after(upstream_gw, monkeypatch):
-    g, up = upstream_gw
+    g, up, budget = upstream_gw
     times = _slow_pending_rows(g, monkeypatch)
     resp = _ask(g)
     assert resp.status_code == 200 and resp.json()["content"][0]["text"] == "renamed"
     [seen] = up.seen
-    assert seen["headers_at"] < times["written"] - ROW_DELAY_S / 2  # the request went out during the write
+    if budget:  # the send follows the admission
+        assert seen["headers_at"] >= times["written"]
+    else:  # the request went out during the write
+        assert seen["headers_at"] < times["written"] - ROW_DELAY_S / 2
     assert seen["body_at"] >= times["written"] and seen["rows"] == 1  # its last byte only after the row
     assert seen["body"]["model"] == "claude-haiku-4-5" and seen["body"]["messages"][0]["content"] == "rename foo"
     [row] = g.rows(1)
@@ -147,7 +156,7 @@ def test_the_send_starts_while_the_row_is_written_and_its_body_completes_only_af
 
 
 def test_a_call_whose_row_cannot_be_written_never_reaches_the_provider_whole(upstream_gw, monkeypatch):
-    g, up = upstream_gw
+    g, up, _ = upstream_gw
     _slow_pending_rows(g, monkeypatch, fail=True)
     resp = _ask(g)
     assert resp.status_code == 503 and "locked" in resp.json()["error"]["message"]
@@ -160,8 +169,17 @@ def test_a_call_whose_row_cannot_be_written_never_reaches_the_provider_whole(ups
 
 
 def test_every_request_has_its_row_before_its_body_completes(upstream_gw):
-    g, up = upstream_gw
+    g, up, _ = upstream_gw
     for n in range(1, 6):
         assert _ask(g).status_code == 200
         assert up.seen[-1]["rows"] == n  # this call's row was there when the provider got the request
     assert [r["status"] for r in g.rows(5)] == ["ok"] * 5
+
+
+def test_a_call_that_fails_its_checks_opens_no_upstream_request(upstream_gw, monkeypatch):
+    g, up, _ = upstream_gw
+    monkeypatch.delenv("ANTHROPIC_API_KEY")  # the key check fails: before any row, before any send
+    resp = _ask(g)
+    assert resp.status_code == 500 and "ANTHROPIC_API_KEY" in resp.json()["error"]["message"]
+    time.sleep(0.1)
+    assert up.seen == [] and g.rows() == []

@@ -89,9 +89,6 @@ class Plan:
     injects_cache: bool = True  # tier added the cache markers (so a 1h TTL setting prices the writes)
     extra_caps: tuple[guards.Cap, ...] = ()  # e.g. a `tier run` attempt's cap, a team member's caps
     user_id: str | None = None  # team mode: the user whose token made the call (recorded on the row)
-    # told the final decision once every check passed, just before the pending row is written: the
-    # gateway starts its upstream send then and holds the request's last byte until the row is written
-    on_admitted: Callable[[Decision], None] | None = None
 
 
 def upper_bound_usd(loaded: "LoadedConfig", tier: str, plan: Plan) -> float | None:
@@ -145,8 +142,6 @@ def open_call(loaded: "LoadedConfig", ledger: "LedgerLike", plan: Plan) -> "Reco
         decision, estimate = _choose_within_budget(loaded, ledger, plan, caps)
     (plan.key_check or _default_key_check(loaded))(decision.tier)  # the final tier, before any row
     row = _pending_row(loaded, plan, decision, now)
-    if plan.on_admitted is not None:
-        plan.on_admitted(decision)
     if caps:
         overrun = ledger.insert_pending(row, caps, estimate)
         if overrun is not None:  # a concurrent call took the budget between the check and now
