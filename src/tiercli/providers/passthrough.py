@@ -12,11 +12,10 @@ the chain, and the failure summary (the same `Attempt` records as litellm's path
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any
 
 from tiercli.config import ENV_REF, PROVIDER_KEY_VARS, Config, Deployment
 from tiercli.providers import Attempt, CallFailed, scrub
@@ -106,34 +105,11 @@ class Sent:
     adapted: list[str] | None = None  # what was changed in the request for the deployment that answered
 
 
-class NotAdmitted(Exception):
-    """The call's pending row was not written: the held request was abandoned before its last byte."""
-
-
-def held_body(payload: bytes, gate: "Awaitable[Any]") -> AsyncIterator[bytes]:
-    """`payload` as a request body whose last byte waits for `gate` (the call's pending row being
-    written). The headers and all but one byte go out at once; a provider acts on a request only when
-    its body is complete, so if `gate` fails the request is abandoned short of its last byte and the
-    provider never receives the call. The invariant: every upstream call has its pending row first."""
-
-    async def body() -> AsyncIterator[bytes]:
-        if len(payload) > 1:
-            yield payload[:-1]
-        try:
-            await asyncio.shield(gate)  # shielded: abandoning this request must not cancel the admission
-        except BaseException as exc:
-            raise NotAdmitted(str(exc)) from exc
-        yield payload[-1:]
-
-    return body()
-
-
 async def send(http: "httpx.AsyncClient", cfg: Config, chain: list[tuple[str, Deployment]], protocol: str,
                body: dict[str, Any], client_headers: dict[str, str], client_key: tuple[str, str] | None,
                stream: bool, secrets: tuple[str, ...] = (), requested_model: str = "",
-               max_output_tokens: int = 4096, gate: "Awaitable[Any] | None" = None) -> Sent:
-    """Try the chain in order; a client error (400/413/422) stops it (wrong for every tier). `gate`:
-    each request's last byte waits for it (held_body); a failed gate raises NotAdmitted."""
+               max_output_tokens: int = 4096) -> Sent:
+    """Try the chain in order; a client error (400/413/422) stops it (wrong for every tier)."""
     import httpx
 
     attempts: list[Attempt] = []
@@ -141,12 +117,8 @@ async def send(http: "httpx.AsyncClient", cfg: Config, chain: list[tuple[str, De
     for group, d in chain:
         url, headers, payload, changes = request_for(protocol, body, d, client_headers, client_key, stream,
                                                      requested_model, max_output_tokens)
-        content: bytes | AsyncIterator[bytes] = payload
-        if gate is not None:
-            headers["content-length"] = str(len(payload))  # a length, not chunked: the same request on the wire
-            content = held_body(payload, gate)
         try:
-            resp = await http.send(http.build_request("POST", url, content=content, headers=headers), stream=True)
+            resp = await http.send(http.build_request("POST", url, content=payload, headers=headers), stream=True)
         except httpx.TimeoutException as exc:
             attempts.append(Attempt(group, d.model, "Timeout", scrub_all(str(exc) or "timed out", cfg, secrets)))
             continue

@@ -342,7 +342,7 @@ class Gateway(Routing, Relays, Translated):
             if not self._chain(protocol, decision.tier) and not all(d.is_offline for d in self.cfg.deployments(decision.tier)):
                 await self._litellm()
                 self._router_request(inc, decision.tier)  # a request that cannot be translated fails here, unrecorded
-            call, sending = await self._admit_sending(inc, decision, call_id, meta, scope.get("tier.user"))
+            call = await self._on_db(self._admit, inc, decision, call_id, meta, scope.get("tier.user"))
         except BadRequest as exc:
             return self._rejected(endpoint, inc, protocol, 400, str(exc))
         except scenarios.ContextTooLong as exc:
@@ -362,66 +362,18 @@ class Gateway(Routing, Relays, Translated):
                 return await self._offline(flight)
             chain = self._chain(protocol, call.decision.tier)
             if chain:
-                return await self._passthrough(flight, chain, sending)
+                return await self._passthrough(flight, chain)
             translated = self._chain("openai", call.decision.tier) if protocol == "anthropic" else None
             if translated:
-                return await self._translated(flight, translated, sending)
+                return await self._translated(flight, translated)
             return await self._via_router(flight)
         except BaseException as exc:  # nothing may leave an admitted call unsettled
-            if sending is not None:
-                sending.cancel()
             failed = providers.CallFailed(providers.scrub(f"tier serve: {type(exc).__name__}: {exc}", self.cfg), None,
                                           error_class=type(exc).__name__, attempts=[])
             await asyncio.shield(self._on_db(self._settle_failed, flight, failed))
             if not isinstance(exc, Exception):
                 raise
             return error_response(protocol, 500, failed.message, "api_error" if protocol == "anthropic" else "server_error")
-
-    async def _admit_sending(self, inc: Incoming, decision: Decision, call_id: str, meta: dict[str, Any],
-                             user: dict[str, Any] | None) -> tuple[calls.RecordedCall, "asyncio.Task | None"]:
-        """Admit the call on the ledger thread. When no check reads the ledger (no budget cap, no
-        iteration limit: the key check alone, run here first), a passthrough or translated send
-        starts at once, while the pending row is being written: the request goes out but for its last
-        byte, which waits for the row (passthrough.held_body), so no provider receives a call that has
-        no pending row. (call, the send's task or None.) With a budget the checks and the row share a
-        transaction (the tier may be downgraded): the send waits for the admission as before (a
-        signal from the ledger thread when its checks passed cost one more thread hop than the
-        overlap saved, measured)."""
-        if self._checks_read_ledger(inc, decision, user):
-            return await self._on_db(self._admit, inc, decision, call_id, meta, user), None
-        self._key_check(inc)(decision.tier)  # (again in open_call, the same answer): before anything is sent
-        assert self._db is not None
-        admitting = asyncio.get_running_loop().run_in_executor(self._db, self._admit, inc, decision, call_id, meta, user)
-        sending = self._send_early(inc, decision, admitting)
-        try:
-            call = await admitting
-        except BaseException:
-            if sending is not None:  # its last byte was never sent: the provider got no call
-                sending.cancel()
-                await asyncio.gather(sending, return_exceptions=True)
-            raise
-        return call, sending
-
-    def _checks_read_ledger(self, inc: Incoming, decision: Decision, user: dict[str, Any] | None) -> bool:
-        """Whether admitting this call reads the ledger (a budget cap or the iteration limit applies,
-        or a tier run attempt / a team member's caps), so its final tier is known only on the ledger
-        thread (a budget may downgrade it). Otherwise admission is the key check and the row."""
-        if decision.source == "run" or user is not None or self.pin is not None:
-            return True
-        if self.cfg.serve.max_iterations and inc.session:
-            return True
-        return bool(guards.caps_for(self.cfg, inc.session, time.time()))
-
-    def _send_early(self, inc: Incoming, final: Decision, gate: "asyncio.Future") -> "asyncio.Task | None":
-        if all(d.is_offline for d in self.cfg.deployments(final.tier)):
-            return None
-        chain = self._chain(inc.protocol, final.tier)
-        if chain:
-            return asyncio.ensure_future(self._passthrough_send(inc, chain, gate))
-        translated = self._chain("openai", final.tier) if inc.protocol == "anthropic" else None
-        if translated:
-            return asyncio.ensure_future(self._translated_send(inc, final.tier, translated, gate))
-        return None
 
     def _rejected(self, endpoint: str, inc: Incoming | None, protocol: str, status: int, message: str,
                   etype: str | None = None, outcome: str = "rejected", code: str | None = None) -> JSONResponse:

@@ -31,18 +31,12 @@ class Relays(GatewayParts):
         return render_text(inc.protocol, done.text, done.served_model, done.usage, inc.stream, inc.wants_usage)
 
     # -- passthrough ---------------------------------------------------------------------------------
-    async def _passthrough_send(self, inc: Incoming, chain: list[tuple[str, Deployment]],
-                                gate: "asyncio.Future | None" = None) -> passthrough.Sent:
+    async def _passthrough(self, flight: Flight, chain: list[tuple[str, Deployment]]) -> Response:
+        inc = flight.inc
         secrets = (inc.client_key[1],) if inc.client_key else ()
         client_key = inc.client_key if self._forwards_client_key(inc) else None
-        return await passthrough.send(self._http, self.cfg, chain, inc.protocol, inc.body, inc.headers, client_key,
-                                      inc.stream, secrets, inc.model, self.cfg.guardrails.max_output_tokens, gate)
-
-    async def _passthrough(self, flight: Flight, chain: list[tuple[str, Deployment]],
-                           sending: "asyncio.Task | None" = None) -> Response:
-        """`sending`: the send, started while the call was admitted (gateway._admit_sending)."""
-        inc = flight.inc
-        sent = await (sending if sending is not None else self._passthrough_send(inc, chain))
+        sent = await passthrough.send(self._http, self.cfg, chain, inc.protocol, inc.body, inc.headers, client_key,
+                                      inc.stream, secrets, inc.model, self.cfg.guardrails.max_output_tokens)
         if sent.adapted:
             flight.adapted = sent.adapted
         if sent.response is None:

@@ -16,7 +16,6 @@ Settlement as everywhere: before the last byte (the final events are held back u
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, AsyncIterator
 
@@ -28,7 +27,7 @@ from tiercli.providers import passthrough
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served
 from tiercli.serve.flight import Flight, GatewayParts
-from tiercli.serve.wire import Incoming, error_event, sse_event_batches
+from tiercli.serve.wire import error_event, sse_event_batches
 
 
 def _event_json(event: bytes) -> dict[str, Any] | None:
@@ -48,21 +47,14 @@ def _event_json(event: bytes) -> dict[str, Any] | None:
 
 class Translated(GatewayParts):
 
-    async def _translated_send(self, inc: Incoming, tier: str, chain: list[tuple[str, Deployment]],
-                               gate: "asyncio.Future | None" = None) -> passthrough.Sent:
-        kwargs, _ = self._router_request(inc, tier)  # built before admission (gateway._serve), once
+    async def _translated(self, flight: Flight, chain: list[tuple[str, Deployment]]) -> Response:
+        inc, tier = flight.inc, flight.call.decision.tier
+        kwargs, mapping = self._router_request(inc, tier)  # validated before admission (gateway._serve)
         kwargs.pop("stream_options", None)  # passthrough.request_for asks for usage in the stream itself
         if inc.stream:
             kwargs["stream"] = True
-        return await passthrough.send(self._http, self.cfg, chain, "openai", kwargs, {}, None, inc.stream,
-                                      (), inc.model, self.cfg.guardrails.max_output_tokens, gate)
-
-    async def _translated(self, flight: Flight, chain: list[tuple[str, Deployment]],
-                          sending: "asyncio.Task | None" = None) -> Response:
-        """`sending`: the send, started while the call was admitted (gateway._admit_sending)."""
-        inc, tier = flight.inc, flight.call.decision.tier
-        _, mapping = self._router_request(inc, tier)
-        sent = await (sending if sending is not None else self._translated_send(inc, tier, chain))
+        sent = await passthrough.send(self._http, self.cfg, chain, "openai", kwargs, {}, None, inc.stream,
+                                      (), inc.model, self.cfg.guardrails.max_output_tokens)
         flight.adapted = [*(getattr(inc, "adapted", None) or []), *(sent.adapted or [])]
         if sent.response is None:
             failed = passthrough.failure(tier, sent.attempts)

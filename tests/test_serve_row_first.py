@@ -1,9 +1,12 @@
-"""The gateway starts the upstream send while the call's pending row is being written, and holds the
-request's last byte until the row is in the ledger (serve/gateway._admit_sending,
-providers/passthrough.held_body). The invariant, tested here against an upstream that records when
-a request's headers arrived, when its body was complete and whether the row was there by then:
-every upstream call has its pending row first; a call whose row cannot be written never reaches
-the provider whole."""
+"""Every upstream call has its pending row first: the gateway's admission (calls.open_call on the
+ledger thread: the checks, then the pending row) is complete before a passthrough request leaves,
+tested against an upstream that records when each request's headers arrived, when its body was
+complete and how many rows the ledger held by then; a call whose row cannot be written, or whose
+checks fail, never reaches the provider.
+
+(Starting the upstream send while the row is being written, its body held until the row is in,
+was tried for issue 17 and dropped: paired against the sequential path it cost 0.1-0.7 ms more CPU
+per request and no latency gain showed. These tests hold the invariant for any later attempt.)"""
 
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ class RecordingUpstream:
             while len(body) < length:
                 piece = conn.recv(65536)
                 if not piece:
-                    return  # abandoned short of its last byte: no call
+                    return  # abandoned short of its body: no call
                 body += piece
             record["body_at"], record["rows"] = time.monotonic(), self._rows()
             record["body"] = json.loads(body)
@@ -84,8 +87,7 @@ class RecordingUpstream:
 
 @pytest.fixture(params=["", "guardrails: {budget: {daily_usd: 100}}"], ids=["no-budget", "budget"])
 def upstream_gw(tier_home, monkeypatch, tmp_path, request):
-    """No budget: the checks read no ledger and the send starts while the row is written; a budget:
-    the checks and the row share a transaction (the tier may be downgraded), the send follows them."""
+    """Without a budget the row is an upsert; with one, insert_pending in the spend check's transaction."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     db = tmp_path / "early.db"
     up = RecordingUpstream(db)
@@ -103,7 +105,7 @@ routing: {{classifier: static}}
 {request.param}
 """)
     g = Gateway(path, db)
-    yield g, up, bool(request.param)
+    yield g, up
     g.stop()
     up.close()
 
@@ -139,37 +141,30 @@ def _ask(g) -> httpx.Response:
                       json={"model": "tier1", "max_tokens": 64, "messages": [{"role": "user", "content": "rename foo"}]})
 
 
-def test_the_send_starts_while_the_row_is_written_and_its_body_completes_only_after(upstream_gw, monkeypatch):
-    g, up, budget = upstream_gw
+def test_the_request_leaves_only_after_its_pending_row_is_written(upstream_gw, monkeypatch):
+    g, up = upstream_gw
     times = _slow_pending_rows(g, monkeypatch)
     resp = _ask(g)
     assert resp.status_code == 200 and resp.json()["content"][0]["text"] == "renamed"
     [seen] = up.seen
-    if budget:  # the send follows the admission
-        assert seen["headers_at"] >= times["written"]
-    else:  # the request went out during the write
-        assert seen["headers_at"] < times["written"] - ROW_DELAY_S / 2
-    assert seen["body_at"] >= times["written"] and seen["rows"] == 1  # its last byte only after the row
+    assert seen["headers_at"] >= times["written"] and seen["rows"] == 1
     assert seen["body"]["model"] == "claude-haiku-4-5" and seen["body"]["messages"][0]["content"] == "rename foo"
     [row] = g.rows(1)
     assert row["status"] == "ok" and row["output_tokens"] == 2 and row["served_model"] == "anthropic/claude-haiku-4-5"
 
 
 def test_a_call_whose_row_cannot_be_written_never_reaches_the_provider_whole(upstream_gw, monkeypatch):
-    g, up, _ = upstream_gw
+    g, up = upstream_gw
     _slow_pending_rows(g, monkeypatch, fail=True)
     resp = _ask(g)
     assert resp.status_code == 503 and "locked" in resp.json()["error"]["message"]
-    deadline = time.time() + 3
-    while not up.seen and time.time() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # the abandoned connection is closed
-    assert all(s["body_at"] is None for s in up.seen)  # headers at most: no complete request, no call
+    time.sleep(0.1)
+    assert up.seen == []  # not even a connection
     assert g.rows() == []
 
 
 def test_every_request_has_its_row_before_its_body_completes(upstream_gw):
-    g, up, _ = upstream_gw
+    g, up = upstream_gw
     for n in range(1, 6):
         assert _ask(g).status_code == 200
         assert up.seen[-1]["rows"] == n  # this call's row was there when the provider got the request
@@ -177,7 +172,7 @@ def test_every_request_has_its_row_before_its_body_completes(upstream_gw):
 
 
 def test_a_call_that_fails_its_checks_opens_no_upstream_request(upstream_gw, monkeypatch):
-    g, up, _ = upstream_gw
+    g, up = upstream_gw
     monkeypatch.delenv("ANTHROPIC_API_KEY")  # the key check fails: before any row, before any send
     resp = _ask(g)
     assert resp.status_code == 500 and "ANTHROPIC_API_KEY" in resp.json()["error"]["message"]
