@@ -16,7 +16,15 @@ from tiercli.providers import adapt, passthrough
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served, Tap
 from tiercli.serve.flight import Flight, GatewayParts
-from tiercli.serve.wire import BadRequest, Incoming, error_event, error_response, render_text, sse_event_batches
+from tiercli.serve.wire import (
+    BadRequest,
+    Incoming,
+    body_chunks,
+    error_event,
+    error_response,
+    render_text,
+    sse_event_batches,
+)
 
 
 class Relays(GatewayParts):
@@ -76,7 +84,7 @@ class Relays(GatewayParts):
         settled = False
         feed = out.feed_event
         try:
-            async for parts in sse_event_batches(resp.aiter_bytes()):
+            async for parts in sse_event_batches(body_chunks(resp)):
                 kept = [e for e in parts if e and feed(e)]
                 if kept:
                     if held:
