@@ -45,3 +45,21 @@ def test_many_brackets_keep_the_re_encoding_check():
     deep = b'{"model": "auto", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(BadRequest, match="nested deeper"):
         parse_body(deep)
+
+
+def test_an_upstream_body_is_read_raw_unless_it_has_a_content_encoding():
+    import asyncio
+    import gzip
+
+    import httpx
+
+    from tiercli.serve.wire import body_chunks
+
+    async def read(resp: httpx.Response) -> bytes:
+        return b"".join([c async for c in body_chunks(resp)])
+
+    events = b"data: {\"a\": 1}\n\ndata: [DONE]\n\n"
+    for headers, content in (({}, events), ({"content-encoding": "identity"}, events),
+                             ({"content-encoding": "gzip"}, gzip.compress(events))):
+        resp = httpx.Response(200, headers=headers, stream=httpx.ByteStream(content))
+        assert asyncio.run(read(resp)) == events, headers

@@ -16,7 +16,15 @@ from tiercli.providers import adapt, passthrough
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served, Tap
 from tiercli.serve.flight import Flight, GatewayParts
-from tiercli.serve.wire import BadRequest, Incoming, error_event, error_response, render_text, sse_event_batches
+from tiercli.serve.wire import (
+    BadRequest,
+    Incoming,
+    body_chunks,
+    error_event,
+    error_response,
+    render_text,
+    sse_event_batches,
+)
 
 
 class Relays(GatewayParts):
@@ -76,7 +84,7 @@ class Relays(GatewayParts):
         settled = False
         feed = out.feed_event
         try:
-            async for parts in sse_event_batches(resp.aiter_bytes()):
+            async for parts in sse_event_batches(body_chunks(resp)):
                 kept = [e for e in parts if e and feed(e)]
                 if kept:
                     if held:
@@ -120,7 +128,12 @@ class Relays(GatewayParts):
 
     # -- through litellm -----------------------------------------------------------------------------
     def _router_request(self, inc: Incoming, tier: str) -> tuple[dict[str, Any], dict[str, str]]:
-        """litellm's kwargs for this request (Anthropic bodies translated); BadRequest if it cannot be."""
+        """litellm's kwargs for this request (Anthropic bodies translated); BadRequest if it cannot be.
+        Built once per tier (the check before admission and the send share it; a new top-level dict
+        each time, the caller may set keys)."""
+        if inc.router_request is not None and inc.router_request[0] == tier:
+            built, names = inc.router_request[1]
+            return dict(built), names
         mapping: dict[str, str] = {}
         try:
             if inc.protocol == "anthropic":
@@ -137,7 +150,8 @@ class Relays(GatewayParts):
             inc.adapted = changes
         if any(d.provider() != "anthropic" for g in [tier, *self.cfg.fallback_chain(tier)] for d in self.cfg.deployments(g)):
             kwargs["messages"] = _without_cache_control(kwargs.get("messages") or [])
-        return kwargs, mapping
+        inc.router_request = (tier, (kwargs, mapping))
+        return dict(kwargs), mapping
 
     async def _via_router(self, flight: Flight) -> Response:
         inc, call = flight.inc, flight.call

@@ -18,6 +18,7 @@ TYPICAL_STEP = (500, 1000, 400)  # a step's uncached input, cache write and outp
 
 
 class Routing(GatewayParts):
+    _windows: tuple[dict[str, int | None], int | None] | None = None  # each tier's context window, the smallest
 
     def _prompt_tokens(self, inc: Incoming, tier: str, exact: bool = False) -> int:
         """Prompt tokens, counted exactly only near the long-context threshold (a 100 KB prompt costs
@@ -111,8 +112,10 @@ class Routing(GatewayParts):
 
     def _fit_window(self, inc: Incoming, decision: Decision, meta: dict[str, Any]) -> Decision:
         """Send an over-long prompt only where it fits (never to a smaller window after a failure)."""
-        windows = {t: adapt.facts(self.cfg.primary_model(t)).max_input for t in self.cfg.routing.tiers}  # facts: cached
-        smallest = min((w for w in windows.values() if w), default=None)
+        if self._windows is None:  # the config does not change under a running gateway: once
+            windows = {t: adapt.facts(self.cfg.primary_model(t)).max_input for t in self.cfg.routing.tiers}
+            self._windows = (windows, min((w for w in windows.values() if w), default=None))
+        windows, smallest = self._windows
         if smallest is None or inc.char_count // 5 < smallest // 2:  # far below every window: no count needed
             return decision
         fitted = scenarios.fit_window(self.cfg, decision, self._prompt_tokens(inc, decision.tier, exact=True), windows)

@@ -27,7 +27,7 @@ from tiercli.providers import passthrough
 from tiercli.serve import anthropic_sse
 from tiercli.serve.accounting import Outcome, Served
 from tiercli.serve.flight import Flight, GatewayParts
-from tiercli.serve.wire import error_event, sse_event_batches
+from tiercli.serve.wire import body_chunks, error_event, sse_event_batches
 
 
 def _event_json(event: bytes) -> dict[str, Any] | None:
@@ -95,7 +95,7 @@ class Translated(GatewayParts):
         state, broke = "cancelled", ""
         settled = False
         try:
-            async for parts in sse_event_batches(resp.aiter_bytes()):
+            async for parts in sse_event_batches(body_chunks(resp)):
                 piece = self._translate_events(parts, translator, out)
                 if piece:
                     if held:

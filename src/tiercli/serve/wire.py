@@ -61,6 +61,7 @@ class Incoming:
     adapted: list[str] | None = None  # the router path's changes to the request for its target
     task: Any = None  # agent.AgentDecision: which task this request is a step of
     tools_text: str | None = None  # the tools as JSON (billed input the messages do not show); None: not read yet
+    router_request: Any = None  # (tier, (kwargs, mapping)): the request as litellm's kwargs, built once per tier
 
 
 def _block_text(block: Any) -> str:
@@ -314,6 +315,16 @@ def error_body(protocol: str, status: int, message: str, etype: str | None = Non
 def error_response(protocol: str, status: int, message: str, etype: str | None = None,
                    headers: dict[str, str] | None = None, code: str | None = None) -> JSONResponse:
     return JSONResponse(error_body(protocol, status, message, etype, code), status_code=status, headers=headers)
+
+
+def body_chunks(resp: Any) -> AsyncIterator[bytes]:
+    """An upstream response's body as it arrives: the raw bytes when it has no content encoding (one
+    generator layer and a decode call less per chunk than httpx's aiter_bytes, the same bytes), else
+    decoded by httpx."""
+    encoding = resp.headers.get("content-encoding")
+    if not encoding or encoding.strip().lower() == "identity":
+        return resp.aiter_raw()
+    return resp.aiter_bytes()
 
 
 async def sse_event_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
