@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out"
@@ -221,6 +221,16 @@ def npm_install(label: str, prefix: Path, spec: str, exe: Path, *, needs_node: b
         skip(label, f"npm install {spec} failed: {exc} {detail.decode(errors='replace')[-300:]}")
         return None
     return exe if exe.exists() else None
+
+
+def stop_all(procs: Iterable[subprocess.Popen], grace: float = 10) -> None:
+    """Terminate every process, waiting up to `grace` seconds each before killing it."""
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def wait_healthy(proc: subprocess.Popen, url: str, seconds: float, pause: float) -> bool:

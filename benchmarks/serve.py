@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 from ccr_anchor import CCR_VERSION, start_ccr  # noqa: E402
-from harness import wait_healthy  # noqa: E402
+from harness import stop_all, wait_healthy  # noqa: E402
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
@@ -322,12 +322,7 @@ def main() -> None:
                     record(f"requests/s, {label} sse, {n} clients", rps, "req/s", anchor,
                            anchor_name if anchor else None, target)
         finally:
-            for proc in procs.values():
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs.values())
     print("\nfigures recorded in bench-out/results.json (scripts/bench_readme.py puts them in the README)")
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
-import serve as S  # noqa: E402  (benchmarks/serve.py: the gateway config, request bodies, timers)
+import serve as S  # noqa: E402
+from harness import stop_all  # noqa: E402  (benchmarks/serve.py: the gateway config, request bodies, timers)
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
@@ -128,12 +129,7 @@ def main() -> None:
                                 line += " | ratio" + "".join(f" {n} {rps[n] / rps['anchor']:4.2f}" for n in names)
                             print(line, flush=True)
         finally:
-            for proc in procs.values():
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs.values())
 
 
 if __name__ == "__main__":
