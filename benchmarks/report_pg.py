@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", help="keep (and reuse) the generated SQLite ledger here")
     ap.add_argument("--repeat", type=int, default=5, help="fresh-process runs per engine (median)")
     ap.add_argument("--prompt-chars", type=int, default=400)
+    ap.add_argument("--pythonpath", help="run `tier` from this source tree (default: this script's own src)")
     args = ap.parse_args(argv)
     from pgserver import _bin_dir, start_server
 
@@ -94,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         pg = harness.tier_argv("report", "--all", "--json", "-c", str(cfg), "--db", url)
         sq = harness.tier_argv("report", "--all", "--json", "-c", str(cfg), "--db", str(lite))
-        t_pg, t_sq = harness.paired(pg, sq, args.repeat)
+        # the tier of this script's own tree, not whichever the interpreter has installed (a base
+        # checkout's copy of this script would otherwise time, and migrate, with this tree's code)
+        env = {"PYTHONPATH": args.pythonpath or str(ROOT / "src")}
+        t_pg, t_sq = harness.paired(pg, sq, args.repeat, env_a=env, env_b=env)
         cpu_pg, cpu_sq = harness.cpu_median(pg), harness.cpu_median(sq)
         note = (f"tier's CPU {cpu_pg:.3f} s vs {cpu_sq:.3f} s on SQLite (the server's CPU not counted); "
                 f"PostgreSQL {server.bin_dir.parent.name}; loaded by COPY in "
