@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from tiercli.errors import LedgerError
-from tiercli.ledger.sqlite_schema import create_tables
+from tiercli.ledger.sqlite_schema import PARTIAL_CALLS_INDEXES, create_tables
 from tiercli.ledger.users import SQLITE_V4, SQLITE_V4_COLUMNS
 
 APPLICATION_ID = 0x54494552  # "TIER"
@@ -127,7 +127,7 @@ V6_INDEXES = [
 # exactly what the search over every call found, in any window or filter. Existence checks, never
 # counts: a count kept by triggers would race under PostgreSQL's concurrent writers. Each pair's
 # calls are found through ix_calls_session_prompt.
-_RETRY_KEY = "{r}.kind = 'main' AND {r}.session IS NOT NULL AND {r}.prompt_hash IS NOT NULL"
+RETRY_KEY = "{r}.kind = 'main' AND {r}.session IS NOT NULL AND {r}.prompt_hash IS NOT NULL"
 _SAME_PAIR = "{a}.session = {r}.session AND {a}.prompt_hash = {r}.prompt_hash AND {a}.kind = 'main'"
 _TASK = "COALESCE({a}.task_id, {a}.id)"
 # Add the row's pair when another task of the pair exists (and the pair is not there yet). While a
@@ -136,7 +136,7 @@ _TASK = "COALESCE({a}.task_id, {a}.id)"
 # hundreds of steps, each repeating the instruction, costs one row read a step, not hundreds.
 RETRY_ADD = (
     "INSERT INTO retry_candidates (session, prompt_hash) SELECT {r}.session, {r}.prompt_hash "
-    f"WHERE {_RETRY_KEY} AND NOT EXISTS (SELECT 1 FROM retry_candidates AS k "
+    f"WHERE {RETRY_KEY} AND NOT EXISTS (SELECT 1 FROM retry_candidates AS k "
     "WHERE k.session = {r}.session AND k.prompt_hash = {r}.prompt_hash) "
     f"AND (SELECT {_TASK.format(a='c')} FROM calls AS c WHERE {_SAME_PAIR.format(a='c', r='{r}')} "
     f"AND c.id <> {{r}}.id LIMIT 1) <> {_TASK.format(a='{r}')} ON CONFLICT DO NOTHING"
@@ -147,14 +147,14 @@ RETRY_REMOVE = (
     f"AND NOT EXISTS (SELECT 1 FROM calls AS c WHERE {_SAME_PAIR.format(a='c', r='{r}')} AND {_TASK.format(a='c')} <> "
     f"(SELECT {_TASK.format(a='d')} FROM calls AS d WHERE {_SAME_PAIR.format(a='d', r='{r}')} LIMIT 1))"
 )
-_RETRY_COLUMNS = ("kind", "session", "prompt_hash", "task_id", "id")
-_RETRY_CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _RETRY_COLUMNS)
+RETRY_COLUMNS = ("kind", "session", "prompt_hash", "task_id", "id")
+_RETRY_CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in RETRY_COLUMNS)
 RETRY_TABLE = ("CREATE TABLE IF NOT EXISTS retry_candidates (session VARCHAR NOT NULL, prompt_hash VARCHAR NOT NULL, "
                "PRIMARY KEY (session, prompt_hash))")
 # every pair two tasks share, from calls (a migration, or a bulk load made with the triggers off)
 V7_FILL = (
     "INSERT INTO retry_candidates (session, prompt_hash) SELECT session, prompt_hash FROM calls "
-    f"WHERE {_RETRY_KEY.format(r='calls')} GROUP BY session, prompt_hash "
+    f"WHERE {RETRY_KEY.format(r='calls')} GROUP BY session, prompt_hash "
     "HAVING MIN(COALESCE(task_id, id)) <> MAX(COALESCE(task_id, id)) ON CONFLICT DO NOTHING"
 )
 # Indexes nothing reads any more: ix_calls_prompt_hash (the retries search reads retry_candidates)
@@ -164,11 +164,7 @@ V7_FILL = (
 # (most calls: no parent, no user, no external id) cost no write. The unique external_id index still
 # refuses a duplicate; imports' ON CONFLICT DO NOTHING names no target, so it covers it as before.
 V7_DROPPED_INDEXES = ("ix_calls_prompt_hash", "ix_calls_task_id")
-V7_PARTIAL_INDEXES = [
-    "CREATE UNIQUE INDEX ix_calls_external_id ON calls (external_id) WHERE external_id IS NOT NULL",
-    "CREATE INDEX ix_calls_parent_id ON calls (parent_id) WHERE parent_id IS NOT NULL",
-    "CREATE INDEX ix_calls_user_id ON calls (user_id) WHERE user_id IS NOT NULL",
-]
+V7_PARTIAL_INDEXES = PARTIAL_CALLS_INDEXES  # the text a new ledger is created with
 V7_INDEXES = [
     *(f"DROP INDEX IF EXISTS {name}" for name in V7_DROPPED_INDEXES),
     *(f"DROP INDEX IF EXISTS {name}" for name in ("ix_calls_external_id", "ix_calls_parent_id", "ix_calls_user_id")),
@@ -177,13 +173,13 @@ V7_INDEXES = [
 _V7 = [
     *V7_INDEXES,
     RETRY_TABLE,
-    f"""CREATE TRIGGER calls_retry_insert AFTER INSERT ON calls WHEN {_RETRY_KEY.format(r="NEW")} BEGIN
+    f"""CREATE TRIGGER calls_retry_insert AFTER INSERT ON calls WHEN {RETRY_KEY.format(r="NEW")} BEGIN
         {RETRY_ADD.format(r="NEW")}; END""",
-    f"""CREATE TRIGGER calls_retry_update AFTER UPDATE OF {", ".join(_RETRY_COLUMNS)} ON calls
+    f"""CREATE TRIGGER calls_retry_update AFTER UPDATE OF {", ".join(RETRY_COLUMNS)} ON calls
         WHEN {_RETRY_CHANGED} BEGIN
         {RETRY_REMOVE.format(r="OLD")};
         {RETRY_ADD.format(r="NEW")}; END""",
-    f"""CREATE TRIGGER calls_retry_delete AFTER DELETE ON calls WHEN {_RETRY_KEY.format(r="OLD")} BEGIN
+    f"""CREATE TRIGGER calls_retry_delete AFTER DELETE ON calls WHEN {RETRY_KEY.format(r="OLD")} BEGIN
         {RETRY_REMOVE.format(r="OLD")}; END""",
     V7_FILL,
 ]

@@ -4,7 +4,16 @@ schema 4, spend_user_days equal to the calls' spend (settled cost plus open rese
 
 from __future__ import annotations
 
-from tiercli.ledger.migrations import RETRY_ADD, RETRY_REMOVE, RETRY_TABLE, V6_INDEXES, V7_FILL, V7_INDEXES
+from tiercli.ledger.migrations import (
+    RETRY_ADD,
+    RETRY_COLUMNS,
+    RETRY_KEY,
+    RETRY_REMOVE,
+    RETRY_TABLE,
+    V6_INDEXES,
+    V7_FILL,
+    V7_INDEXES,
+)
 
 SPEND = "COALESCE({r}.cost_usd, 0) + COALESCE({r}.reserved_usd, 0)"
 PG_DAY_FUNCTION = """CREATE OR REPLACE FUNCTION tier_day(ts double precision) RETURNS text
@@ -83,17 +92,16 @@ V6 = V6_INDEXES  # the same partial indexes as SQLite's (migrations.py)
 # COMMITTED: pg.py's autocommit connection, one transaction per unit of work). An update moving a
 # row between pairs locks both keys in order, so two such updates cannot deadlock.
 RETRY_LOCK_CLASS = 0x5254  # the first key of pg_advisory_xact_lock(int, int): "RT"
-_RETRY_KEY = "{r}.kind = 'main' AND {r}.session IS NOT NULL AND {r}.prompt_hash IS NOT NULL"
 _LOCK_KEY = "hashtext({r}.session || chr(31) || {r}.prompt_hash)"
 RETRY_FUNCTION = f"""CREATE OR REPLACE FUNCTION tier_calls_retry() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     old_key integer := NULL;
     new_key integer := NULL;
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND {_RETRY_KEY.format(r='OLD')} THEN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND {RETRY_KEY.format(r='OLD')} THEN
         old_key := {_LOCK_KEY.format(r='OLD')};
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND {_RETRY_KEY.format(r='NEW')} THEN
+    IF TG_OP IN ('INSERT', 'UPDATE') AND {RETRY_KEY.format(r='NEW')} THEN
         new_key := {_LOCK_KEY.format(r='NEW')};
     END IF;
     IF old_key IS NOT NULL AND (new_key IS NULL OR old_key <= new_key) THEN
@@ -113,16 +121,16 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$"""
-_RETRY_CHANGED = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in ("kind", "session", "prompt_hash", "task_id", "id"))
+_RETRY_CHANGED = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in RETRY_COLUMNS)
 V7 = [
     *V7_INDEXES,
     RETRY_TABLE,
     RETRY_FUNCTION,
-    f"CREATE TRIGGER calls_retry_insert AFTER INSERT ON calls FOR EACH ROW WHEN ({_RETRY_KEY.format(r='NEW')}) "
+    f"CREATE TRIGGER calls_retry_insert AFTER INSERT ON calls FOR EACH ROW WHEN ({RETRY_KEY.format(r='NEW')}) "
     "EXECUTE FUNCTION tier_calls_retry()",
-    "CREATE TRIGGER calls_retry_update AFTER UPDATE OF kind, session, prompt_hash, task_id, id ON calls "
+    f"CREATE TRIGGER calls_retry_update AFTER UPDATE OF {', '.join(RETRY_COLUMNS)} ON calls "
     f"FOR EACH ROW WHEN ({_RETRY_CHANGED}) EXECUTE FUNCTION tier_calls_retry()",
-    f"CREATE TRIGGER calls_retry_delete AFTER DELETE ON calls FOR EACH ROW WHEN ({_RETRY_KEY.format(r='OLD')}) "
+    f"CREATE TRIGGER calls_retry_delete AFTER DELETE ON calls FOR EACH ROW WHEN ({RETRY_KEY.format(r='OLD')}) "
     "EXECUTE FUNCTION tier_calls_retry()",
     V7_FILL,
 ]

@@ -29,12 +29,13 @@ CALLS = """CREATE TABLE calls (
     user_id VARCHAR, owner_host VARCHAR,
     PRIMARY KEY (id)
 )"""
-CALLS_INDEXES = [
+# schema 7: partial, over the rows that have the column (migration 7 builds the same on an older ledger)
+PARTIAL_CALLS_INDEXES = [
     "CREATE UNIQUE INDEX ix_calls_external_id ON calls (external_id) WHERE external_id IS NOT NULL",
     "CREATE INDEX ix_calls_parent_id ON calls (parent_id) WHERE parent_id IS NOT NULL",
-    "CREATE INDEX ix_calls_started_at ON calls (started_at)",
     "CREATE INDEX ix_calls_user_id ON calls (user_id) WHERE user_id IS NOT NULL",
 ]
+CALLS_INDEXES = [*PARTIAL_CALLS_INDEXES, "CREATE INDEX ix_calls_started_at ON calls (started_at)"]
 FEEDBACK = """CREATE TABLE feedback (
     id INTEGER NOT NULL, call_id VARCHAR NOT NULL, created_at FLOAT NOT NULL, verdict VARCHAR NOT NULL,
     note VARCHAR,
