@@ -243,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     parts = args.part or list(PARTS)
     if args.errors and set(parts) & set(UNTOUCHED_PARTS):
-        ap.error("--errors lists items one by one: not for the untouched parts, holdout, blind2 and "
-                 "written-cf-holdout (use --part tune/written-cf/old-eval/old-tune)")
+        ap.error(f"--errors lists items one by one: not for the untouched parts ({', '.join(UNTOUCHED_PARTS)}); "
+                 f"use --part {'/'.join(p for p in PARTS if p not in UNTOUCHED_PARTS)}")
     fn = classify_rules if args.rules_only else classify
 
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() and not args.save_baseline else {}

@@ -208,9 +208,9 @@ def extra_evidence(text: str, joined: str) -> list[tuple[float, str, str]]:
     if lines and len(lines) <= 3 and len(text) < 400:
         first = lines[0]
         rest_words = sum(len(ln.split()) for ln in lines[1:])
-        if rest_words <= 12:
+        if rest_words <= 12 and not first.rstrip().endswith("?"):  # a question is not a command
             for cmd, t in (("format_cmd", "reformat"), ("search_cmd", "search"), ("lookup_cmd", "file_lookup")):
-                if rx[cmd].match(first) and not first.rstrip().endswith("?"):  # a question is not a command
+                if rx[cmd].match(first):
                     out.append((5.0, t, f"shell command pasted as the task -> {t}"))
                     break
     textbook, novel = rx["textbook"].search(joined), rx["novel"].search(joined)
