@@ -65,12 +65,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gateway(fake: FakeProvider, tier: str, home: Path) -> tuple[subprocess.Popen, str]:
+def start_gateway(fake: FakeProvider, tier: str, home: Path,
+                  pythonpath: str | None = None) -> tuple[subprocess.Popen, str]:
+    """`tier serve` for `tier` on a free port; `pythonpath`: the tiercli source tree to run ("" this
+    interpreter's installed one, None whatever PYTHONPATH says now)."""
     cfg = home / f"{tier}.yaml"
     cfg.write_text(CONFIG.format(base=fake.base_url, tier=tier))
     port = free_port()
     env = {**os.environ, "TIER_HOME": str(home / tier), "ANTHROPIC_API_KEY": "sk-ant-bench", "OPENAI_API_KEY": "sk-bench",
            "LITELLM_OFFLINE_MODE": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    if pythonpath is not None:
+        env.pop("PYTHONPATH", None)
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
     log = (home / f"{tier}.log").open("wb")  # a pipe nobody reads would fill and stall the gateway
     proc = subprocess.Popen([sys.executable, "-m", "tiercli", "serve", "--quiet", "--port", str(port), "-c", str(cfg)],
                             env=env, stdout=subprocess.DEVNULL, stderr=log)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,29 +28,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
-import serve as S  # noqa: E402
-from harness import stop_all  # noqa: E402  (benchmarks/serve.py: the gateway config, request bodies, timers)
+import serve as S  # noqa: E402  (benchmarks/serve.py: the gateway config, request bodies, timers)
+from harness import stop_all  # noqa: E402
 
 from fakeprovider import FakeProvider, Reply  # noqa: E402
 
 PATH = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
 CASES = [("anthropic", "tier1", False), ("anthropic", "tier1", True), ("openai", "tier2", False),
          ("openai", "tier2", True), ("anthropic", "tier2", False), ("anthropic", "tier2", True)]
-
-
-def start(fake: FakeProvider, tier: str, home: Path, src: str) -> tuple[subprocess.Popen, str]:
-    before = os.environ.get("PYTHONPATH")
-    if src:
-        os.environ["PYTHONPATH"] = src
-    else:
-        os.environ.pop("PYTHONPATH", None)
-    try:
-        return S.start_gateway(fake, tier, home)
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
 
 
 def main() -> None:
@@ -72,7 +56,7 @@ def main() -> None:
             for name, src in variants:
                 (home / name).mkdir()
                 for tier in ("tier1", "tier2"):
-                    procs[(name, tier)], urls[(name, tier)] = start(fake, tier, home / name, src)
+                    procs[(name, tier)], urls[(name, tier)] = S.start_gateway(fake, tier, home / name, pythonpath=src)
             procs["bare"], bare = S.start_bare_proxy(fake.base_url)
             started = S.start_ccr(fake.base_url, "gpt-5-mini", S.free_port(), home / "ccr-home")
             ccr = None
