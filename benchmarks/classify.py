@@ -2,7 +2,7 @@
 
     python benchmarks/classify.py                  # every part, human-readable, with the baseline
     python benchmarks/classify.py --json           # the same figures as JSON
-    python benchmarks/classify.py --part tune      # one part: holdout | blind2 | written-cf-holdout | written-cf | tune | old-eval | old-tune
+    python benchmarks/classify.py --part tune      # one part: holdout | blind2 | written-cf-holdout | written-gj-holdout | written-cf | written-gj | tune | old-eval | old-tune
     python benchmarks/classify.py --part tune --errors   # misclassified items (refused for the untouched parts)
     python benchmarks/classify.py --rules-only     # the rules without the learned model
     python benchmarks/classify.py --save-baseline  # record the current figures as the baseline
@@ -43,8 +43,9 @@ from tiercli.classify.local import classify, classify_rules  # noqa: E402
 from tiercli.taxonomy import DEFAULT_TASK_TIERS, LABELS, TASK_TYPES  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "classify_baseline.json"
-PARTS = ("holdout", "blind2", "written-cf-holdout", "written-cf", "tune", "old-eval", "old-tune")
-UNTOUCHED_PARTS = ("holdout", "blind2", "written-cf-holdout")  # aggregate figures only
+PARTS = ("holdout", "blind2", "written-cf-holdout", "written-gj-holdout", "written-cf", "written-gj", "tune", "old-eval",
+         "old-tune")
+UNTOUCHED_PARTS = ("holdout", "blind2", "written-cf-holdout", "written-gj-holdout")  # aggregate figures only
 HYBRID_THRESHOLD = 0.6  # routing.hybrid_threshold's default (config.py)
 BINS = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001)
 
@@ -82,6 +83,10 @@ def load(part: str) -> list[corpus.Item]:
         return corpus.taxonomy_written("tune")
     if part == "written-cf-holdout":
         return corpus.taxonomy_written("holdout")
+    if part == "written-gj":
+        return corpus.taxonomy_written2("tune")
+    if part == "written-gj-holdout":
+        return corpus.taxonomy_written2("holdout")
     return corpus.old(part.removeprefix("old-"))
 
 

@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tiercli import taxonomy
 from tiercli.classify import corpus
 
@@ -92,11 +94,15 @@ def test_the_second_blind_corpus_is_the_frozen_one():
     assert len(corpus.blind2()) == 582
 
 
-def test_writers_c_to_f_are_evaluation_only_and_their_holdout_half_untouched():
-    """Writers C-F's prompts are not training data; their holdout half is untouched like blind2."""
-    every = corpus.taxonomy_written()
-    tune, holdout = corpus.taxonomy_written("tune"), corpus.taxonomy_written("holdout")
-    assert len(every) == len(tune) + len(holdout) == 1028 and tune and holdout
-    assert {it.source for it in holdout} == {"written-cf-holdout"} <= corpus.UNTOUCHED_SOURCES
-    assert {it.source for it in tune} == {"written-cf"}
-    assert not {it.text for it in corpus.training_items()} & {it.text for it in every}
+@pytest.mark.parametrize("load, n, source", [(corpus.taxonomy_written, 1028, "written-cf"),
+                                              (corpus.taxonomy_written2, 1124, "written-gj")])
+def test_taxonomy_writers_tune_half_trains_and_holdout_half_is_untouched(load, n, source):
+    """Writers C-F's and G-J's tune halves are training data; their holdout halves are untouched like blind2."""
+    every = load()
+    tune, holdout = load("tune"), load("holdout")
+    assert len(every) == len(tune) + len(holdout) == n and tune and holdout
+    assert {it.source for it in holdout} == {f"{source}-holdout"} <= corpus.UNTOUCHED_SOURCES
+    assert {it.source for it in tune} == {source}
+    trained = {it.text for it in corpus.training_items()}
+    assert {it.text for it in tune} <= trained
+    assert not trained & {it.text for it in holdout}

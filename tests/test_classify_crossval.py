@@ -9,14 +9,15 @@ def test_decide_matches_model_predict():
     m = model.shipped()
     assert m is not None
     n = 0
-    for it in corpus.blind("tune")[:150]:
-        a = local.analyse(it.text)
+    odd = ["", "?", "§ § §", "🙂🚀", "これを修正してください", "same for the other one"]
+    for text in [it.text for it in corpus.blind("tune")[:150]] + odd:
+        a = local.analyse(text)
         probs = m.probabilities(model.dense_features(a), model.sparse_features(a))
         label, conf = crossval.decide(probs, a, m.calibrate, model.HIGH_LEAN, m.hedge)
         shipped = model.predict(m, a)
-        assert (label, round(max(0.0, min(1.0, conf)), 3)) == (shipped.label, shipped.confidence), it.id
+        assert (label, round(max(0.0, min(1.0, conf)), 3)) == (shipped.label, shipped.confidence), text
         n += 1
-    assert n == 150
+    assert n == 150 + len(odd)
 
 
 def test_written_items_are_training_only_and_labelled_by_the_taxonomy():

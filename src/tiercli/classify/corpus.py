@@ -9,8 +9,13 @@
   fourth round of issue 15 and frozen before that round's changes were merged. All of it is untouched:
   no part is ever read item by item, trained or tuned on (`blind2()`, source "blind2").
 - tests/data/taxonomy_written/corpus_[C-F].jsonl: prompts by four more writers briefed the same way
-  (taxonomy only), minus near-copies of any evaluation item (`taxonomy_written()`, source
-  "written-cf"): an evaluation part, not trained on (training on them was tried and dropped).
+  (taxonomy only), minus near-copies of any evaluation item (`taxonomy_written()`): split by the same
+  hash into a tune half (source "written-cf", trained on since the sixth round) and an untouched holdout
+  half ("written-cf-holdout").
+- tests/data/taxonomy_written2/corpus_[G-J].jsonl: four writers of the sixth round, each with another
+  emphasis (brief.md there), split the same way ("written-gj" trained on, "written-gj-holdout" untouched).
+- tests/data/taxonomy_written3/corpus_[K-N].jsonl: four more writers of the sixth round, aimed at the
+  weaknesses writers G-J's tune half showed; all training ("written-kn").
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ BLIND = DATA / "blind"
 BLIND_FILES = ("corpus.jsonl", "claude_code.jsonl")
 BLIND2 = DATA / "blind2"
 TAXONOMY_WRITTEN = DATA / "taxonomy_written"
-UNTOUCHED_SOURCES = frozenset({"blind-holdout", "blind2", "written-cf-holdout"})  # measured only, never trained or tuned on
+TAXONOMY_WRITTEN2 = DATA / "taxonomy_written2"
+TAXONOMY_WRITTEN3 = DATA / "taxonomy_written3"
+UNTOUCHED_SOURCES = frozenset({"blind-holdout", "blind2", "written-cf-holdout", "written-gj-holdout"})  # measured only, never trained or tuned on
 SPLIT_SALT = "tiercli-blind-split-v1:"
 TUNE_PERCENT = 60
 WRITTEN_FILE = "tasks_families_written.jsonl"
@@ -80,19 +87,31 @@ def blind2(blind2_dir: Path = BLIND2) -> list[Item]:
     return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "blind2", r.get("style", "")) for r in _read(path)]
 
 
-def taxonomy_written(part: str | None = None, folder: Path = TAXONOMY_WRITTEN) -> list[Item]:
-    """Prompts written from the taxonomy alone by writers C-F (issue 15, fourth round): evaluation, not
-    training data (their README says why). Split by the same hash as the blind corpus: 'tune' (rules
-    may be tuned on its misses) and 'holdout' (untouched, aggregate figures only); None: both."""
+def taxonomy_written(part: str | None = None, folder: Path = TAXONOMY_WRITTEN, source: str = "written-cf") -> list[Item]:
+    """Prompts written from the taxonomy alone by writers C-F (issue 15, fourth round; `source`
+    "written-cf") or G-J (sixth round: taxonomy_written2(), "written-gj"). Split by the same hash as the
+    blind corpus: 'tune' (trained on; rules may be tuned on its misses) and 'holdout' (untouched,
+    aggregate figures only); None: both."""
     items = []
     for path in sorted(folder.glob("corpus_*.jsonl")):
         for r in _read(path):
             rid = str(r["id"])
             half = blind_part(rid)
             if part is None or half == part:
-                source = "written-cf" if half == "tune" else "written-cf-holdout"
-                items.append(Item(rid, r["text"], r["task_type"], r["label"], source, r.get("style", "")))
+                name = source if half == "tune" else f"{source}-holdout"
+                items.append(Item(rid, r["text"], r["task_type"], r["label"], name, r.get("style", "")))
     return items
+
+
+def taxonomy_written2(part: str | None = None, folder: Path = TAXONOMY_WRITTEN2) -> list[Item]:
+    """Writers G-J's prompts (issue 15, sixth round), split like taxonomy_written's."""
+    return taxonomy_written(part, folder, "written-gj")
+
+
+def taxonomy_written3(folder: Path = TAXONOMY_WRITTEN3) -> list[Item]:
+    """Writers K-N's prompts (issue 15, sixth round): training data, all of it (source "written-kn")."""
+    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "written-kn", r.get("style", ""))
+            for path in sorted(folder.glob("corpus_*.jsonl")) for r in _read(path)]
 
 
 def written(data: Path = DATA) -> list[Item]:
@@ -103,8 +122,12 @@ def written(data: Path = DATA) -> list[Item]:
     return [Item(r["id"], r["text"], r["task_type"], r["label"], "written", r.get("style", "")) for r in _read(path)]
 
 
-def training_items(data: Path = DATA, *, written_items: bool = True) -> list[Item]:
-    """What the model may learn from: the old corpora, the blind tune part and the items written for the
-    issue's families. Never the holdout."""
+def training_items(data: Path = DATA, *, written_items: bool = True, cf_tune: bool = True) -> list[Item]:
+    """What the model may learn from: the old corpora, the blind tune part, the items written for the
+    issue's families, the tune halves of writers C-F and G-J and all of writers K-N. Never a holdout or
+    blind2."""
     extra = written(data) if written_items else []
-    return old("tune", data) + old("eval", data) + blind("tune", data / "blind") + extra
+    cf = (taxonomy_written("tune", data / "taxonomy_written")
+          + taxonomy_written2("tune", data / "taxonomy_written2")
+          + taxonomy_written3(data / "taxonomy_written3")) if cf_tune else []
+    return old("tune", data) + old("eval", data) + blind("tune", data / "blind") + extra + cf

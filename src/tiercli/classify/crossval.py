@@ -56,35 +56,26 @@ def rules_at(rev: str) -> Callable[[str], RuleAnalysis]:
     return analyse
 
 
-def rows_with(items: list[corpus.Item], analyse: Callable[[str], RuleAnalysis], blind_weight: float):
+def rows_with(items: list[corpus.Item], analyse: Callable[[str], RuleAnalysis], blind_weight: float,
+              written_weight: float = train.WRITTEN_WEIGHT):
     rows, analyses = [], []
     for it in items:
         a = analyse(it.text)
         analyses.append(a)
-        weight = blind_weight if it.source.startswith("blind") else 1.0
+        weight = train.item_weight(it, blind_weight, written_weight)
         rows.append((model.dense_features(a), model.sparse_features(a), TASK_TYPES.index(it.task_type), weight))
     return rows, analyses
 
 
 def decide(probs: list[float], a: RuleAnalysis, calibrate: Callable[[float], float], lean: float,
            hedge: float, keep: float = model.HIGH_KEEP) -> tuple[str, float]:
-    """model.predict's label and confidence, from the probabilities (kept in step with it by a test)."""
+    """model.predict's label and confidence, from the probabilities (the same model.label_decision)."""
+    if a.fallback and not model.has_words(a):
+        return a.result.label, a.result.confidence
     by_label = {lab: 0.0 for lab in LABELS}
     for t, p in zip(TASK_TYPES, probs):
         by_label[LABEL_OF_TASK_TYPE[t]] += p
-    label = max(LABELS, key=lambda lab: (by_label[lab], lab == "MEDIUM"))
-    conf = calibrate(by_label[label])
-    rules = a.result
-    if label != "HIGH" and by_label["HIGH"] >= lean and by_label["LOW"] < hedge:
-        label, conf = "HIGH", min(calibrate(by_label["HIGH"]), model.UNSURE_CAP)
-    opposite = {"LOW": "HIGH", "HIGH": "LOW"}.get(label)
-    if opposite and by_label[opposite] >= hedge and label == "HIGH" and by_label["LOW"] < keep:
-        conf = min(conf, model.UNSURE_CAP)
-    elif opposite and by_label[opposite] >= hedge:
-        label, conf = "MEDIUM", min(conf, model.HEDGE_CONF)
-    elif rules.label != label or rules.confidence < model.RULES_SURE:
-        cap = model.HEDGE_CONF if a.fallback or rules.confidence <= model.HEDGE_CONF else model.UNSURE_CAP
-        conf = min(conf, cap)
+    label, conf, _ = model.label_decision(by_label, a, calibrate, lean, hedge, keep)
     return label, conf
 
 
@@ -107,15 +98,17 @@ def worth_listing(gold: str, label: str, probs: list[float], near: float = 0.05)
 
 
 def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold: float = 0.6,
-            keep: float = model.HIGH_KEEP, listed: list | None = None) -> dict:
-    """Blind-tune figures of the full decision, calibration fitted on the other folds' items. `listed`, when
-    given, receives (item, label, confidence) of the crossings and near misses (worth_listing)."""
-    blind = [i for i, it in enumerate(items) if it.source == "blind-tune"]
+            keep: float = model.HIGH_KEEP, listed: list | None = None, source: str = "blind-tune") -> dict:
+    """One source's figures of the full decision (default the blind tune part), calibration fitted on the
+    other folds' items of the calibration sources (train.CALIBRATION_SOURCES). `listed`, when given,
+    receives (item, label, confidence) of the crossings and near misses (worth_listing)."""
+    blind = [i for i, it in enumerate(items) if it.source == source]
+    calib = [i for i, it in enumerate(items) if it.source in train.CALIBRATION_SOURCES]
     ok = high = high_ok = hl = lh = above = above_ok = 0
     for f in sorted(set(folds)):
         others = [(train.label_of(TASK_TYPES, probs[i])[1], float(train.label_of(TASK_TYPES, probs[i])[0]
                                                                      == items[i].label))
-                  for i in blind if folds[i] != f]
+                  for i in calib if folds[i] != f]
         cal = _calibrator(*train.isotonic(others))
         for i in (i for i in blind if folds[i] == f):
             label, conf = decide(probs[i], analyses[i], cal, lean, hedge, keep)
@@ -145,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--high-keep", type=float, nargs="+", default=[model.HIGH_KEEP],
                     help="a HIGH answer is hedged to MEDIUM only when P(LOW) >= this")
     ap.add_argument("--blind-weight", type=float, default=train.BLIND_WEIGHT)
+    ap.add_argument("--written-weight", type=float, default=train.WRITTEN_WEIGHT)
     ap.add_argument("--sparse-lr", type=float, default=train.SPARSE_LR)
     ap.add_argument("--epochs", type=int, default=train.EPOCHS)
     ap.add_argument("--no-written", action="store_true", help="leave out the items written for the issue's families")
@@ -156,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(it.source in corpus.UNTOUCHED_SOURCES for it in items):
         raise SystemExit("refusing to use an untouched part (the blind holdout or blind2)")
     analyse = rules_at(args.rules_at) if args.rules_at else local.analyse
-    rows, analyses = rows_with(items, analyse, args.blind_weight)
+    rows, analyses = rows_with(items, analyse, args.blind_weight, args.written_weight)
     folds = [int(corpus.hashlib.sha256(f"{train.SEED}:{it.id}".encode()).hexdigest()[:8], 16) % args.folds
              for it in items]
     fit = {"epochs": args.epochs, "sparse_lr": args.sparse_lr}
@@ -166,15 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         for i, fo in enumerate(folds):
             if fo == f:
                 probs[i] = tr.probabilities(rows[i][0], rows[i][1])
-    print(f"rules: {args.rules_at or 'today'}; {fit}, blind weight {args.blind_weight}; "
+    print(f"rules: {args.rules_at or 'today'}; {fit}, blind weight {args.blind_weight}, written weight {args.written_weight}; "
           f"written items: {'no' if args.no_written else 'yes'}")
-    print("lean  hedge  keep  accuracy  HIGH-recall  H->L  L->H  share>=0.6  acc>=0.6")
+    print("source              lean  hedge  keep  accuracy  HIGH-recall  H->L  L->H  share>=0.6  acc>=0.6")
     listed: list = []
     settings = [(le, h, k) for le in args.lean for h in args.hedge for k in args.high_keep]
+    sources = [s for s in train.CALIBRATION_SOURCES if any(it.source == s for it in items)]
     for n, (lean, hedge, keep) in enumerate(settings):
-        r = figures(items, analyses, probs, folds, lean, hedge, keep=keep, listed=listed if n == 0 else None)
-        print(f"{lean:4.2f}  {hedge:5.2f}  {keep:4.2f}  {r['accuracy']:8.3f}  {r['high_recall']:11.3f}  "
-              f"{r['high_to_low']:4d}  {r['low_to_high']:4d}  {r['share_above']:10.3f}  {r['accuracy_above']:8.3f}")
+        for source in sources:
+            r = figures(items, analyses, probs, folds, lean, hedge, keep=keep,
+                        listed=listed if n == 0 else None, source=source)
+            print(f"{source:18s}  {lean:4.2f}  {hedge:5.2f}  {keep:4.2f}  {r['accuracy']:8.3f}  "
+                  f"{r['high_recall']:11.3f}  {r['high_to_low']:4d}  {r['low_to_high']:4d}  "
+                  f"{r['share_above']:10.3f}  {r['accuracy_above']:8.3f}")
     for it, label, conf, p in listed if args.list else []:
         shown = " ".join(f"{t}={v:.2f}" for t, v in zip(TASK_TYPES, p) if v >= 0.05)
         print(f"\n{it.id} gold {it.task_type}/{it.label} -> {label} ({conf:.2f}); {shown}\n  {it.text[:300]!r}")

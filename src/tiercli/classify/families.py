@@ -206,9 +206,9 @@ def extra_evidence(text: str, joined: str) -> list[tuple[float, str, str]]:
     out: list[tuple[float, str, str]] = []
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     if lines and len(lines) <= 3 and len(text) < 400:
-        first = lines[0]
+        first, _, comment = lines[0].partition(" # ")  # "cmd | wc -l  # 340 files, move them all": the comment asks
         rest_words = sum(len(ln.split()) for ln in lines[1:])
-        if rest_words <= 12 and not first.rstrip().endswith("?"):  # a question is not a command
+        if rest_words <= 12 and len(comment.split()) < 3 and not first.rstrip().endswith("?"):  # a question is not a command
             for cmd, t in (("format_cmd", "reformat"), ("search_cmd", "search"), ("lookup_cmd", "file_lookup")):
                 if rx[cmd].match(first):
                     out.append((5.0, t, f"shell command pasted as the task -> {t}"))

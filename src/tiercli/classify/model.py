@@ -33,6 +33,7 @@ import json
 import math
 import sys
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ MAGIC = b"TIERCLS1"
 HEDGE_CONF = 0.35
 HIGH_LEAN = 0.1  # P(HIGH) at which a non-HIGH answer becomes HIGH (crossval.py on the blind tune part, out of fold)
 HIGH_KEEP = 0.45  # a HIGH answer is hedged to MEDIUM only when P(LOW) >= this (crossval.py --high-keep, out of fold)
+HIGH_DIFFUSE = 0.5  # a HIGH answer below this, against the rules' LOW or no rule evidence, is hedged to MEDIUM (crossval.py)
 RULES_SURE = 0.6  # the rules' own confidence above which they vouch for an answer
 UNSURE_CAP = 0.55  # confidence when the rules are unsure or disagree: below the default hybrid threshold
 
@@ -186,28 +188,41 @@ def shipped() -> Model | None:
     return _LOADED[0]
 
 
-def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
-    probs = m.probabilities(dense_features(a), sparse_features(a))
-    by_type = dict(zip(m.classes, probs))
-    by_label = {lab: 0.0 for lab in LABELS}
-    for t, p in by_type.items():
-        by_label[LABEL_OF_TASK_TYPE[t]] += p
+def has_words(a: "RuleAnalysis") -> bool:
+    """Whether the instruction has a letter or digit in any script (empty, "?", emoji or "§ § §" have none)."""
+    return any(ch.isalnum() for seg, _ in a.normed for ch in seg.replace("§", ""))
+
+
+def label_decision(by_label: dict[str, float], a: "RuleAnalysis", calibrate: Callable[[float], float],
+                   lean: float, hedge: float, keep: float = HIGH_KEEP) -> tuple[str, float, list[str]]:
+    """The label and confidence from the model's per-label probabilities and the rules' answer: the HIGH
+    lean, the LOW/HIGH hedges, the rules/model disagreement guard and the confidence caps (the module
+    docstring says why each exists). crossval.py calls this too, so its figures are the shipped decision's."""
     label = max(LABELS, key=lambda lab: (by_label[lab], lab == "MEDIUM"))
-    conf = m.calibrate(by_label[label])
+    conf = calibrate(by_label[label])
     reasons: list[str] = []
     rules = a.result
-    if label != "HIGH" and by_label["HIGH"] >= HIGH_LEAN and by_label["LOW"] < m.hedge:
-        reasons.append(f"HIGH probability {by_label['HIGH']:.2f} >= {HIGH_LEAN}: leaning HIGH (a HIGH task sent "
+    if label != "HIGH" and by_label["HIGH"] >= lean and by_label["LOW"] < hedge:
+        reasons.append(f"HIGH probability {by_label['HIGH']:.2f} >= {lean}: leaning HIGH (a HIGH task sent "
                        f"low costs more than the reverse)")
         label = "HIGH"
-        conf = min(m.calibrate(by_label["HIGH"]), UNSURE_CAP)
+        conf = min(calibrate(by_label["HIGH"]), UNSURE_CAP)
     opposite = {"LOW": "HIGH", "HIGH": "LOW"}.get(label)
-    if opposite and by_label[opposite] >= m.hedge and label == "HIGH" and by_label["LOW"] < HIGH_KEEP:
-        reasons.append(f"LOW probability {by_label['LOW']:.2f} next to a HIGH answer (< {HIGH_KEEP}): kept HIGH, "
+    if label == "HIGH" and by_label["HIGH"] < HIGH_DIFFUSE and (rules.label == "LOW" or a.fallback):
+        why = "the rules' LOW" if rules.label == "LOW" else "no rule evidence"
+        reasons.append(f"HIGH probability only {by_label['HIGH']:.2f} against {why}: hedged to MEDIUM")
+        label = "MEDIUM"
+        conf = min(conf, HEDGE_CONF)
+    elif opposite and by_label[opposite] >= hedge and label == "HIGH" and by_label["LOW"] < keep:
+        reasons.append(f"LOW probability {by_label['LOW']:.2f} next to a HIGH answer (< {keep}): kept HIGH, "
                        f"confidence capped at {UNSURE_CAP}")
         conf = min(conf, UNSURE_CAP)
-    elif opposite and by_label[opposite] >= m.hedge:
+    elif opposite and by_label[opposite] >= hedge:
         reasons.append(f"{opposite} probability {by_label[opposite]:.2f} next to a {label} answer -> hedged to MEDIUM")
+        label = "MEDIUM"
+        conf = min(conf, HEDGE_CONF)
+    elif rules.label == "HIGH" and label == "LOW":
+        reasons.append("rules said HIGH, the model LOW: hedged to MEDIUM (a HIGH task sent to tier1 fails)")
         label = "MEDIUM"
         conf = min(conf, HEDGE_CONF)
     elif rules.label != label or rules.confidence < RULES_SURE:
@@ -215,6 +230,22 @@ def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
         if conf > cap:
             reasons.append(f"rules {'unsure' if rules.label == label else 'disagree'}: confidence capped at {cap}")
         conf = min(conf, cap)
+    if a.fallback and conf > HEDGE_CONF:  # no rule fired: the model alone is thin evidence, whatever it says
+        reasons.append(f"no rule evidence: confidence capped at {HEDGE_CONF}")
+        conf = HEDGE_CONF
+    return label, conf, reasons
+
+
+def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
+    if a.fallback and not has_words(a):
+        return a.result  # no rule fired and not one word or number: the configured default stands
+    probs = m.probabilities(dense_features(a), sparse_features(a))
+    by_type = dict(zip(m.classes, probs))
+    by_label = {lab: 0.0 for lab in LABELS}
+    for t, p in by_type.items():
+        by_label[LABEL_OF_TASK_TYPE[t]] += p
+    label, conf, reasons = label_decision(by_label, a, m.calibrate, HIGH_LEAN, m.hedge)
+    rules = a.result
     task_type = max((t for t in m.classes if LABEL_OF_TASK_TYPE[t] == label), key=lambda t: by_type[t])
     shown = ", ".join(f"{lab} {by_label[lab]:.2f}" for lab in LABELS)
     lead = f"model: {task_type} ({shown})"

@@ -39,7 +39,9 @@ L2 = 1e-5
 SPARSE_LR = 0.1  # hashed n-grams: slower than the dense rate, a correction to the rules (crossval.py chose 0.1 over 0.05-0.2)
 SPARSE_L2 = 1e-4
 BLIND_WEIGHT = 3.0
+WRITTEN_WEIGHT = 2.0  # writers C-N's prompts (crossval.py: 2 over 1 and 3)
 HEDGE = 0.15  # chosen by crossval.py --rules-at 7875cc3 (fewer HIGH<->LOW crossings than 0.2, same accuracy)
+CALIBRATION_SOURCES = ("blind-tune", "written-cf", "written-gj", "written-kn")  # written from the taxonomy alone, not by the rules' author
 MIN_ABS_Q = 1  # int8 rows whose weights are all within +-this are dropped (shrinks the file)
 
 
@@ -153,12 +155,20 @@ def isotonic(points: list[tuple[float, float]], bins: int = 12) -> tuple[list[fl
     return xs, ys
 
 
-def rows_of(items: list[corpus.Item], blind_weight: float) -> list[tuple[dict[str, float], list[int], int, float]]:
+def item_weight(it: corpus.Item, blind_weight: float, written_weight: float = WRITTEN_WEIGHT) -> float:
+    """The first blind corpus's tune part weighs `blind_weight`, the taxonomy writers' prompts
+    `written_weight`, the rules author's corpora 1."""
+    if it.source.startswith("blind"):
+        return blind_weight
+    return written_weight if it.source in CALIBRATION_SOURCES else 1.0
+
+
+def rows_of(items: list[corpus.Item], blind_weight: float,
+            written_weight: float = WRITTEN_WEIGHT) -> list[tuple[dict[str, float], list[int], int, float]]:
     rows = []
     for it in items:
         dense, buckets = featurize(it.text)
-        weight = blind_weight if it.source.startswith("blind") else 1.0
-        rows.append((dense, buckets, TASK_TYPES.index(it.task_type), weight))
+        rows.append((dense, buckets, TASK_TYPES.index(it.task_type), item_weight(it, blind_weight, written_weight)))
     return rows
 
 
@@ -205,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cv", type=int, default=5, help="folds for the out-of-fold calibration")
     ap.add_argument("--only-cv", action="store_true", help="report cross-validated figures, write nothing")
     ap.add_argument("--blind-weight", type=float, default=BLIND_WEIGHT)
+    ap.add_argument("--written-weight", type=float, default=WRITTEN_WEIGHT)
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--l2", type=float, default=L2)
     ap.add_argument("--lr", type=float, default=LEARNING_RATE)
@@ -224,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     items = corpus.training_items(args.data)
     if any(it.source in corpus.UNTOUCHED_SOURCES for it in items):
         raise SystemExit("refusing to train on an untouched part (the blind holdout or blind2)")
-    rows = rows_of(items, args.blind_weight)
+    rows = rows_of(items, args.blind_weight, args.written_weight)
     fit = {"epochs": args.epochs, "l2": args.l2, "lr": args.lr, "sparse_lr": args.sparse_lr, "sparse_l2": args.sparse_l2}
     counts = Counter(it.source for it in items)
     print(f"training items: {dict(counts)}", file=sys.stderr)
@@ -241,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(json.dumps({"id": it.id, "source": it.source, "task_type": it.task_type, "label": it.label,
                                      "rules": [r.task_type, r.label, r.confidence], "probs": p}) + "\n")
     blind_pts = [(label_of(TASK_TYPES, p)[1], float(label_of(TASK_TYPES, p)[0] == it.label))
-                 for it, p in zip(items, probs) if it.source.startswith("blind")]
+                 for it, p in zip(items, probs) if it.source in CALIBRATION_SOURCES]
     all_pts = [(label_of(TASK_TYPES, p)[1], float(label_of(TASK_TYPES, p)[0] == it.label))
                for it, p in zip(items, probs)]
     calib_x, calib_y = isotonic(blind_pts if len(blind_pts) >= 200 else all_pts)
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "scales": [round(v, 9) for v in scales],
         "calib_x": calib_x, "calib_y": calib_y, "hedge": args.hedge,
         "meta": {"trained_on": dict(sorted(counts.items())), **fit,
-                 "blind_weight": args.blind_weight, "seed": SEED, "bits": model.features.BITS},
+                 "blind_weight": args.blind_weight, "written_weight": args.written_weight, "seed": SEED, "bits": model.features.BITS},
     }
     model.write(args.out, header, ids, q)
     print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes, {len(ids):,} buckets)", file=sys.stderr)
