@@ -42,7 +42,8 @@ recall 0.63 on a blind corpus written from the taxonomy table alone (tests/data/
   verbless repo questions, distributed-consistency and every-layer changes as HIGH, textbook
   algorithms as feature, behaviour-preserving codebase-wide edits as reformat);
 - model.py re-weighs the rules' evidence with a linear model over hashed n-grams of the instruction
-  (trained by train.py on the old corpora and the blind tune part; calibrated confidence).
+  (trained by train.py on the old corpora, the blind tune part and the prompts of the taxonomy-only
+  writers C-R but their holdout halves; calibrated confidence).
 `classify` is rules + model; `classify_rules` the rules alone. Figures: benchmarks/classify.py (README,
 "The local classifier"). The old corpus and these rules share an author, so its figures flatter.
 

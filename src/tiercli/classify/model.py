@@ -20,6 +20,13 @@ low costs more than the reverse. Safety hedge: a LOW or HIGH answer whose opposi
 probability >= `hedge` becomes MEDIUM (the likeliest MEDIUM type) with confidence <= 0.35, except a HIGH
 answer whose P(LOW) is below 0.45 (HIGH_KEEP): it stays HIGH with confidence <= 0.55, since demoting it
 turns a HIGH task into a miss while keeping it costs at most a dearer tier (issue 15, third round).
+Sixth round, both out of fold on the taxonomy writers' prompts (crossval.py): a weak HIGH answer
+(P(HIGH) < 0.5, HIGH_DIFFUSE) against the rules' LOW or with no rule evidence is hedged to MEDIUM
+(probability spread over many types, mostly text in other languages, read HIGH: LOW->HIGH 15 -> 8 on
+writers K-N); a LOW answer against the rules' HIGH is hedged to MEDIUM, but a HIGH answer against the
+rules' LOW is kept (hedging it too cost 0.05-0.09 HIGH recall: the model is right there more often).
+Input with no letter or digit keeps the rules' default, and with no rule evidence the confidence is
+at most 0.35, whatever the model says.
 
 The weights ship in the package (classify/model.bin, written by `python -m tiercli.classify.train`):
 a JSON header (classes, dense weights, per-class scales, calibration) and a zlib block of the kept
