@@ -14,8 +14,8 @@
   half ("written-cf-holdout").
 - tests/data/taxonomy_written2/corpus_[G-J].jsonl: four writers of the sixth round, each with another
   emphasis (brief.md there), split the same way ("written-gj" trained on, "written-gj-holdout" untouched).
-- tests/data/taxonomy_written3/corpus_[K-R].jsonl: eight more writers of the sixth round, aimed at the
-  weaknesses writers G-J's tune half showed; all training ("written-kr").
+- tests/data/taxonomy_written3/corpus_[K-V].jsonl: twelve more writers of the sixth round, aimed at the
+  weaknesses writers G-J's tune half showed; all training ("written-kv").
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ def taxonomy_written2(part: str | None = None, folder: Path = TAXONOMY_WRITTEN2)
 
 
 def taxonomy_written3(folder: Path = TAXONOMY_WRITTEN3) -> list[Item]:
-    """Writers K-R's prompts (issue 15, sixth round): training data, all of it (source "written-kr")."""
-    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "written-kr", r.get("style", ""))
+    """Writers K-V's prompts (issue 15, sixth round): training data, all of it (source "written-kv")."""
+    return [Item(str(r["id"]), r["text"], r["task_type"], r["label"], "written-kv", r.get("style", ""))
             for path in sorted(folder.glob("corpus_*.jsonl")) for r in _read(path)]
 
 
@@ -124,7 +124,7 @@ def written(data: Path = DATA) -> list[Item]:
 
 def training_items(data: Path = DATA, *, written_items: bool = True, cf_tune: bool = True) -> list[Item]:
     """What the model may learn from: the old corpora, the blind tune part, the items written for the
-    issue's families, the tune halves of writers C-F and G-J and all of writers K-R. Never a holdout or
+    issue's families, the tune halves of writers C-F and G-J and all of writers K-V. Never a holdout or
     blind2."""
     extra = written(data) if written_items else []
     cf = (taxonomy_written("tune", data / "taxonomy_written")

@@ -43,7 +43,7 @@ recall 0.63 on a blind corpus written from the taxonomy table alone (tests/data/
   algorithms as feature, behaviour-preserving codebase-wide edits as reformat);
 - model.py re-weighs the rules' evidence with a linear model over hashed n-grams of the instruction
   (trained by train.py on the old corpora, the blind tune part and the prompts of the taxonomy-only
-  writers C-R but their holdout halves; calibrated confidence).
+  writers C-V but their holdout halves; calibrated confidence).
 `classify` is rules + model; `classify_rules` the rules alone. Figures: benchmarks/classify.py (README,
 "The local classifier"). The old corpus and these rules share an author, so its figures flatter.
 

@@ -134,6 +134,8 @@ RULES_SRC: list[tuple[str, float, str]] = [
                        r"missing |proper |inline |header |doc )*(?:docstrings?|doc ?comments?|comments?|jsdoc|tsdoc|"
                        r"javadoc|godoc|rustdoc|documentation)\b"),
     ("docstring", 2.5, r"§ document\b|\bdocument (?:the|this|what|how|each|all|its|every)\b"),
+    # "document the scheduling algorithm ...": the imperative asks for text, whatever the subject weighs
+    ("docstring", 1.5, r"§ document (?:the|this|our|how|what|each|all|every)\b"),
     ("docstring", 2.0, r"\b(?:readme|documentation|docs section|header comment|:param:?|@param|@returns|docblocks?|"
                        r"api docs|write docs|docs for|annotate)\b"),
     ("docstring", 1.5, r"\bexplain(?:s|ing)?\b"),
