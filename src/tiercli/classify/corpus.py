@@ -122,12 +122,11 @@ def written(data: Path = DATA) -> list[Item]:
     return [Item(r["id"], r["text"], r["task_type"], r["label"], "written", r.get("style", "")) for r in _read(path)]
 
 
-def training_items(data: Path = DATA, *, written_items: bool = True, cf_tune: bool = True) -> list[Item]:
+def training_items(data: Path = DATA, *, written_items: bool = True) -> list[Item]:
     """What the model may learn from: the old corpora, the blind tune part, the items written for the
     issue's families, the tune halves of writers C-F and G-J and all of writers K-V. Never a holdout or
     blind2."""
     extra = written(data) if written_items else []
-    cf = (taxonomy_written("tune", data / "taxonomy_written")
-          + taxonomy_written2("tune", data / "taxonomy_written2")
-          + taxonomy_written3(data / "taxonomy_written3")) if cf_tune else []
-    return old("tune", data) + old("eval", data) + blind("tune", data / "blind") + extra + cf
+    writers = (taxonomy_written("tune", data / "taxonomy_written") + taxonomy_written2("tune", data / "taxonomy_written2")
+               + taxonomy_written3(data / "taxonomy_written3"))
+    return old("tune", data) + old("eval", data) + blind("tune", data / "blind") + extra + writers

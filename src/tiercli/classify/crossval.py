@@ -1,4 +1,4 @@
-"""Choosing the model's settings by k-fold cross-validation on the blind tune part (offline tool).
+"""Choosing the model's settings by k-fold cross-validation on the taxonomy writers' prompts (offline tool).
 
     python -m tiercli.classify.crossval --rules-at 7875cc3        # the honest proxy (see below)
     python -m tiercli.classify.crossval --lean 0.2 0.25 0.3 --hedge 0.2 0.25
@@ -70,7 +70,7 @@ def rows_with(items: list[corpus.Item], analyse: Callable[[str], RuleAnalysis], 
 def decide(probs: list[float], a: RuleAnalysis, calibrate: Callable[[float], float], lean: float,
            hedge: float, keep: float = model.HIGH_KEEP) -> tuple[str, float]:
     """model.predict's label and confidence, from the probabilities (the same model.label_decision)."""
-    if a.fallback and not model.has_words(a):
+    if model.rules_default_stands(a):
         return a.result.label, a.result.confidence
     by_label = {lab: 0.0 for lab in LABELS}
     for t, p in zip(TASK_TYPES, probs):
@@ -100,17 +100,17 @@ def worth_listing(gold: str, label: str, probs: list[float], near: float = 0.05)
 def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold: float = 0.6,
             keep: float = model.HIGH_KEEP, listed: list | None = None, source: str = "blind-tune") -> dict:
     """One source's figures of the full decision (default the blind tune part), calibration fitted on the
-    other folds' items of the calibration sources (train.CALIBRATION_SOURCES). `listed`, when given,
+    other folds' items of the taxonomy-written sources (train.TAXONOMY_SOURCES). `listed`, when given,
     receives (item, label, confidence) of the crossings and near misses (worth_listing)."""
-    blind = [i for i, it in enumerate(items) if it.source == source]
-    calib = [i for i, it in enumerate(items) if it.source in train.CALIBRATION_SOURCES]
+    picked = [i for i, it in enumerate(items) if it.source == source]
+    calib = [i for i, it in enumerate(items) if it.source in train.TAXONOMY_SOURCES]
     ok = high = high_ok = hl = lh = above = above_ok = 0
     for f in sorted(set(folds)):
         others = [(train.label_of(TASK_TYPES, probs[i])[1], float(train.label_of(TASK_TYPES, probs[i])[0]
                                                                      == items[i].label))
                   for i in calib if folds[i] != f]
         cal = _calibrator(*train.isotonic(others))
-        for i in (i for i in blind if folds[i] == f):
+        for i in (i for i in picked if folds[i] == f):
             label, conf = decide(probs[i], analyses[i], cal, lean, hedge, keep)
             gold = items[i].label
             if listed is not None and worth_listing(gold, label, probs[i]):
@@ -123,7 +123,7 @@ def figures(items, analyses, probs, folds, lean: float, hedge: float, threshold:
             if conf >= threshold:
                 above += 1
                 above_ok += label == gold
-    n = len(blind)
+    n = len(picked)
     return {"n": n, "accuracy": round(ok / n, 3), "high_recall": round(high_ok / high, 3), "high_to_low": hl,
             "low_to_high": lh, "share_above": round(above / n, 3),
             "accuracy_above": round(above_ok / above, 3) if above else math.nan}
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print("source              lean  hedge  keep  accuracy  HIGH-recall  H->L  L->H  share>=0.6  acc>=0.6")
     listed: list = []
     settings = [(le, h, k) for le in args.lean for h in args.hedge for k in args.high_keep]
-    sources = [s for s in train.CALIBRATION_SOURCES if any(it.source == s for it in items)]
+    sources = [s for s in train.TAXONOMY_SOURCES if any(it.source == s for it in items)]
     for n, (lean, hedge, keep) in enumerate(settings):
         for source in sources:
             r = figures(items, analyses, probs, folds, lean, hedge, keep=keep,

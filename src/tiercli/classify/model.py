@@ -195,9 +195,10 @@ def shipped() -> Model | None:
     return _LOADED[0]
 
 
-def has_words(a: "RuleAnalysis") -> bool:
-    """Whether the instruction has a letter or digit in any script (empty, "?", emoji or "§ § §" have none)."""
-    return any(ch.isalnum() for seg, _ in a.normed for ch in seg.replace("§", ""))
+def rules_default_stands(a: "RuleAnalysis") -> bool:
+    """No rule fired and the instruction has no letter or digit in any script (empty, "?", emoji, "§ § §"):
+    the model is not asked, the rules' default (the configured tier2 type, confidence 0.1) stands."""
+    return a.fallback and not any(ch.isalnum() for seg, _ in a.normed for ch in seg.replace("§", ""))
 
 
 def label_decision(by_label: dict[str, float], a: "RuleAnalysis", calibrate: Callable[[float], float],
@@ -244,8 +245,8 @@ def label_decision(by_label: dict[str, float], a: "RuleAnalysis", calibrate: Cal
 
 
 def predict(m: Model, a: "RuleAnalysis") -> "LocalClassification":
-    if a.fallback and not has_words(a):
-        return a.result  # no rule fired and not one word or number: the configured default stands
+    if rules_default_stands(a):
+        return a.result
     probs = m.probabilities(dense_features(a), sparse_features(a))
     by_type = dict(zip(m.classes, probs))
     by_label = {lab: 0.0 for lab in LABELS}

@@ -44,7 +44,9 @@ SPARSE_L2 = 1e-4
 BLIND_WEIGHT = 3.0
 WRITTEN_WEIGHT = 2.0  # writers C-V's prompts (crossval.py: 2 over 1 and 3)
 HEDGE = 0.12  # crossval.py, sixth round: fewer HIGH->LOW than 0.15 (CF 1 -> 0, K-R 6 -> 4), accuracy within 0.004 (0.15 chosen over 0.2 before)
-CALIBRATION_SOURCES = ("blind-tune", "written-cf", "written-gj", "written-kv")  # written from the taxonomy alone, not by the rules' author
+# training parts written from the taxonomy alone, not by the rules' author: the calibration reads their
+# out-of-fold answers, crossval.py reports each, and the writers' ones weigh --written-weight
+TAXONOMY_SOURCES = ("blind-tune", "written-cf", "written-gj", "written-kv")
 MIN_ABS_Q = 1  # int8 rows whose weights are all within +-this are dropped (shrinks the file)
 
 
@@ -163,7 +165,7 @@ def item_weight(it: corpus.Item, blind_weight: float, written_weight: float = WR
     `written_weight`, the rules author's corpora 1."""
     if it.source.startswith("blind"):
         return blind_weight
-    return written_weight if it.source in CALIBRATION_SOURCES else 1.0
+    return written_weight if it.source in TAXONOMY_SOURCES else 1.0
 
 
 def rows_of(items: list[corpus.Item], blind_weight: float,
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(json.dumps({"id": it.id, "source": it.source, "task_type": it.task_type, "label": it.label,
                                      "rules": [r.task_type, r.label, r.confidence], "probs": p}) + "\n")
     blind_pts = [(label_of(TASK_TYPES, p)[1], float(label_of(TASK_TYPES, p)[0] == it.label))
-                 for it, p in zip(items, probs) if it.source in CALIBRATION_SOURCES]
+                 for it, p in zip(items, probs) if it.source in TAXONOMY_SOURCES]
     all_pts = [(label_of(TASK_TYPES, p)[1], float(label_of(TASK_TYPES, p)[0] == it.label))
                for it, p in zip(items, probs)]
     calib_x, calib_y = isotonic(blind_pts if len(blind_pts) >= 200 else all_pts)
